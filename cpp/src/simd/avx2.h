@@ -1,0 +1,131 @@
+// AVX2 + FMA (Haswell and later, Zen and later).
+#pragma once
+#include <immintrin.h>
+#include <cstdint>
+
+namespace sc {
+namespace SC_NS {
+
+namespace detail {
+// Lane masks for the tails: the 8 entries starting at kTail + 8 - n are
+// n times -1 followed by zeros.
+alignas(32) static const int32_t kTail32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+inline __m256i tail_mask32(int64_t n) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTail32 + 8 - (n < 8 ? n : 8)));
+}
+alignas(32) static const int64_t kTail64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+inline __m256i tail_mask64(int64_t n) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTail64 + 4 - (n < 4 ? n : 4)));
+}
+}  // namespace detail
+
+struct VF {
+  using T = float;
+  static constexpr int N = 8;
+  __m256 v;
+  using M = __m256;
+  static VF set1(float a) { return {_mm256_set1_ps(a)}; }
+  static VF zero() { return {_mm256_setzero_ps()}; }
+  static VF load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static VF load_partial(const float* p, int64_t n, float fill) {
+    __m256i m = detail::tail_mask32(n);
+    return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))};
+  }
+  static VF load_strided(const float* p, int64_t s) {
+    return {_mm256_setr_ps(p[0], p[s], p[2 * s], p[3 * s], p[4 * s], p[5 * s], p[6 * s], p[7 * s])};
+  }
+};
+struct VD {
+  using T = double;
+  static constexpr int N = 4;
+  __m256d v;
+  using M = __m256d;
+  static VD set1(double a) { return {_mm256_set1_pd(a)}; }
+  static VD zero() { return {_mm256_setzero_pd()}; }
+  static VD load(const double* p) { return {_mm256_loadu_pd(p)}; }
+  static VD load_partial(const double* p, int64_t n, double fill) {
+    __m256i m = detail::tail_mask64(n);
+    return {_mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m))};
+  }
+  static VD load_strided(const double* p, int64_t s) { return {_mm256_setr_pd(p[0], p[s], p[2 * s], p[3 * s])}; }
+};
+
+inline VF operator+(VF a, VF b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline VF operator-(VF a, VF b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline VF operator*(VF a, VF b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline VF operator/(VF a, VF b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline VF fma(VF a, VF b, VF c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline VF fnma(VF a, VF b, VF c) { return {_mm256_fnmadd_ps(a.v, b.v, c.v)}; }
+inline VF max(VF a, VF b) { return {_mm256_max_ps(a.v, b.v)}; }
+inline VF min(VF a, VF b) { return {_mm256_min_ps(a.v, b.v)}; }
+inline __m256 lt(VF a, VF b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ); }
+inline __m256 le(VF a, VF b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ); }
+inline __m256 eq(VF a, VF b) { return _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ); }
+inline VF mul_err(VF a, VF b, VF p) { return {_mm256_fmsub_ps(a.v, b.v, p.v)}; }
+inline VF select(__m256 m, VF a, VF b) { return {_mm256_blendv_ps(b.v, a.v, m)}; }
+inline float reduce_add(VF a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float reduce_max(VF a) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline void store(float* p, VF a) { _mm256_storeu_ps(p, a.v); }
+inline void store_partial(float* p, int64_t n, VF a) { _mm256_maskstore_ps(p, detail::tail_mask32(n), a.v); }
+inline void store_strided(float* p, int64_t s, VF a) {
+  alignas(32) float t[8];
+  _mm256_store_ps(t, a.v);
+  for (int i = 0; i < 8; ++i) p[i * s] = t[i];
+}
+inline void stream(float* p, VF a) { _mm256_stream_ps(p, a.v); }
+inline void stream_fence() { _mm_sfence(); }
+inline VF round_nearest(VF x) { return {_mm256_round_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline VF pow2i(VF k) {
+  __m256i i = _mm256_cvttps_epi32(k.v);
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23))};
+}
+
+inline VD operator+(VD a, VD b) { return {_mm256_add_pd(a.v, b.v)}; }
+inline VD operator-(VD a, VD b) { return {_mm256_sub_pd(a.v, b.v)}; }
+inline VD operator*(VD a, VD b) { return {_mm256_mul_pd(a.v, b.v)}; }
+inline VD operator/(VD a, VD b) { return {_mm256_div_pd(a.v, b.v)}; }
+inline VD fma(VD a, VD b, VD c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+inline VD fnma(VD a, VD b, VD c) { return {_mm256_fnmadd_pd(a.v, b.v, c.v)}; }
+inline VD max(VD a, VD b) { return {_mm256_max_pd(a.v, b.v)}; }
+inline VD min(VD a, VD b) { return {_mm256_min_pd(a.v, b.v)}; }
+inline __m256d lt(VD a, VD b) { return _mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ); }
+inline __m256d le(VD a, VD b) { return _mm256_cmp_pd(a.v, b.v, _CMP_LE_OQ); }
+inline __m256d eq(VD a, VD b) { return _mm256_cmp_pd(a.v, b.v, _CMP_EQ_OQ); }
+inline VD mul_err(VD a, VD b, VD p) { return {_mm256_fmsub_pd(a.v, b.v, p.v)}; }
+inline VD select(__m256d m, VD a, VD b) { return {_mm256_blendv_pd(b.v, a.v, m)}; }
+inline double reduce_add(VD a) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+inline double reduce_max(VD a) {
+  __m128d s = _mm_max_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+  return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
+}
+inline void store(double* p, VD a) { _mm256_storeu_pd(p, a.v); }
+inline void store_partial(double* p, int64_t n, VD a) { _mm256_maskstore_pd(p, detail::tail_mask64(n), a.v); }
+inline void store_strided(double* p, int64_t s, VD a) {
+  alignas(32) double t[4];
+  _mm256_store_pd(t, a.v);
+  for (int i = 0; i < 4; ++i) p[i * s] = t[i];
+}
+inline void stream(double* p, VD a) { _mm256_stream_pd(p, a.v); }
+inline VD round_nearest(VD x) { return {_mm256_round_pd(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline VD pow2i(VD k) {  // bits of k + 1.5*2^52 hold k in their low bits
+  __m256i i = _mm256_castpd_si256(_mm256_add_pd(k.v, _mm256_set1_pd(0x1.8p52)));
+  return {_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(i, _mm256_set1_epi64x(1023)), 52))};
+}
+
+}  // namespace SC_NS
+}  // namespace sc
+
+#include "common.h"

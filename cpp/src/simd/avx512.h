@@ -1,0 +1,133 @@
+// AVX-512 F/BW/DQ/VL (Skylake-SP and later, Zen 4 and later).
+#pragma once
+#include <immintrin.h>
+#include <cstdint>
+
+namespace sc {
+namespace SC_NS {
+
+namespace detail {
+inline __mmask16 tail16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
+inline __mmask8 tail8(int64_t n) { return n >= 8 ? __mmask8(0xFF) : __mmask8((1u << n) - 1u); }
+}  // namespace detail
+
+struct VF {
+  using T = float;
+  static constexpr int N = 16;
+  __m512 v;
+  using M = __mmask16;
+  static VF set1(float a) { return {_mm512_set1_ps(a)}; }
+  static VF zero() { return {_mm512_setzero_ps()}; }
+  static VF load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static VF load_partial(const float* p, int64_t n, float fill) {
+    return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), detail::tail16(n), p)};
+  }
+  static VF load_strided(const float* p, int64_t s) {
+    if (s < (int64_t(1) << 26) && s > -(int64_t(1) << 26)) {
+      const __m512i idx = _mm512_mullo_epi32(_mm512_set1_epi32(int32_t(s)),
+                                             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+      return {_mm512_i32gather_ps(idx, p, 4)};
+    }
+    alignas(64) float t[16];
+    for (int i = 0; i < 16; ++i) t[i] = p[i * s];
+    return {_mm512_load_ps(t)};
+  }
+};
+struct VD {
+  using T = double;
+  static constexpr int N = 8;
+  __m512d v;
+  using M = __mmask8;
+  static VD set1(double a) { return {_mm512_set1_pd(a)}; }
+  static VD zero() { return {_mm512_setzero_pd()}; }
+  static VD load(const double* p) { return {_mm512_loadu_pd(p)}; }
+  static VD load_partial(const double* p, int64_t n, double fill) {
+    return {_mm512_mask_loadu_pd(_mm512_set1_pd(fill), detail::tail8(n), p)};
+  }
+  static VD load_strided(const double* p, int64_t s) {
+    alignas(64) double t[8];
+    for (int i = 0; i < 8; ++i) t[i] = p[i * s];
+    return {_mm512_load_pd(t)};
+  }
+};
+
+inline VF operator+(VF a, VF b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline VF operator-(VF a, VF b) { return {_mm512_sub_ps(a.v, b.v)}; }
+inline VF operator*(VF a, VF b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline VF operator/(VF a, VF b) { return {_mm512_div_ps(a.v, b.v)}; }
+inline VF fma(VF a, VF b, VF c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+inline VF fnma(VF a, VF b, VF c) { return {_mm512_fnmadd_ps(a.v, b.v, c.v)}; }
+inline VF max(VF a, VF b) { return {_mm512_max_ps(a.v, b.v)}; }
+inline VF min(VF a, VF b) { return {_mm512_min_ps(a.v, b.v)}; }
+inline __mmask16 lt(VF a, VF b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
+inline __mmask16 le(VF a, VF b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ); }
+inline __mmask16 eq(VF a, VF b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
+inline VF mul_err(VF a, VF b, VF p) { return {_mm512_fmsub_ps(a.v, b.v, p.v)}; }
+inline VF select(__mmask16 m, VF a, VF b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
+inline float reduce_add(VF a) {
+  __m256 s = _mm256_add_ps(_mm512_castps512_ps256(a.v), _mm512_extractf32x8_ps(a.v, 1));
+  __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+  t = _mm_add_ss(t, _mm_movehdup_ps(t));
+  return _mm_cvtss_f32(t);
+}
+inline float reduce_max(VF a) {
+  __m256 s = _mm256_max_ps(_mm512_castps512_ps256(a.v), _mm512_extractf32x8_ps(a.v, 1));
+  __m128 t = _mm_max_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+  t = _mm_max_ss(t, _mm_movehdup_ps(t));
+  return _mm_cvtss_f32(t);
+}
+inline void store(float* p, VF a) { _mm512_storeu_ps(p, a.v); }
+inline void store_partial(float* p, int64_t n, VF a) { _mm512_mask_storeu_ps(p, detail::tail16(n), a.v); }
+inline void store_strided(float* p, int64_t s, VF a) {
+  alignas(64) float t[16];
+  _mm512_store_ps(t, a.v);
+  for (int i = 0; i < 16; ++i) p[i * s] = t[i];
+}
+inline void stream(float* p, VF a) { _mm512_stream_ps(p, a.v); }
+inline void stream_fence() { _mm_sfence(); }
+inline VF round_nearest(VF x) { return {_mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+// vscalefps: p * 2^floor(n) with IEEE overflow/underflow in one instruction.
+inline VF scale_by_pow2(VF p, VF n) { return {_mm512_scalef_ps(p.v, n.v)}; }
+inline VF pow2i(VF k) { return {_mm512_scalef_ps(_mm512_set1_ps(1.0f), k.v)}; }
+
+inline VD operator+(VD a, VD b) { return {_mm512_add_pd(a.v, b.v)}; }
+inline VD operator-(VD a, VD b) { return {_mm512_sub_pd(a.v, b.v)}; }
+inline VD operator*(VD a, VD b) { return {_mm512_mul_pd(a.v, b.v)}; }
+inline VD operator/(VD a, VD b) { return {_mm512_div_pd(a.v, b.v)}; }
+inline VD fma(VD a, VD b, VD c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+inline VD fnma(VD a, VD b, VD c) { return {_mm512_fnmadd_pd(a.v, b.v, c.v)}; }
+inline VD max(VD a, VD b) { return {_mm512_max_pd(a.v, b.v)}; }
+inline VD min(VD a, VD b) { return {_mm512_min_pd(a.v, b.v)}; }
+inline __mmask8 lt(VD a, VD b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ); }
+inline __mmask8 le(VD a, VD b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LE_OQ); }
+inline __mmask8 eq(VD a, VD b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_EQ_OQ); }
+inline VD mul_err(VD a, VD b, VD p) { return {_mm512_fmsub_pd(a.v, b.v, p.v)}; }
+inline VD select(__mmask8 m, VD a, VD b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }
+inline double reduce_add(VD a) {
+  __m256d s = _mm256_add_pd(_mm512_castpd512_pd256(a.v), _mm512_extractf64x4_pd(a.v, 1));
+  __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
+}
+inline double reduce_max(VD a) {
+  __m256d s = _mm256_max_pd(_mm512_castpd512_pd256(a.v), _mm512_extractf64x4_pd(a.v, 1));
+  __m128d t = _mm_max_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_max_sd(t, _mm_unpackhi_pd(t, t)));
+}
+inline void store(double* p, VD a) { _mm512_storeu_pd(p, a.v); }
+inline void store_partial(double* p, int64_t n, VD a) { _mm512_mask_storeu_pd(p, detail::tail8(n), a.v); }
+inline void store_strided(double* p, int64_t s, VD a) {
+  alignas(64) double t[8];
+  _mm512_store_pd(t, a.v);
+  for (int i = 0; i < 8; ++i) p[i * s] = t[i];
+}
+inline void stream(double* p, VD a) { _mm512_stream_pd(p, a.v); }
+inline VD round_nearest(VD x) { return {_mm512_roundscale_pd(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline VD scale_by_pow2(VD p, VD n) { return {_mm512_scalef_pd(p.v, n.v)}; }
+inline VD pow2i(VD k) { return {_mm512_scalef_pd(_mm512_set1_pd(1.0), k.v)}; }
+
+}  // namespace SC_NS
+}  // namespace sc
+
+#include "common.h"

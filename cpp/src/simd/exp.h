@@ -1,0 +1,134 @@
+// exp(x) for every vector type of the layer, written once.
+//
+// Method: Cody & Waite range reduction, x = n*ln2 + r with n = round(x/ln2)
+// and |r| <= ln2/2, using ln2 = ln2_hi + ln2_lo where ln2_hi has enough
+// trailing zero bits that n*ln2_hi is exact for every n that can occur.
+// Then e^r = 1 + r + r^2*q(r) with q fitted at Chebyshev nodes in 60-digit
+// arithmetic (tools/gen_exp_coeffs.py, which prints these literals); the
+// truncation error is 1.0e-8 (f32, 0.17 ULP) and 1.7e-17 (f64, 0.15 ULP).
+// Finally 2^n is applied by scale_by_pow2 (exponent bits in two normal halves,
+// or vscalef on AVX-512), which also produces inf and gradual underflow.
+//
+// Accuracy (tests/test_exp.py scans it densely against a float64/long double
+// exp): <= 2 ULP in float32 and float64 over the whole range; x above the
+// overflow threshold gives +inf, below the underflow threshold +0, NaN gives
+// NaN, -inf gives 0.
+// Valid range: every input.  Inputs are clamped to [lo, hi] first, beyond
+// which the result is already 0 or inf, so n stays in [-1100, 1100].
+#pragma once
+
+namespace sc {
+namespace SC_NS {
+
+template <class T>
+struct ExpConst;
+
+template <>
+struct ExpConst<float> {
+  static constexpr float lo = -104.0f;  // e^-104 < 2^-150: rounds to +0
+  static constexpr float hi = 89.0f;    // e^89 > FLT_MAX: overflows to inf
+  static constexpr float log2e = 0x1.715476p+0f;
+  static constexpr float ln2_hi = 0x1.62e400p-1f;   // 16 significant bits
+  static constexpr float ln2_lo = 0x1.7f7d1cp-20f;  // ln2 - ln2_hi
+  static constexpr float q0 = 0x1p-1f;
+  static constexpr float q1 = 0x1.5554dep-3f;
+  static constexpr float q2 = 0x1.55551ap-5f;
+  static constexpr float q3 = 0x1.120b62p-7f;
+  static constexpr float q4 = 0x1.6d10fcp-10f;
+};
+
+template <>
+struct ExpConst<double> {
+  static constexpr double lo = -746.0;  // e^-746 < 2^-1075
+  static constexpr double hi = 710.0;   // e^710 > DBL_MAX
+  static constexpr double log2e = 0x1.71547652b82fep+0;
+  static constexpr double ln2_hi = 0x1.62e42fee00000p-1;  // fdlibm's split
+  static constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
+  static constexpr double q0 = 0x1.0000000000001p-1;
+  static constexpr double q1 = 0x1.5555555555556p-3;
+  static constexpr double q2 = 0x1.5555555553d68p-5;
+  static constexpr double q3 = 0x1.11111111109b5p-7;
+  static constexpr double q4 = 0x1.6c16c17889ef1p-10;
+  static constexpr double q5 = 0x1.a01a01a7c2efep-13;
+  static constexpr double q6 = 0x1.a019b9149a41cp-16;
+  static constexpr double q7 = 0x1.71de0db2f6b19p-19;
+  static constexpr double q8 = 0x1.28917c89a43a7p-22;
+  static constexpr double q9 = 0x1.af389ecfc4b9cp-26;
+};
+
+template <class V>
+inline V exp_q(V r, const ExpConst<float>*) {
+  using C = ExpConst<float>;
+  V q = fma(V::set1(C::q4), r, V::set1(C::q3));
+  q = fma(q, r, V::set1(C::q2));
+  q = fma(q, r, V::set1(C::q1));
+  return fma(q, r, V::set1(C::q0));
+}
+
+template <class V>
+inline V exp_q(V r, const ExpConst<double>*) {
+  using C = ExpConst<double>;
+  // Estrin-like split into two Horner chains for more instruction parallelism.
+  V r2 = r * r;
+  V a = fma(V::set1(C::q9), r, V::set1(C::q8));
+  a = fma(a, r2, fma(V::set1(C::q7), r, V::set1(C::q6)));
+  a = fma(a, r2, fma(V::set1(C::q5), r, V::set1(C::q4)));
+  a = fma(a, r2, fma(V::set1(C::q3), r, V::set1(C::q2)));
+  return fma(a, r2, fma(V::set1(C::q1), r, V::set1(C::q0)));
+}
+
+// e^(hi + lo) for a small correction |lo| <= 2^-10 carried beside hi (see
+// exp_shifted below); lo enters only the reduced argument.
+template <class V>
+inline V exp_hilo(V hi, V lo) {
+  using T = typename V::T;
+  using C = ExpConst<T>;
+  hi = clamp(hi, V::set1(C::lo), V::set1(C::hi));
+  V n = round_nearest(hi * V::set1(C::log2e));
+  V r = fnma(n, V::set1(C::ln2_hi), hi);
+  r = fnma(n, V::set1(C::ln2_lo), r + lo);
+  V q = exp_q(r, static_cast<const C*>(nullptr));
+  V p = fma(r * r, q, r) + V::set1(T(1));
+  return scale_by_pow2(p, n);
+}
+
+template <class V>
+inline V exp(V x) {
+  using T = typename V::T;
+  using C = ExpConst<T>;
+  x = clamp(x, V::set1(C::lo), V::set1(C::hi));
+  V n = round_nearest(x * V::set1(C::log2e));
+  V r = fnma(n, V::set1(C::ln2_hi), x);
+  r = fnma(n, V::set1(C::ln2_lo), r);
+  V q = exp_q(r, static_cast<const C*>(nullptr));
+  V p = fma(r * r, q, r) + V::set1(T(1));
+  return scale_by_pow2(p, n);
+}
+
+// exp((x - m) * it) where the argument is carried exactly in two parts.
+//
+// Why: for float32, x - m rounds to 24 bits. When |x - m| is near 69 (outputs
+// near 1e-30) and x is small, that rounding is up to 2^-18 ~ 3.8e-6 of the
+// output, above our 3e-6 bound against a float64 reference.  Knuth's TwoSum
+// gives the rounding error of x - m exactly (5 flops), the exact product error
+// of the temperature multiply comes from mul_err, and both enter the reduced
+// argument through exp_hilo.  lo is clamped so that an inf/NaN produced only
+// by the compensation (x = -inf gives inf - inf) cannot reach the result.
+// it_lo is the rounding error of it = 1/T (it + it_lo ~ 1/T to 2x precision).
+template <class V, bool kScaled>
+inline V exp_shifted(V x, V m, V it, V it_lo) {
+  using T = typename V::T;
+  V d = x - m;
+  V z = d - x;
+  V err = (x - (d - z)) - (m + z);
+  V hi = d, lo = err;
+  if (kScaled) {
+    hi = d * it;
+    lo = mul_err(d, it, hi) + fma(d, it_lo, err * it);
+  }
+  lo = min(max(lo, V::set1(T(-1e-3))), V::set1(T(1e-3)));  // NaN -> -1e-3: see above
+  return exp_hilo(hi, lo);
+}
+
+}  // namespace SC_NS
+}  // namespace sc

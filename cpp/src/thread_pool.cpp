@@ -1,0 +1,173 @@
+#include "thread_pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sc {
+namespace {
+
+int default_threads() {
+  if (const char* env = std::getenv("SOFTMAX_C_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n >= 1) return n;
+  }
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n >= 1) return n;
+  }
+#endif
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? int(n) : 1;
+}
+
+struct Job {
+  RangeFn fn = nullptr;
+  void* ctx = nullptr;
+  int64_t n = 0, grain = 1;
+  std::atomic<int64_t> next{0};
+  std::atomic<int> active{0};  // workers still inside this job
+};
+
+void run_chunks(Job& job) {
+  for (;;) {
+    int64_t b = job.next.fetch_add(job.grain, std::memory_order_relaxed);
+    if (b >= job.n) return;
+    int64_t e = b + job.grain < job.n ? b + job.grain : job.n;
+    job.fn(job.ctx, b, e);
+  }
+}
+
+thread_local bool t_in_pool = false;
+
+// Workers are heap objects that are never destroyed: after fork() the child
+// has none of the threads, and std::thread's destructor would abort, so the
+// child just forgets them (a few bytes) and starts fresh ones on demand.
+struct Pool {
+  std::mutex submit;      // one job at a time
+  std::mutex m;           // guards the fields below
+  std::condition_variable wake, done;
+  std::vector<std::thread*> workers;
+  Job* job = nullptr;
+  uint64_t generation = 0;
+  int wanted = 0;         // workers allowed to join the current job
+  bool stop = false;
+
+  void worker_main(int id) {
+    t_in_pool = true;
+    uint64_t seen = 0;
+    for (;;) {
+      Job* j;
+      {
+        std::unique_lock<std::mutex> lk(m);
+        wake.wait(lk, [&] { return stop || generation != seen; });
+        if (stop) return;
+        seen = generation;
+        if (id >= wanted || !job) continue;
+        j = job;
+        j->active.fetch_add(1, std::memory_order_relaxed);
+      }
+      run_chunks(*j);
+      {
+        std::lock_guard<std::mutex> lk(m);
+        if (j->active.fetch_sub(1) == 1) done.notify_all();
+      }
+    }
+  }
+
+  void ensure_workers(int count) {
+    while (int(workers.size()) < count) {
+      int id = int(workers.size());
+      workers.push_back(new std::thread([this, id] { worker_main(id); }));
+    }
+  }
+};
+
+std::atomic<int> g_threads{0};
+Pool* g_pool = nullptr;
+std::mutex g_pool_create;
+
+Pool* pool() {
+  std::lock_guard<std::mutex> lk(g_pool_create);
+  if (!g_pool) g_pool = new Pool();
+  return g_pool;
+}
+
+// fork(): hold the pool's locks across the fork so the child never inherits
+// a mutex locked by a thread it does not have; the child then drops the old
+// pool (its threads do not exist there) and builds a new one when needed.
+void atfork_prepare() {
+  g_pool_create.lock();
+  if (g_pool) { g_pool->submit.lock(); g_pool->m.lock(); }
+}
+void atfork_parent() {
+  if (g_pool) { g_pool->m.unlock(); g_pool->submit.unlock(); }
+  g_pool_create.unlock();
+}
+void atfork_child() {
+  g_pool = nullptr;  // leaked on purpose, see Pool
+  new (&g_pool_create) std::mutex();
+}
+struct AtForkInit {
+  AtForkInit() { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+} g_atfork_init;
+
+}  // namespace
+
+int num_threads() {
+  int n = g_threads.load(std::memory_order_relaxed);
+  if (n == 0) {
+    n = default_threads();
+    g_threads.store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
+
+void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n, std::memory_order_relaxed); }
+
+void parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  const int threads = num_threads();
+  const int64_t chunks = (n + grain - 1) / grain;
+  if (chunks <= 1 || threads <= 1 || t_in_pool) {
+    fn(ctx, 0, n);
+    return;
+  }
+  Pool* p = pool();
+  std::unique_lock<std::mutex> submit(p->submit, std::try_to_lock);
+  if (!submit.owns_lock()) {  // another Python thread is using the pool
+    fn(ctx, 0, n);
+    return;
+  }
+  Job job;
+  job.fn = fn;
+  job.ctx = ctx;
+  job.n = n;
+  job.grain = grain;
+  const int helpers = int(chunks - 1 < threads - 1 ? chunks - 1 : threads - 1);
+  {
+    std::lock_guard<std::mutex> lk(p->m);
+    p->ensure_workers(helpers);
+    p->job = &job;
+    p->wanted = helpers;
+    ++p->generation;
+  }
+  p->wake.notify_all();
+  t_in_pool = true;
+  run_chunks(job);
+  t_in_pool = false;
+  std::unique_lock<std::mutex> lk(p->m);
+  p->job = nullptr;  // late wakers find no job
+  p->done.wait(lk, [&] { return job.active.load() == 0; });
+}
+
+}  // namespace sc

@@ -1,0 +1,1 @@
+# Attention bindings (placeholder until the attention work lands).

@@ -1,0 +1,225 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Thin binding of the C ABI (cpp/include/softmax_c/softmax_c.h).
+
+Design notes
+------------
+1. The Python front (``_api.py``) validates every argument and allocates every
+   output; this module only turns NumPy arrays into pointers and element
+   strides, releases the GIL around each kernel call and turns a status code
+   into an exception.
+2. A reduction is described to the kernels as (outer..., n, inner): ``n`` is the
+   reduced axis; ``inner`` is the non-reduced axis with the smallest non-zero
+   stride when it is more contiguous than the reduced axis (then the kernels
+   vectorise across it: no transpose copy), else 1 (row kernels).  Adjacent
+   outer axes are merged when their strides allow.
+3. ``_fill_view`` returns False when the view cannot be described (a byte
+   stride that is not a multiple of the item size, or more than SC_MAX_OUTER
+   outer axes left after merging); the front then works on a copy.
+"""
+from libc.stdint cimport int64_t, int32_t
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from "softmax_c/softmax_c.h" nogil:
+    enum:
+        SC_OK
+        SC_EINVAL
+        SC_ENOMEM
+        SC_EISA
+        SC_F32
+        SC_F64
+        SC_MAX_OUTER
+    ctypedef struct sc_view:
+        int64_t n, inner
+        int64_t x_n, x_inner
+        int64_t y_n, y_inner
+        int64_t b_n, b_inner
+        int32_t outer_ndim
+        int64_t outer_shape[32]
+        int64_t x_outer[32]
+        int64_t y_outer[32]
+        int64_t b_outer[32]
+    int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double temperature, int log_mode)
+    int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v)
+    const char* sc_target_name()
+    int sc_set_target(const char* name)
+    const char* sc_targets_compiled()
+    const char* sc_targets_supported()
+    const char* sc_cpu_features()
+    int sc_num_threads()
+    void sc_set_num_threads(int n)
+    double sc_fma_peak_gflops(int threads, double seconds)
+
+
+cdef int raise_status(int status, str what) except -1:
+    if status == SC_ENOMEM:
+        raise MemoryError(f"{what}: out of memory for scratch buffers")
+    if status == SC_EISA:
+        raise ValueError(f"{what}: target not available")
+    raise ValueError(f"{what}: invalid arguments (status {status})")
+
+
+# ------------------------------------------------------------------ dispatch --
+
+def get_target():
+    """Name of the active kernel target."""
+    return sc_target_name().decode()
+
+
+def set_target(str name):
+    """Switch the kernel table (tests and benchmarks); ValueError if `name` is
+    not compiled in or not supported by this CPU and OS."""
+    if sc_set_target(name.encode()) != SC_OK:
+        raise ValueError(
+            f"target {name!r} is not available here: compiled "
+            f"{targets_compiled()}, supported by this CPU/OS {targets_supported()}")
+
+
+def targets_compiled():
+    return [t for t in sc_targets_compiled().decode().split(",") if t]
+
+
+def targets_supported():
+    return [t for t in sc_targets_supported().decode().split(",") if t]
+
+
+def cpu_features():
+    return [t for t in sc_cpu_features().decode().split(",") if t]
+
+
+def get_num_threads():
+    return sc_num_threads()
+
+
+def set_num_threads(int n):
+    sc_set_num_threads(n)
+
+
+def fma_peak_gflops(int threads=1, double seconds=0.2):
+    """Measured float32 FMA peak of the active target, GFLOP/s."""
+    cdef double r
+    with nogil:
+        r = sc_fma_peak_gflops(threads, seconds)
+    return r
+
+
+# ---------------------------------------------------------------------- views --
+
+cdef inline int64_t _abs(int64_t v) nogil:
+    return -v if v < 0 else v
+
+
+cdef bint _fill_view(sc_view* v, cnp.ndarray x, cnp.ndarray y, cnp.ndarray b, int axis, bint y_has_axis):
+    """Describe the reduction of x over `axis` (y, b: same shape as x; b may be
+    None).  False when not describable (see the module notes)."""
+    cdef int nd = cnp.PyArray_NDIM(x)
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(x)
+    cdef cnp.npy_intp* xs = cnp.PyArray_STRIDES(x)
+    cdef cnp.npy_intp* ys = cnp.PyArray_STRIDES(y)
+    cdef cnp.npy_intp* bs = NULL
+    cdef int64_t isz = cnp.PyArray_ITEMSIZE(x)
+    cdef int d, inner = -1, k
+    cdef int64_t best = 0, s
+    if b is not None:
+        bs = cnp.PyArray_STRIDES(b)
+    for d in range(nd):
+        if xs[d] % isz or ys[d] % isz or (bs != NULL and bs[d] % isz):
+            return False
+    v.n = shape[axis]
+    v.x_n = xs[axis] // isz
+    v.y_n = ys[axis] // isz if y_has_axis else 0
+    v.b_n = bs[axis] // isz if bs != NULL else 0
+    # The inner axis: the most contiguous non-reduced axis, when it beats the
+    # reduced one (zero strides -- broadcasts -- never count as contiguous).
+    if v.x_n != 1 and v.x_n != 0:
+        best = _abs(v.x_n)
+        for d in range(nd):
+            if d == axis or shape[d] <= 1 or xs[d] == 0:
+                continue
+            s = _abs(xs[d] // isz)
+            if s < best:
+                best = s
+                inner = d
+    if inner >= 0:
+        v.inner = shape[inner]
+        v.x_inner = xs[inner] // isz
+        v.y_inner = ys[inner] // isz
+        v.b_inner = bs[inner] // isz if bs != NULL else 0
+    else:
+        v.inner = 1
+        v.x_inner = v.y_inner = v.b_inner = 0
+    # Outer axes, merging neighbours whose strides nest.
+    k = 0
+    for d in range(nd):
+        if d == axis or d == inner or shape[d] == 1:
+            continue
+        if k > 0 and (v.x_outer[k - 1] == (xs[d] // isz) * shape[d]
+                      and v.y_outer[k - 1] == (ys[d] // isz) * shape[d]
+                      and (bs == NULL or v.b_outer[k - 1] == (bs[d] // isz) * shape[d])):
+            v.outer_shape[k - 1] *= shape[d]
+            v.x_outer[k - 1] = xs[d] // isz
+            v.y_outer[k - 1] = ys[d] // isz
+            v.b_outer[k - 1] = bs[d] // isz if bs != NULL else 0
+            continue
+        if k == SC_MAX_OUTER:
+            return False
+        v.outer_shape[k] = shape[d]
+        v.x_outer[k] = xs[d] // isz
+        v.y_outer[k] = ys[d] // isz
+        v.b_outer[k] = bs[d] // isz if bs != NULL else 0
+        k += 1
+    v.outer_ndim = k
+    return True
+
+
+cdef int _dtype_code(cnp.ndarray x) except -1:
+    cdef int t = cnp.PyArray_TYPE(x)
+    if t == cnp.NPY_FLOAT32:
+        return SC_F32
+    if t == cnp.NPY_FLOAT64:
+        return SC_F64
+    raise TypeError(f"internal: kernels take float32 or float64, got {x.dtype}")
+
+
+def softmax_into(cnp.ndarray x, cnp.ndarray y, int axis, double temperature, bint log_mode):
+    """y = (log_)softmax(x / temperature) over `axis`.  x, y: same shape and
+    dtype (float32/float64), y writeable; y may be x.  Returns False when the
+    layout cannot be described (the caller then passes copies)."""
+    cdef sc_view v
+    cdef int status, dt = _dtype_code(x)
+    if not _fill_view(&v, x, y, None, axis, True):
+        return False
+    cdef const void* xp = cnp.PyArray_DATA(x)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    with nogil:
+        status = sc_softmax(dt, xp, yp, &v, temperature, log_mode)
+    if status != SC_OK:
+        raise_status(status, "log_softmax" if log_mode else "softmax")
+    return True
+
+
+def logsumexp_into(cnp.ndarray x, b, cnp.ndarray out, sign, int axis):
+    """out (and sign) = logsumexp of x (weights b) over `axis`.  b: None or an
+    array of x's shape and dtype (a broadcast view is fine); out, sign: x's
+    shape with `axis` of length 1."""
+    cdef sc_view v
+    cdef int status, dt = _dtype_code(x)
+    cdef cnp.ndarray bb = b
+    cdef cnp.ndarray ss = sign
+    if not _fill_view(&v, x, out, bb, axis, False):
+        return False
+    cdef const void* xp = cnp.PyArray_DATA(x)
+    cdef const void* bp = NULL if b is None else cnp.PyArray_DATA(bb)
+    cdef void* op = cnp.PyArray_DATA(out)
+    cdef void* sp = NULL if sign is None else cnp.PyArray_DATA(ss)
+    with nogil:
+        status = sc_logsumexp(dt, xp, bp, op, sp, &v)
+    if status != SC_OK:
+        raise_status(status, "logsumexp")
+    return True
+
+
+include "_attention.pxi"
+include "_sampling.pxi"

@@ -1,0 +1,1 @@
+# Sampling bindings (placeholder until the sampling work lands).
