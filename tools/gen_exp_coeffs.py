@@ -36,6 +36,21 @@ def fit_q(degree):
     return [c[j] for j in range(degree + 1)], err
 
 
+def fit_p(degree):
+    """e^r ~ 1 + r*p(r): the shorter form of the softmax path (exp_neg)."""
+    h = mp.log(2) / 2
+    nodes = [h * mp.cos(mp.pi * (2 * k + 1) / (2 * (degree + 1))) for k in range(degree + 1)]
+
+    def p(r):
+        return mp.mpf(1) if abs(r) < mp.mpf("1e-20") else (mp.exp(r) - 1) / r
+
+    A = mp.matrix([[n**j for j in range(degree + 1)] for n in nodes])
+    c = mp.lu_solve(A, mp.matrix([p(n) for n in nodes]))
+    err = max(abs(1 + r * sum(c[j] * r**j for j in range(degree + 1)) - mp.exp(r)) / mp.exp(r)
+              for r in mp.linspace(-h, h, 2001))
+    return [c[j] for j in range(degree + 1)], err
+
+
 def main():
     import struct
     for name, degree, fmt in (("f32", 4, "f"), ("f64", 9, "d")):
@@ -44,6 +59,18 @@ def main():
         for j, c in enumerate(coeffs):
             v = struct.unpack(fmt, struct.pack(fmt, float(c)))[0]
             print(f"  q{j} = {v.hex()}{'f' if fmt == 'f' else ''}  // {float(c)!r}")
+
+
+    import struct as st
+    coeffs, err = fit_p(4)
+    print(f"// f32 softmax path: e^r = 1 + r*p(r), p of degree 4; max rel. truncation error {mp.nstr(err, 3)}")
+    for j, c in enumerate(coeffs):
+        v = st.unpack("f", st.pack("f", float(c)))[0]
+        print(f"  p{j} = {v.hex()}f  // {float(c)!r}")
+    coeffs, err = fit_p(10)
+    print(f"// f64 softmax path: e^r = 1 + r*p(r), p of degree 10; max rel. truncation error {mp.nstr(err, 3)}")
+    for j, c in enumerate(coeffs):
+        print(f"  p{j} = {float(c).hex()}  // {float(c)!r}")
 
 
 if __name__ == "__main__":

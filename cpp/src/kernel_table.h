@@ -10,19 +10,20 @@ namespace sc {
 
 template <class T>
 struct ReduceKernels {
-  T (*max)(const T* x, int64_t n);
+  void (*minmax)(const T* x, int64_t n, T* mx, T* mn);
   T (*max_where)(const T* a, const T* b, int64_t n);
-  // sum of exp((x - m) * it), stored to e when non-null; [1] is the variant
-  // with a temperature (it != 1), [0] the plain one.
-  double (*sum_exp[2])(const T* x, T* e, int64_t n, T m, T it, T it_lo);
+  // sum of exp((x - m) * it), stored to e when non-null.  Variants
+  // [mode][scaled]: mode is the ExpMode of simd/exp.h (fast, compensated,
+  // general), scaled = 1 when there is a temperature (it != 1).
+  double (*sum_exp[3][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo);
   double (*sum_exp_weighted)(const T* a, const T* b, int64_t n, T m);
   void (*scale)(const T* e, T* y, int64_t n, T s, bool nt);
-  void (*exp_scale[2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
-  void (*affine)(const T* x, T* y, int64_t n, T it, T c);
+  void (*exp_scale[3][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
+  void (*affine)(const T* x, T* y, int64_t n, T it, T c, T c_lo);
   int64_t col_tile;  // columns per tile of the cols_* kernels
   void (*cols_max)(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
                    T* m);
-  void (*cols_sum_exp[2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, T* y, int64_t yn,
+  void (*cols_sum_exp[3][2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, T* y, int64_t yn,
                           int64_t yi, int64_t n, int64_t w, const T* shift, T it, T it_lo, double* sums);
   void (*cols_finish)(const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi, int64_t n, int64_t w,
                       const T* coef, T it, bool log_mode);

@@ -112,9 +112,10 @@ struct SoftmaxJob {
   bool failed = false;
   // long rows
   int64_t chunks_per_row = 0;
-  std::vector<T> cmax;
-  std::vector<double> csum;  // relative to the chunk shift
-  std::vector<T> row_m, row_c;  // per row: shift and coefficient of pass 2
+  std::vector<T> cmax, cmin;
+  std::vector<double> csum;     // relative to the chunk shift
+  std::vector<T> row_m, row_c, row_clo;  // per row: shift and coefficient of pass 2
+  std::vector<int> row_mode;
 };
 
 template <class T>
@@ -122,19 +123,31 @@ T shift_of(T m) {
   return finite(m) ? m : T(0);
 }
 
+// The exp variant for a row with max m, min mn, inverse temperature it
+// (simd/exp.h, ExpMode).
+template <class T>
+int choose_mode(T m, T mn, T it) {
+  if (!finite(m)) return 2;                                 // kGeneral
+  return (double(m) - double(mn)) * double(it) < 16.0 ? 0  // kFast
+                                                       : 1;  // kCompensated
+}
+
 // A row that fits in cache: x, y contiguous (or packed).
 template <class T>
 void softmax_row_cached(const SoftmaxJob<T>& j, const T* x, T* y, int64_t n, T* e_scratch) {
   const ReduceKernels<T>& k = *j.k;
-  const T m = k.max(x, n);
+  T m, mn;
+  k.minmax(x, n, &m, &mn);
+  const int mode = choose_mode(m, mn, j.it);
   if (!j.log_mode) {
     T* e = e_scratch ? e_scratch : y;
-    const double s = k.sum_exp[j.scaled](x, e, n, m, j.it, j.it_lo);
+    const double s = k.sum_exp[mode][j.scaled](x, e, n, m, j.it, j.it_lo);
     k.scale(e, y, n, T(1.0 / s), e_scratch != nullptr);
   } else {
     const T sh = shift_of(m);
-    const double s = k.sum_exp[j.scaled](x, nullptr, n, sh, j.it, j.it_lo);
-    k.affine(x, y, n, j.it, T(double(sh) * double(j.it) + std::log(s)));
+    const double s = k.sum_exp[mode][j.scaled](x, nullptr, n, sh, j.it, j.it_lo);
+    const double c = double(sh) * double(j.it) + std::log(s);
+    k.affine(x, y, n, j.it, T(c), T(c - double(T(c))));
   }
 }
 
@@ -188,9 +201,11 @@ void softmax_chunk_stats(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
     const int64_t b = c * kChunk, len = v.n - b < kChunk ? v.n - b : kChunk;
     const T* x = j.x + outer_offsets(v, r).x + b * v.x_n;
     if (!contiguous) { pack(x, v.x_n, len, pk); x = pk; }
-    const T m = j.k->max(x, len);
+    T m, mn;
+    j.k->minmax(x, len, &m, &mn);
     j.cmax[i] = m;
-    j.csum[i] = j.k->sum_exp[j.scaled](x, nullptr, len, shift_of(m), j.it, j.it_lo);
+    j.cmin[i] = mn;
+    j.csum[i] = j.k->sum_exp[choose_mode(m, mn, j.it)][j.scaled](x, nullptr, len, shift_of(m), j.it, j.it_lo);
   }
 }
 
@@ -198,13 +213,15 @@ void softmax_chunk_stats(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
 template <class T>
 void softmax_merge_row(SoftmaxJob<T>& j, int64_t r) {
   const int64_t c0 = r * j.chunks_per_row;
-  T M = -INFINITY;
+  T M = -INFINITY, MN = INFINITY;
   bool nan = false;
   for (int64_t c = 0; c < j.chunks_per_row; ++c) {
     const T m = j.cmax[c0 + c];
     nan |= std::isnan(m);
     M = m > M ? m : M;
+    MN = j.cmin[c0 + c] < MN ? j.cmin[c0 + c] : MN;
   }
+  j.row_mode[r] = choose_mode(M, MN, j.it);
   const T sh = shift_of(M);
   double S = 0.0;
   for (int64_t c = 0; c < j.chunks_per_row; ++c) {
@@ -219,7 +236,9 @@ void softmax_merge_row(SoftmaxJob<T>& j, int64_t r) {
     j.row_c[r] = T(1.0 / S);
   } else {
     j.row_m[r] = sh;
-    j.row_c[r] = T(double(sh) * double(j.it) + std::log(S));
+    const double c = double(sh) * double(j.it) + std::log(S);
+    j.row_c[r] = T(c);
+    j.row_clo[r] = T(c - double(T(c)));
   }
 }
 
@@ -237,10 +256,18 @@ void softmax_chunk_write(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
     T* y = j.y + o.y + b * v.y_n;
     T* dst = y;
     if (!contiguous) { pack(x, v.x_n, len, pk); x = pk; dst = pk; }
-    if (j.log_mode) j.k->affine(x, dst, len, j.it, j.row_c[r]);
-    else j.k->exp_scale[j.scaled](x, dst, len, j.row_m[r], j.it, j.it_lo, j.row_c[r]);
+    if (j.log_mode) j.k->affine(x, dst, len, j.it, j.row_c[r], j.row_clo[r]);
+    else j.k->exp_scale[j.row_mode[r]][j.scaled](x, dst, len, j.row_m[r], j.it, j.it_lo, j.row_c[r]);
     if (!contiguous) unpack(pk, len, y, v.y_n);
   }
+}
+
+// Columns: no min is tracked, so the compensated form unless a max is not finite.
+template <class T>
+int cols_mode(const T* m, int64_t w) {
+  for (int64_t c = 0; c < w; ++c)
+    if (!finite(m[c])) return 2;
+  return 1;
 }
 
 // inner > 1: tiles of columns.
@@ -258,12 +285,14 @@ void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
     const T* x = j.x + o.x + c0 * v.x_inner;
     T* y = j.y + o.y + c0 * v.y_inner;
     k.cols_max(x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, m);
+    const int mode = cols_mode(m, w);
     if (!j.log_mode) {
-      k.cols_sum_exp[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, y, v.y_n, v.y_inner, v.n, w, m, j.it, j.it_lo, s);
+      k.cols_sum_exp[mode][j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, y, v.y_n, v.y_inner, v.n, w, m, j.it, j.it_lo,
+                                     s);
       for (int64_t c = 0; c < w; ++c) coef[c] = T(1.0 / s[c]);
     } else {
       for (int64_t c = 0; c < w; ++c) m[c] = shift_of(m[c]);
-      k.cols_sum_exp[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, nullptr, 0, 0, v.n, w, m, j.it, j.it_lo, s);
+      k.cols_sum_exp[mode][j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, nullptr, 0, 0, v.n, w, m, j.it, j.it_lo, s);
       for (int64_t c = 0; c < w; ++c) coef[c] = T(double(m[c]) * double(j.it) + std::log(s[c]));
     }
     k.cols_finish(x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, coef, j.it, j.log_mode);
@@ -300,9 +329,12 @@ int softmax_impl(const ReduceKernels<T>& k, const T* x, T* y, const sc_view& v, 
     j.chunks_per_row = (v.n + kChunk - 1) / kChunk;
     const int64_t items = rows * j.chunks_per_row;
     j.cmax.resize(size_t(items));
+    j.cmin.resize(size_t(items));
+    j.row_mode.resize(size_t(rows));
     j.csum.resize(size_t(items));
     j.row_m.resize(size_t(rows));
     j.row_c.resize(size_t(rows));
+    j.row_clo.resize(size_t(rows));
     auto f1 = [&](int64_t b, int64_t e) { softmax_chunk_stats(j, b, e); };
     parallel_for(items, grain_for(kChunk), f1);
     if (j.failed) return SC_ENOMEM;
@@ -357,10 +389,13 @@ void lse_row(LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T
     const T* bc_ = b ? b + c0 * v.b_n : nullptr;
     if (!xc) { pack(xc_, v.x_n, len, px); xc_ = px; }
     if (b && !bc) { pack(bc_, v.b_n, len, pb); bc_ = pb; }
-    const T m = bc_ ? k.max_where(xc_, bc_, len) : k.max(xc_, len);
+    T m, mn;
+    if (bc_) m = k.max_where(xc_, bc_, len);
+    else k.minmax(xc_, len, &m, &mn);
     nan |= std::isnan(m);
     const T sh = shift_of(m);
-    const double s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh) : k.sum_exp[0](xc_, nullptr, len, sh, T(1), T(0));
+    const double s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
+                         : k.sum_exp[choose_mode(m, mn, T(1))][0](xc_, nullptr, len, sh, T(1), T(0));
     const T newM = m > M ? m : M;
     const double nsh = double(shift_of(newM));
     if (S != 0.0) S *= std::exp(double(shift_of(M)) - nsh);
@@ -409,7 +444,8 @@ void lse_cols_task(LseJob<T>& j, int64_t i0, int64_t i1) {
     const T* b = j.b ? j.b + o.b + c0 * v.b_inner : nullptr;
     k.cols_max(x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, m);
     for (int64_t c = 0; c < w; ++c) sh[c] = shift_of(m[c]);
-    k.cols_sum_exp[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, nullptr, 0, 0, v.n, w, sh, T(1), T(0), s);
+    k.cols_sum_exp[cols_mode(m, w)][0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, nullptr, 0, 0, v.n, w, sh, T(1), T(0),
+                                       s);
     for (int64_t c = 0; c < w; ++c) {
       const int64_t yo = o.y + (c0 + c) * v.y_inner;
       lse_finish(m[c], std::isnan(m[c]) ? NAN : s[c], j.out + yo, j.sign ? j.sign + yo : nullptr);

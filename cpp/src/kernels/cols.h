@@ -69,7 +69,7 @@ void cols_max(const typename V::T* x, int64_t xn, int64_t xi, const typename V::
 // Column sums of exp((x - shift) * it) (times b where given; b == 0 removes
 // the element); writes e to y when y != nullptr.  Blocked sums: 256 rows per
 // block in T, block totals added in T (n/256 terms).
-template <class V, bool kScaled>
+template <class V, bool kScaled, int kMode>
 void cols_sum_exp(const typename V::T* x, int64_t xn, int64_t xi, const typename V::T* b, int64_t bn, int64_t bi,
                   typename V::T* y, int64_t yn, int64_t yi, int64_t n, int64_t w, const typename V::T* shift,
                   typename V::T it, typename V::T it_lo, double* sums) {
@@ -86,7 +86,7 @@ void cols_sum_exp(const typename V::T* x, int64_t xn, int64_t xi, const typename
     for (int64_t j = 0; j < NV; ++j) blk[j] = V::zero();
     for (int64_t i = i0; i < i1; ++i) {
       for (int64_t j = 0; j < NV && j * N < w; ++j) {
-        V e = exp_shifted<V, kScaled>(load_lanes<V>(x + i * xn + j * N * xi, xi, w - j * N, T(0)), vm[j], vit, vlo);
+        V e = exp_minus_max<V, kScaled, kMode>(load_lanes<V>(x + i * xn + j * N * xi, xi, w - j * N, T(0)), vm[j], vit, vlo);
         if (b) {
           V wv = load_lanes<V>(b + i * bn + j * N * bi, bi, w - j * N, T(0));
           e = select(eq(wv, zero), zero, wv * e);

@@ -19,24 +19,29 @@ namespace SC_NS {
 
 constexpr int64_t kSumBlock = 4096;
 
-// max over x[0..n), n >= 1.  NaN may or may not win (x86 max rule); callers
-// that care test the result of the following sum, which is NaN either way.
+// max and min over x[0..n), n >= 1 (the min picks the exp mode, see
+// exp_minus_max).  NaN may or may not win (x86 max rule); callers that care
+// test the result of the following sum, which is NaN either way.
 template <class V>
-typename V::T vec_max(const typename V::T* x, int64_t n) {
+void vec_minmax(const typename V::T* x, int64_t n, typename V::T* mx, typename V::T* mn) {
   using T = typename V::T;
   constexpr int64_t N = V::N;
-  const V ninf = V::set1(-INFINITY);
-  V m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  const V ninf = V::set1(-INFINITY), pinf = V::set1(INFINITY);
+  V m0 = ninf, m1 = ninf, l0 = pinf, l1 = pinf;
   int64_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    m0 = max(m0, V::load(x + i));
-    m1 = max(m1, V::load(x + i + N));
-    m2 = max(m2, V::load(x + i + 2 * N));
-    m3 = max(m3, V::load(x + i + 3 * N));
+  for (; i + 2 * N <= n; i += 2 * N) {
+    V a = V::load(x + i), b = V::load(x + i + N);
+    m0 = max(m0, a);
+    l0 = min(l0, a);
+    m1 = max(m1, b);
+    l1 = min(l1, b);
   }
-  for (; i + N <= n; i += N) m0 = max(m0, V::load(x + i));
-  if (i < n) m1 = max(m1, V::load_partial(x + i, n - i, T(-INFINITY)));
-  return reduce_max(max(max(m0, m1), max(m2, m3)));
+  for (; i < n; i += N) {
+    m0 = max(m0, V::load_partial(x + i, n - i, T(-INFINITY)));
+    l0 = min(l0, V::load_partial(x + i, n - i, T(INFINITY)));
+  }
+  *mx = reduce_max(max(m0, m1));
+  *mn = -reduce_max(V::zero() - min(l0, l1));
 }
 
 // max of a[i] over the i with b[i] != 0 (scipy: a zero weight removes the
@@ -61,7 +66,7 @@ typename V::T vec_max_where(const typename V::T* a, const typename V::T* b, int6
 
 // Sum of e_i = exp((x_i - m) * it); stores e_i to e when e != nullptr (e may
 // alias x).  it_lo: see exp_shifted.  Returns the sum in double.
-template <class V, bool kScaled>
+template <class V, bool kScaled, int kMode>
 double vec_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename V::T m,
                    typename V::T it, typename V::T it_lo) {
   using T = typename V::T;
@@ -73,10 +78,10 @@ double vec_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename
     V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
     int64_t i = b0;
     for (; i + 4 * N <= b1; i += 4 * N) {
-      V e0 = exp_shifted<V, kScaled>(V::load(x + i), vm, vit, vlo);
-      V e1 = exp_shifted<V, kScaled>(V::load(x + i + N), vm, vit, vlo);
-      V e2 = exp_shifted<V, kScaled>(V::load(x + i + 2 * N), vm, vit, vlo);
-      V e3 = exp_shifted<V, kScaled>(V::load(x + i + 3 * N), vm, vit, vlo);
+      V e0 = exp_minus_max<V, kScaled, kMode>(V::load(x + i), vm, vit, vlo);
+      V e1 = exp_minus_max<V, kScaled, kMode>(V::load(x + i + N), vm, vit, vlo);
+      V e2 = exp_minus_max<V, kScaled, kMode>(V::load(x + i + 2 * N), vm, vit, vlo);
+      V e3 = exp_minus_max<V, kScaled, kMode>(V::load(x + i + 3 * N), vm, vit, vlo);
       if (e) {
         store(e + i, e0);
         store(e + i + N, e1);
@@ -90,7 +95,7 @@ double vec_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename
     }
     for (; i < b1; i += N) {
       // The fill -inf gives exp = 0 in the unused lanes.
-      V e0 = exp_shifted<V, kScaled>(V::load_partial(x + i, b1 - i, T(-INFINITY)), vm, vit, vlo);
+      V e0 = exp_minus_max<V, kScaled, kMode>(V::load_partial(x + i, b1 - i, T(-INFINITY)), vm, vit, vlo);
       if (e) store_partial(e + i, b1 - i, e0);
       s0 = s0 + e0;
     }
@@ -153,7 +158,7 @@ void vec_scale(const typename V::T* e, typename V::T* y, int64_t n, typename V::
 
 // y = exp((x - m) * it) * s: the second pass of the two-pass softmax for rows
 // that do not stay in cache.
-template <class V, bool kScaled>
+template <class V, bool kScaled, int kMode>
 void vec_exp_scale(const typename V::T* x, typename V::T* y, int64_t n, typename V::T m, typename V::T it,
                    typename V::T it_lo, typename V::T s) {
   using T = typename V::T;
@@ -161,27 +166,29 @@ void vec_exp_scale(const typename V::T* x, typename V::T* y, int64_t n, typename
   const V vm = V::set1(m), vit = V::set1(it), vlo = V::set1(it_lo), vs = V::set1(s);
   int64_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    store(y + i, exp_shifted<V, kScaled>(V::load(x + i), vm, vit, vlo) * vs);
-    store(y + i + N, exp_shifted<V, kScaled>(V::load(x + i + N), vm, vit, vlo) * vs);
+    store(y + i, exp_minus_max<V, kScaled, kMode>(V::load(x + i), vm, vit, vlo) * vs);
+    store(y + i + N, exp_minus_max<V, kScaled, kMode>(V::load(x + i + N), vm, vit, vlo) * vs);
   }
   for (; i < n; i += N)
-    store_partial(y + i, n - i, exp_shifted<V, kScaled>(V::load_partial(x + i, n - i, T(0)), vm, vit, vlo) * vs);
+    store_partial(y + i, n - i, exp_minus_max<V, kScaled, kMode>(V::load_partial(x + i, n - i, T(0)), vm, vit, vlo) * vs);
 }
 
-// y = x * it - c (log_softmax's last pass; one rounding with an FMA).
+// y = x * it - (c + c_lo) (log_softmax's last pass): c = shift*it + log(sum)
+// carried in two parts, so y is within about one rounding of exact.
 template <class V>
-void vec_affine(const typename V::T* x, typename V::T* y, int64_t n, typename V::T it, typename V::T c) {
+void vec_affine(const typename V::T* x, typename V::T* y, int64_t n, typename V::T it, typename V::T c,
+                typename V::T c_lo) {
   using T = typename V::T;
   constexpr int64_t N = V::N;
-  const V vit = V::set1(it), vc = V::set1(-c);
+  const V vit = V::set1(it), vc = V::set1(-c), vlo = V::set1(c_lo);
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
-    store(y + i, fma(V::load(x + i), vit, vc));
-    store(y + i + N, fma(V::load(x + i + N), vit, vc));
-    store(y + i + 2 * N, fma(V::load(x + i + 2 * N), vit, vc));
-    store(y + i + 3 * N, fma(V::load(x + i + 3 * N), vit, vc));
+    store(y + i, fma(V::load(x + i), vit, vc) - vlo);
+    store(y + i + N, fma(V::load(x + i + N), vit, vc) - vlo);
+    store(y + i + 2 * N, fma(V::load(x + i + 2 * N), vit, vc) - vlo);
+    store(y + i + 3 * N, fma(V::load(x + i + 3 * N), vit, vc) - vlo);
   }
-  for (; i < n; i += N) store_partial(y + i, n - i, fma(V::load_partial(x + i, n - i, T(0)), vit, vc));
+  for (; i < n; i += N) store_partial(y + i, n - i, fma(V::load_partial(x + i, n - i, T(0)), vit, vc) - vlo);
 }
 
 }  // namespace SC_NS

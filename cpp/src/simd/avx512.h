@@ -90,6 +90,8 @@ inline void stream_fence() { _mm_sfence(); }
 inline VF round_nearest(VF x) { return {_mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
 // vscalefps: p * 2^floor(n) with IEEE overflow/underflow in one instruction.
 inline VF scale_by_pow2(VF p, VF n) { return {_mm512_scalef_ps(p.v, n.v)}; }
+inline VF pow2_from_biased(VF z) { return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(z.v), 23))}; }
+inline VD pow2_from_biased(VD z) { return {_mm512_castsi512_pd(_mm512_slli_epi64(_mm512_castpd_si512(z.v), 52))}; }
 inline VF pow2i(VF k) { return {_mm512_scalef_ps(_mm512_set1_ps(1.0f), k.v)}; }
 
 inline VD operator+(VD a, VD b) { return {_mm512_add_pd(a.v, b.v)}; }

@@ -130,5 +130,94 @@ inline V exp_shifted(V x, V m, V it, V it_lo) {
   return exp_hilo(hi, lo);
 }
 
+// ---- the softmax path: e^(x - max) ----------------------------------------
+//
+// In softmax and logsumexp the argument x - max is <= 0 (or NaN) whenever the
+// row max is finite, so the kernels use a leaner exp (XNNPACK's "magic bias"
+// form): n = round(d*log2e) comes out of one FMA whose low bits already hold
+// n + bias, 2^n is those bits shifted into the exponent field, and results
+// below 2^-126 (2^-1022) -- where 2^n would not be normal -- are flushed to
+// +0 by one compare-and-select.  Absolute error of the flush: < 1.2e-38
+// (2.3e-308).  The general exp above serves rows whose max is not finite.
+template <class T>
+struct ExpNegConst;
+template <>
+struct ExpNegConst<float> {
+  static constexpr float cutoff = -0x1.5d589ep+6f;  // ln(2^-126) = -87.336544
+  static constexpr float magic = 0x1.8000fep+23f;   // 1.5*2^23 + 127
+};
+template <>
+struct ExpNegConst<double> {
+  static constexpr double cutoff = -0x1.6232bdd7abcd2p+9;  // ln(2^-1022) = -708.39642
+  static constexpr double magic = 0x1.80000000003ffp+52;   // 1.5*2^52 + 1023
+};
+
+// float32 softmax path: one-constant reduction (ln2 rounded to float: the
+// error |n|*2e-9 <= 2.4e-7 relative) and e^r = 1 + r*p(r), p of degree 4
+// fitted at Chebyshev nodes (tools/gen_exp_coeffs.py: truncation 2.0e-7).
+// About 1.7 ULP worst case: ample for the 3e-6 bound of softmax, and two
+// instructions fewer than exp() -- the exp is most of the softmax's time.
+struct ExpNegF32 {
+  static constexpr float ln2 = 0x1.62e430p-1f;
+  static constexpr float p1 = 0x1.fffe5ap-2f;
+  static constexpr float p2 = 0x1.5554dep-3f;
+  static constexpr float p3 = 0x1.570b98p-5f;
+  static constexpr float p4 = 0x1.120b62p-7f;
+};
+
+// e^(hi + lo) for hi <= 0 or NaN; lo (when kLo) a small correction.
+template <class V, bool kLo>
+inline V exp_neg(V hi, V lo) {
+  using T = typename V::T;
+  using C = ExpConst<T>;
+  using K = ExpNegConst<T>;
+  const V magic = V::set1(K::magic);
+  V z = fma(hi, V::set1(C::log2e), magic);
+  V n = z - magic;
+  V p;
+  if constexpr (sizeof(T) == 4) {
+    using P = ExpNegF32;
+    V r = fnma(n, V::set1(P::ln2), hi);
+    if (kLo) r = r + lo;
+    V a = fma(V::set1(P::p4), r, V::set1(P::p3));
+    a = fma(a, r, V::set1(P::p2));
+    a = fma(a, r, V::set1(P::p1));
+    a = fma(a, r, V::set1(T(1)));
+    p = fma(a, r, V::set1(T(1)));
+  } else {
+    V r = fnma(n, V::set1(C::ln2_hi), hi);
+    if (kLo) r = r + lo;
+    r = fnma(n, V::set1(C::ln2_lo), r);
+    V q = exp_q(r, static_cast<const C*>(nullptr));
+    p = fma(r * r, q, r) + V::set1(T(1));
+  }
+  return select(lt(hi, V::set1(K::cutoff)), V::zero(), p * pow2_from_biased(z));
+}
+
+// How the argument (x - m) * it is formed; the row kernels pick one per row
+// (reduce.cpp, choose_mode):
+//  kFast:        d = x - m rounded once.  Used when the row's scaled range
+//                (max - min) * it < 16, where that rounding costs < 1e-6
+//                relative in the output.
+//  kCompensated: d and its exact rounding error (TwoSum), the temperature
+//                product's exact error (mul_err): the argument is carried to
+//                ~2^-48 relative, so outputs near 1e-30 (|d| ~ 69, where one
+//                float32 rounding alone is 3.8e-6) keep the 3e-6 bound.
+//  kGeneral:     the max is not finite (+inf, or an all -inf row): the full
+//                range exp, as scipy's arithmetic (NaN for inf - inf).
+enum ExpMode { kFast = 0, kCompensated = 1, kGeneral = 2 };
+
+template <class V, bool kScaled, int kMode>
+inline V exp_minus_max(V x, V m, V it, V it_lo) {
+  if (kMode == kGeneral) return exp_shifted<V, kScaled>(x, m, it, it_lo);
+  V d = x - m;
+  if (kMode == kFast) return exp_neg<V, false>(kScaled ? d * it : d, d);
+  V z = d - x;
+  V err = (x - (d - z)) - (m + z);
+  if (!kScaled) return exp_neg<V, true>(d, err);
+  V hi = d * it;
+  return exp_neg<V, true>(hi, mul_err(d, it, hi) + fma(d, it_lo, err * it));
+}
+
 }  // namespace SC_NS
 }  // namespace sc

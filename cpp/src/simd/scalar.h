@@ -57,6 +57,24 @@ inline VD round_nearest(VD x) {
   const double m = 0x1.8p52;
   return {(x.v + m) - m};
 }
+// 2^n from z = n + 1.5*2^mant + bias (computed by an FMA): the low bits of z
+// hold n + bias, shifted into the exponent field (XNNPACK's "magic bias").
+inline VF pow2_from_biased(VF z) {
+  int32_t bits;
+  std::memcpy(&bits, &z.v, 4);
+  bits = int32_t(uint32_t(bits) << 23);
+  float r;
+  std::memcpy(&r, &bits, 4);
+  return {r};
+}
+inline VD pow2_from_biased(VD z) {
+  int64_t bits;
+  std::memcpy(&bits, &z.v, 8);
+  bits = int64_t(uint64_t(bits) << 52);
+  double r;
+  std::memcpy(&r, &bits, 8);
+  return {r};
+}
 // 2^k for integer-valued k in the normal exponent range, by building the bits.
 inline VF pow2i(VF k) {
   int32_t bits = (int32_t(k.v) + 127) << 23;

@@ -76,6 +76,8 @@ inline VF round_nearest(VF x) {  // 1.5*2^23 trick, |x| < 2^22
   const __m128 m = _mm_set1_ps(0x1.8p23f);
   return {_mm_sub_ps(_mm_add_ps(x.v, m), m)};
 }
+inline VF pow2_from_biased(VF z) { return {_mm_castsi128_ps(_mm_slli_epi32(_mm_castps_si128(z.v), 23))}; }
+inline VD pow2_from_biased(VD z) { return {_mm_castsi128_pd(_mm_slli_epi64(_mm_castpd_si128(z.v), 52))}; }
 inline VF pow2i(VF k) {  // 2^k, k integer-valued in [-126, 127]
   __m128i i = _mm_cvttps_epi32(k.v);
   return {_mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(i, _mm_set1_epi32(127)), 23))};
