@@ -19,14 +19,14 @@ struct ReduceKernels {
   double (*sum_exp_weighted)(const T* a, const T* b, int64_t n, T m);
   void (*scale)(const T* e, T* y, int64_t n, T s, bool nt);
   void (*exp_scale[3][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
-  void (*affine)(const T* x, T* y, int64_t n, T it, T c, T c_lo);
+  void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L);
   int64_t col_tile;  // columns per tile of the cols_* kernels
   void (*cols_max)(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
                    T* m);
   void (*cols_sum_exp[3][2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, T* y, int64_t yn,
                           int64_t yi, int64_t n, int64_t w, const T* shift, T it, T it_lo, double* sums);
   void (*cols_finish)(const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi, int64_t n, int64_t w,
-                      const T* coef, T it, bool log_mode);
+                      const T* shift, const T* coef, T it, bool log_mode);
 };
 
 struct KernelTable {

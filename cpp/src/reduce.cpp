@@ -114,7 +114,7 @@ struct SoftmaxJob {
   int64_t chunks_per_row = 0;
   std::vector<T> cmax, cmin;
   std::vector<double> csum;     // relative to the chunk shift
-  std::vector<T> row_m, row_c, row_clo;  // per row: shift and coefficient of pass 2
+  std::vector<T> row_m, row_c;  // per row: shift and coefficient of pass 2
   std::vector<int> row_mode;
 };
 
@@ -146,8 +146,7 @@ void softmax_row_cached(const SoftmaxJob<T>& j, const T* x, T* y, int64_t n, T* 
   } else {
     const T sh = shift_of(m);
     const double s = k.sum_exp[mode][j.scaled](x, nullptr, n, sh, j.it, j.it_lo);
-    const double c = double(sh) * double(j.it) + std::log(s);
-    k.affine(x, y, n, j.it, T(c), T(c - double(T(c))));
+    k.affine(x, y, n, sh, j.it, T(std::log(s)));
   }
 }
 
@@ -236,9 +235,7 @@ void softmax_merge_row(SoftmaxJob<T>& j, int64_t r) {
     j.row_c[r] = T(1.0 / S);
   } else {
     j.row_m[r] = sh;
-    const double c = double(sh) * double(j.it) + std::log(S);
-    j.row_c[r] = T(c);
-    j.row_clo[r] = T(c - double(T(c)));
+    j.row_c[r] = T(std::log(S));
   }
 }
 
@@ -256,7 +253,7 @@ void softmax_chunk_write(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
     T* y = j.y + o.y + b * v.y_n;
     T* dst = y;
     if (!contiguous) { pack(x, v.x_n, len, pk); x = pk; dst = pk; }
-    if (j.log_mode) j.k->affine(x, dst, len, j.it, j.row_c[r], j.row_clo[r]);
+    if (j.log_mode) j.k->affine(x, dst, len, j.row_m[r], j.it, j.row_c[r]);
     else j.k->exp_scale[j.row_mode[r]][j.scaled](x, dst, len, j.row_m[r], j.it, j.it_lo, j.row_c[r]);
     if (!contiguous) unpack(pk, len, y, v.y_n);
   }
@@ -276,8 +273,8 @@ void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
   const int64_t W = k.col_tile, tiles = (v.inner + W - 1) / W;
-  T m[64], coef[64];
-  double s[64];
+  T m[256], coef[256];  // col_tile <= 256
+  double s[256];
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t r = i / tiles, t = i % tiles;
     const int64_t c0 = t * W, w = v.inner - c0 < W ? v.inner - c0 : W;
@@ -293,9 +290,9 @@ void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
     } else {
       for (int64_t c = 0; c < w; ++c) m[c] = shift_of(m[c]);
       k.cols_sum_exp[mode][j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, nullptr, 0, 0, v.n, w, m, j.it, j.it_lo, s);
-      for (int64_t c = 0; c < w; ++c) coef[c] = T(double(m[c]) * double(j.it) + std::log(s[c]));
+      for (int64_t c = 0; c < w; ++c) coef[c] = T(std::log(s[c]));
     }
-    k.cols_finish(x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, coef, j.it, j.log_mode);
+    k.cols_finish(x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, m, coef, j.it, j.log_mode);
   }
 }
 
@@ -334,7 +331,6 @@ int softmax_impl(const ReduceKernels<T>& k, const T* x, T* y, const sc_view& v, 
     j.csum.resize(size_t(items));
     j.row_m.resize(size_t(rows));
     j.row_c.resize(size_t(rows));
-    j.row_clo.resize(size_t(rows));
     auto f1 = [&](int64_t b, int64_t e) { softmax_chunk_stats(j, b, e); };
     parallel_for(items, grain_for(kChunk), f1);
     if (j.failed) return SC_ENOMEM;
@@ -434,8 +430,8 @@ void lse_cols_task(LseJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
   const int64_t W = k.col_tile, tiles = (v.inner + W - 1) / W;
-  T m[64], sh[64];
-  double s[64];
+  T m[256], sh[256];
+  double s[256];
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t r = i / tiles, t = i % tiles;
     const int64_t c0 = t * W, w = v.inner - c0 < W ? v.inner - c0 : W;

@@ -150,7 +150,10 @@ def _softmax_family(x, axis, temperature, out, log_mode):
         else:
             y = np.ascontiguousarray(y)
     if out is None:
-        return y if y.dtype == rdt else y.astype(rdt)
+        if y.dtype == rdt:
+            return y
+        with np.errstate(over="ignore"):  # float16 results: overflow to inf is the answer
+            return y.astype(rdt)
     if y is not out:
         out[...] = y
     return out
@@ -196,6 +199,10 @@ def softmax(x, axis=None, *, temperature=1.0, out=None):
     >>> softmax_c.softmax(np.array([1.0, 2.0, 3.0]))
     array([0.09003057, 0.24472847, 0.66524096])
     """
+    if out is None:
+        y = _core.softmax_fast(x, axis, temperature, False)
+        if y is not None:
+            return y
     return _softmax_family(x, axis, temperature, out, False)
 
 
@@ -212,6 +219,10 @@ def log_softmax(x, axis=None, *, temperature=1.0, out=None):
     >>> softmax_c.log_softmax(np.array([0.0, 1000.0]))
     array([-1000.,     0.])
     """
+    if out is None:
+        y = _core.softmax_fast(x, axis, temperature, True)
+        if y is not None:
+            return y
     return _softmax_family(x, axis, temperature, out, True)
 
 
@@ -254,10 +265,13 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     """
     a = _as_array(a, "a")
     if b is not None:
+        b_obj = b
         b = _as_array(b, "b")
         _compute_dtypes(b.dtype, "b")
         _compute_dtypes(a.dtype, "a")
-        dt = np.result_type(a.dtype, b.dtype)
+        # NEP 50: a Python scalar weight does not widen a's dtype (as scipy).
+        weak = isinstance(b_obj, (int, float)) and not isinstance(b_obj, bool)
+        dt = np.result_type(a.dtype, b_obj) if weak else np.result_type(a.dtype, b.dtype)
         if dt.kind != "f":
             dt = np.result_type(dt, np.float64) if dt.kind in "biu" else dt
         try:

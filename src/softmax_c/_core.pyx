@@ -221,5 +221,57 @@ def logsumexp_into(cnp.ndarray x, b, cnp.ndarray out, sign, int axis):
     return True
 
 
+def softmax_fast(x, axis, temperature, bint log_mode):
+    """The common call, with no Python-level overhead: a C-contiguous float32
+    or float64 ndarray, axis an int or None, temperature a float, no out.
+    Returns the result, or None when the call is not of that kind (the front
+    then takes the general path, which validates and explains)."""
+    if type(x) is not cnp.ndarray:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int t = cnp.PyArray_TYPE(a)
+    if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        return None
+    if type(temperature) is not float and type(temperature) is not int:
+        return None
+    cdef double temp = temperature
+    if not (temp > 0.0 and temp < float("inf")):
+        return None
+    cdef int nd = cnp.PyArray_NDIM(a), ax
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
+    cdef sc_view v
+    cdef int64_t size = cnp.PyArray_SIZE(a), rows = 1
+    if nd == 0 or size == 0:
+        return None
+    if axis is None:
+        v.n = size
+    elif type(axis) is int:
+        ax = axis
+        if ax < 0:
+            ax += nd
+        if ax != nd - 1 or ax < 0:  # only the last axis here
+            return None
+        v.n = shape[ax]
+        rows = size // v.n
+    else:
+        return None
+    v.inner = 1
+    v.x_n = v.y_n = 1
+    v.x_inner = v.y_inner = v.b_n = v.b_inner = 0
+    v.outer_ndim = 1 if rows > 1 else 0
+    v.outer_shape[0] = rows
+    v.x_outer[0] = v.y_outer[0] = v.n
+    v.b_outer[0] = 0
+    cdef cnp.ndarray y = cnp.PyArray_EMPTY(nd, shape, t, 0)
+    cdef const void* xp = cnp.PyArray_DATA(a)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    cdef int status, dt = SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64
+    with nogil:
+        status = sc_softmax(dt, xp, yp, &v, temp, log_mode)
+    if status != SC_OK:
+        raise_status(status, "log_softmax" if log_mode else "softmax")
+    return y
+
+
 include "_attention.pxi"
 include "_sampling.pxi"

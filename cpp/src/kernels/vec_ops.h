@@ -173,22 +173,23 @@ void vec_exp_scale(const typename V::T* x, typename V::T* y, int64_t n, typename
     store_partial(y + i, n - i, exp_minus_max<V, kScaled, kMode>(V::load_partial(x + i, n - i, T(0)), vm, vit, vlo) * vs);
 }
 
-// y = x * it - (c + c_lo) (log_softmax's last pass): c = shift*it + log(sum)
-// carried in two parts, so y is within about one rounding of exact.
+// y = (x - m) * it - L: log_softmax's last pass, in scipy's order (the
+// shift first, so rows of large magnitude lose nothing: x - m is exact near
+// the max by Sterbenz's lemma).
 template <class V>
-void vec_affine(const typename V::T* x, typename V::T* y, int64_t n, typename V::T it, typename V::T c,
-                typename V::T c_lo) {
+void vec_affine(const typename V::T* x, typename V::T* y, int64_t n, typename V::T m, typename V::T it,
+                typename V::T L) {
   using T = typename V::T;
   constexpr int64_t N = V::N;
-  const V vit = V::set1(it), vc = V::set1(-c), vlo = V::set1(c_lo);
+  const V vm = V::set1(m), vit = V::set1(it), vl = V::set1(-L);
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
-    store(y + i, fma(V::load(x + i), vit, vc) - vlo);
-    store(y + i + N, fma(V::load(x + i + N), vit, vc) - vlo);
-    store(y + i + 2 * N, fma(V::load(x + i + 2 * N), vit, vc) - vlo);
-    store(y + i + 3 * N, fma(V::load(x + i + 3 * N), vit, vc) - vlo);
+    store(y + i, fma(V::load(x + i) - vm, vit, vl));
+    store(y + i + N, fma(V::load(x + i + N) - vm, vit, vl));
+    store(y + i + 2 * N, fma(V::load(x + i + 2 * N) - vm, vit, vl));
+    store(y + i + 3 * N, fma(V::load(x + i + 3 * N) - vm, vit, vl));
   }
-  for (; i < n; i += N) store_partial(y + i, n - i, fma(V::load_partial(x + i, n - i, T(0)), vit, vc) - vlo);
+  for (; i < n; i += N) store_partial(y + i, n - i, fma(V::load_partial(x + i, n - i, T(0)) - vm, vit, vl));
 }
 
 }  // namespace SC_NS

@@ -11,6 +11,7 @@ namespace SC_NS {
 template <class T_>
 struct Scalar1 {
   using T = T_;
+  static constexpr bool kFma = false;  // fma() is a*b+c: two roundings
   static constexpr int N = 1;
   using M = bool;
   T v;

@@ -8,6 +8,7 @@ namespace SC_NS {
 
 struct VF {
   using T = float;
+  static constexpr bool kFma = false;  // fma() is a*b+c: two roundings
   static constexpr int N = 4;
   __m128 v;
   using M = __m128;
@@ -25,6 +26,7 @@ struct VF {
 };
 struct VD {
   using T = double;
+  static constexpr bool kFma = false;  // fma() is a*b+c: two roundings
   static constexpr int N = 2;
   __m128d v;
   using M = __m128d;

@@ -1,0 +1,130 @@
+"""Checking a result against the float64 oracle before it is timed.
+
+Error measures, by the operation's ``domain``:
+
+``prob`` (softmax)
+    ``|got - ref| <= rtol·|ref| + atol``. For softmax_c the bound is
+    relative only, on outputs ``>= floor`` (1e-30 in float32); smaller
+    outputs may be off by ``floor`` (flushed tails are fine).
+``log`` (log_softmax, logsumexp)
+    ``|got - ref| <= rtol·max(|ref|, 1) + atol``: values near 0 are
+    compared absolutely, since ``x - lse`` cancels there.
+``attn`` (attention)
+    ``|got - ref| <= rtol·|ref| + atol·max|v|``: outputs are averages of
+    value rows and can be near 0, so the absolute part scales with ``v``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .impls import LIBRARY
+
+__all__ = ["Tolerance", "CheckResult", "tolerance_for", "check_result"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Bound on the error of one result (see the module docstring)."""
+
+    rtol: float
+    atol: float = 0.0
+    floor: float = 0.0
+
+
+# (dtype, who, domain) -> Tolerance; who is "lib" (softmax_c) or "peer".
+_TOL32_PEER = Tolerance(1e-4, 1e-6)
+_TOL64_PEER = Tolerance(1e-9, 1e-12)
+_TOLERANCES = {
+    ("float32", "lib", "prob"): Tolerance(3e-6, 0.0, 1e-30),
+    ("float32", "lib", "log"): Tolerance(3e-6),
+    ("float32", "lib", "attn"): Tolerance(1e-4, 1e-6),
+    ("float64", "lib", "prob"): Tolerance(1e-12, 0.0, 1e-300),
+    ("float64", "lib", "log"): Tolerance(1e-12),
+    ("float64", "lib", "attn"): Tolerance(1e-9, 1e-12),
+}
+
+
+def tolerance_for(impl: str, dtype, domain: str) -> Tolerance:
+    """The :class:`Tolerance` that ``impl`` must meet for ``dtype``/``domain``."""
+    dt = np.dtype(dtype).name
+    if impl == LIBRARY:
+        return _TOLERANCES[(dt, "lib", domain)]
+    return _TOL32_PEER if dt == "float32" else _TOL64_PEER
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of :func:`check_result`.
+
+    Attributes
+    ----------
+    ok : bool
+        True when every element is within its bound.
+    worst : float
+        Largest ratio error / bound (<= 1 means within tolerance).
+    message : str
+        Empty when ok; else what went wrong and where.
+    """
+
+    ok: bool
+    worst: float
+    message: str = ""
+
+
+def _bound(ref, tol: Tolerance, domain: str, scale: float):
+    mag = np.abs(ref)
+    if domain == "log":
+        return tol.rtol * np.maximum(mag, 1.0) + tol.atol
+    if domain == "attn":
+        return tol.rtol * mag + tol.atol * scale
+    bound = tol.rtol * mag + tol.atol
+    if tol.floor:
+        bound = np.where(mag >= tol.floor, bound, np.maximum(bound, tol.floor))
+    return bound
+
+
+def check_result(got, ref, tol: Tolerance, domain: str,
+                 scale: Optional[float] = None) -> CheckResult:
+    """Compare ``got`` with the float64 ``ref``.
+
+    Parameters
+    ----------
+    got : array_like
+        The result of the implementation (any array-like: ndarray, tensor).
+    ref : ndarray
+        The oracle's float64 result.
+    tol : Tolerance
+        From :func:`tolerance_for`.
+    domain : {"prob", "log", "attn"}
+        Error measure (see the module docstring).
+    scale : float, optional
+        ``max|v|`` for ``"attn"``.
+
+    Returns
+    -------
+    CheckResult
+    """
+    got = np.asarray(got)
+    if got.shape != ref.shape:
+        return CheckResult(False, np.inf, f"shape {got.shape}, expected {ref.shape}")
+    got64 = got.astype(np.float64)
+    same = (got64 == ref) | (np.isnan(got64) & np.isnan(ref))  # incl. equal infinities
+    err = np.where(same, 0.0, np.abs(got64 - ref))
+    err = np.where(np.isnan(err), np.inf, err)
+    bound = _bound(ref, tol, domain, 1.0 if scale is None else scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(err == 0, 0.0, err / bound)
+    if ratio.size == 0:
+        return CheckResult(True, 0.0)
+    i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    worst = float(ratio[i])
+    if worst <= 1.0:
+        return CheckResult(True, worst)
+    bad = int(np.count_nonzero(ratio > 1.0))
+    msg = (f"{bad} of {ratio.size} elements out of tolerance; worst at {tuple(map(int, i))}: "
+           f"got {got64[i]!r}, expected {ref[i]!r} (error {worst:.3g}x the bound)")
+    return CheckResult(False, worst, msg)

@@ -1,0 +1,42 @@
+"""Benchmarks of softmax_c against a NumPy baseline and peer libraries.
+
+Run ``python -m softmax_c bench --help`` (or the ``softmax-c-bench`` console
+script). With no options it takes about two minutes on a 2-core machine and
+covers softmax, log_softmax, logsumexp and attention on classifier, LLM-vocab,
+attention-score, out-of-cache, non-last-axis, prefill and decode shapes.
+
+Before a case is timed, every implementation's result is checked against
+:mod:`softmax_c.reference` (float64); a mismatch is reported and the command
+exits 1. Times are medians over adaptive repeats; throughput is compared with
+the memory-copy bandwidth or FMA peak measured in the same run.
+
+The case list (:data:`CASES`) and the set-up/check helpers are shared with
+the pytest-benchmark suite in ``benchmarks/``.
+
+Examples
+--------
+>>> python -m softmax_c bench --quick                       # doctest: +SKIP
+>>> python -m softmax_c bench --ops softmax --threads 1,2 --json out.json  # doctest: +SKIP
+"""
+
+from ._bench.cases import CASES, Case, select_cases
+from ._bench.check import CheckResult, check_result, tolerance_for
+from ._bench.cli import build_parser, main
+from ._bench.impls import BASELINE, IMPLS, LIBRARY, Impl, get_impl, load_softmax_c
+from ._bench.ops import OPS, NotApplicable, Op, make_inputs, oracle
+from ._bench.report import available_cores
+from ._bench.runner import applicable_impls, check_call, prepare_call
+from ._bench.timing import copy_bandwidth, fma_peak, measure
+
+__all__ = [
+    "CASES", "Case", "select_cases", "OPS", "Op", "NotApplicable", "make_inputs",
+    "oracle", "IMPLS", "Impl", "LIBRARY", "BASELINE", "get_impl", "load_softmax_c",
+    "applicable_impls", "prepare_call", "check_call", "check_result",
+    "tolerance_for", "CheckResult", "measure", "copy_bandwidth", "fma_peak",
+    "available_cores", "build_parser", "main",
+]
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    sys.exit(main())
