@@ -20,13 +20,11 @@ struct ReduceKernels {
   void (*scale)(const T* e, T* y, int64_t n, T s, bool nt);
   void (*exp_scale[3][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
   void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L);
-  int64_t col_tile;  // columns per tile of the cols_* kernels
-  void (*cols_max)(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
-                   T* m);
-  void (*cols_sum_exp[3][2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, T* y, int64_t yn,
-                          int64_t yi, int64_t n, int64_t w, const T* shift, T it, T it_lo, double* sums);
-  void (*cols_finish)(const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi, int64_t n, int64_t w,
-                      const T* shift, const T* coef, T it, bool log_mode);
+  int64_t col_tile;  // columns per block of the cols_* kernels (<= 1024)
+  void (*cols_stats[2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
+                        T it, T it_lo, T* m, double* s);
+  void (*cols_write[2])(const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi, int64_t n, int64_t w,
+                        const T* m, const T* coef, T it, T it_lo, bool log_mode);
 };
 
 struct KernelTable {

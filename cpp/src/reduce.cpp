@@ -259,40 +259,44 @@ void softmax_chunk_write(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   }
 }
 
-// Columns: no min is tracked, so the compensated form unless a max is not finite.
+// A column whose max is not finite, in scipy's arithmetic: the sum of
+// b*exp(x) with no shift (scalar; only for such columns).
 template <class T>
-int cols_mode(const T* m, int64_t w) {
-  for (int64_t c = 0; c < w; ++c)
-    if (!finite(m[c])) return 2;
-  return 1;
+double column_plain_sum(const T* x, int64_t xn, const T* b, int64_t bn, int64_t n, double it) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double w = b ? double(b[i * bn]) : 1.0;
+    if (w != 0.0) s += w * std::exp(double(x[i * xn]) * it);
+  }
+  return s;
 }
 
-// inner > 1: tiles of columns.
+// inner > 1: blocks of columns (kernels/cols.h).
 template <class T>
 void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
   const int64_t W = k.col_tile, tiles = (v.inner + W - 1) / W;
-  T m[256], coef[256];  // col_tile <= 256
-  double s[256];
+  T m[1024], coef[1024];
+  double s[1024];
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t r = i / tiles, t = i % tiles;
     const int64_t c0 = t * W, w = v.inner - c0 < W ? v.inner - c0 : W;
     const Offsets o = outer_offsets(v, r);
     const T* x = j.x + o.x + c0 * v.x_inner;
     T* y = j.y + o.y + c0 * v.y_inner;
-    k.cols_max(x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, m);
-    const int mode = cols_mode(m, w);
-    if (!j.log_mode) {
-      k.cols_sum_exp[mode][j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, y, v.y_n, v.y_inner, v.n, w, m, j.it, j.it_lo,
-                                     s);
-      for (int64_t c = 0; c < w; ++c) coef[c] = T(1.0 / s[c]);
-    } else {
-      for (int64_t c = 0; c < w; ++c) m[c] = shift_of(m[c]);
-      k.cols_sum_exp[mode][j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, nullptr, 0, 0, v.n, w, m, j.it, j.it_lo, s);
-      for (int64_t c = 0; c < w; ++c) coef[c] = T(std::log(s[c]));
+    k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s);
+    for (int64_t c = 0; c < w; ++c) {
+      if (!j.log_mode) {
+        coef[c] = T(1.0 / s[c]);
+      } else if (finite(m[c])) {
+        coef[c] = T(std::log(s[c]));
+      } else {  // scipy shifts by 0 here
+        coef[c] = T(std::log(column_plain_sum(x + c * v.x_inner, v.x_n, (const T*)nullptr, 0, v.n, j.it)));
+        m[c] = T(0);
+      }
     }
-    k.cols_finish(x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, m, coef, j.it, j.log_mode);
+    k.cols_write[j.scaled](x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, m, coef, j.it, j.it_lo, j.log_mode);
   }
 }
 
@@ -430,21 +434,20 @@ void lse_cols_task(LseJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
   const int64_t W = k.col_tile, tiles = (v.inner + W - 1) / W;
-  T m[256], sh[256];
-  double s[256];
+  T m[1024];
+  double s[1024];
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t r = i / tiles, t = i % tiles;
     const int64_t c0 = t * W, w = v.inner - c0 < W ? v.inner - c0 : W;
     const Offsets o = outer_offsets(v, r);
     const T* x = j.x + o.x + c0 * v.x_inner;
     const T* b = j.b ? j.b + o.b + c0 * v.b_inner : nullptr;
-    k.cols_max(x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, m);
-    for (int64_t c = 0; c < w; ++c) sh[c] = shift_of(m[c]);
-    k.cols_sum_exp[cols_mode(m, w)][0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, nullptr, 0, 0, v.n, w, sh, T(1), T(0),
-                                       s);
+    k.cols_stats[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, T(1), T(0), m, s);
     for (int64_t c = 0; c < w; ++c) {
       const int64_t yo = o.y + (c0 + c) * v.y_inner;
-      lse_finish(m[c], std::isnan(m[c]) ? NAN : s[c], j.out + yo, j.sign ? j.sign + yo : nullptr);
+      if (!finite(m[c]))
+        s[c] = column_plain_sum(x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, 1.0);
+      lse_finish(m[c], s[c], j.out + yo, j.sign ? j.sign + yo : nullptr);
     }
   }
 }
