@@ -193,7 +193,7 @@ inline V exp_neg(V hi, V lo) {
     V q = exp_q(r, static_cast<const C*>(nullptr));
     p = fma(r * r, q, r) + V::set1(T(1));
   }
-  return select(lt(hi, V::set1(K::cutoff)), V::zero(), p * pow2_from_biased(z));
+  return zero_if(lt(hi, V::set1(K::cutoff)), p * pow2_from_biased(z));
 }
 
 // How the argument (x - m) * it is formed; the row kernels pick one per row

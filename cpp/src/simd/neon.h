@@ -56,6 +56,7 @@ inline VF min(VF a, VF b) { return {vbslq_f32(vcltq_f32(a.v, b.v), a.v, b.v)}; }
 inline uint32x4_t lt(VF a, VF b) { return vcltq_f32(a.v, b.v); }
 inline uint32x4_t le(VF a, VF b) { return vcleq_f32(a.v, b.v); }
 inline uint32x4_t eq(VF a, VF b) { return vceqq_f32(a.v, b.v); }
+inline VF zero_if(uint32x4_t m, VF a) { return {vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(a.v), m))}; }
 inline VF mul_err(VF a, VF b, VF p) { return {vfmaq_f32(vnegq_f32(p.v), a.v, b.v)}; }
 inline VF select(uint32x4_t m, VF a, VF b) { return {vbslq_f32(m, a.v, b.v)}; }
 inline float reduce_add(VF a) { return vaddvq_f32(a.v); }
@@ -98,6 +99,7 @@ inline VD min(VD a, VD b) { return {vbslq_f64(vcltq_f64(a.v, b.v), a.v, b.v)}; }
 inline uint64x2_t lt(VD a, VD b) { return vcltq_f64(a.v, b.v); }
 inline uint64x2_t le(VD a, VD b) { return vcleq_f64(a.v, b.v); }
 inline uint64x2_t eq(VD a, VD b) { return vceqq_f64(a.v, b.v); }
+inline VD zero_if(uint64x2_t m, VD a) { return {vreinterpretq_f64_u64(vbicq_u64(vreinterpretq_u64_f64(a.v), m))}; }
 inline VD mul_err(VD a, VD b, VD p) { return {vfmaq_f64(vnegq_f64(p.v), a.v, b.v)}; }
 inline VD select(uint64x2_t m, VD a, VD b) { return {vbslq_f64(m, a.v, b.v)}; }
 inline double reduce_add(VD a) { return vaddvq_f64(a.v); }

@@ -50,6 +50,7 @@ inline VF min(VF a, VF b) { return {_mm_min_ps(a.v, b.v)}; }
 inline __m128 lt(VF a, VF b) { return _mm_cmplt_ps(a.v, b.v); }
 inline __m128 le(VF a, VF b) { return _mm_cmple_ps(a.v, b.v); }
 inline __m128 eq(VF a, VF b) { return _mm_cmpeq_ps(a.v, b.v); }
+inline VF zero_if(__m128 m, VF a) { return {_mm_andnot_ps(m, a.v)}; }
 inline VF select(__m128 m, VF a, VF b) { return {_mm_or_ps(_mm_and_ps(m, a.v), _mm_andnot_ps(m, b.v))}; }
 inline float reduce_add(VF a) {
   __m128 s = _mm_add_ps(a.v, _mm_movehl_ps(a.v, a.v));
@@ -96,6 +97,7 @@ inline VD min(VD a, VD b) { return {_mm_min_pd(a.v, b.v)}; }
 inline __m128d lt(VD a, VD b) { return _mm_cmplt_pd(a.v, b.v); }
 inline __m128d le(VD a, VD b) { return _mm_cmple_pd(a.v, b.v); }
 inline __m128d eq(VD a, VD b) { return _mm_cmpeq_pd(a.v, b.v); }
+inline VD zero_if(__m128d m, VD a) { return {_mm_andnot_pd(m, a.v)}; }
 inline VD select(__m128d m, VD a, VD b) { return {_mm_or_pd(_mm_and_pd(m, a.v), _mm_andnot_pd(m, b.v))}; }
 inline double reduce_add(VD a) { return _mm_cvtsd_f64(_mm_add_sd(a.v, _mm_unpackhi_pd(a.v, a.v))); }
 inline double reduce_max(VD a) { return _mm_cvtsd_f64(_mm_max_sd(a.v, _mm_unpackhi_pd(a.v, a.v))); }
