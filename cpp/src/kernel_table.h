@@ -15,7 +15,7 @@ struct ReduceKernels {
   // sum of exp((x - m) * it), stored to e when non-null.  Variants
   // [mode][scaled]: mode is the ExpMode of simd/exp.h (fast, compensated,
   // general), scaled = 1 when there is a temperature (it != 1).
-  double (*sum_exp[3][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo);
+  double (*sum_exp[3][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo, const T* prefetch_next);
   double (*sum_exp_weighted)(const T* a, const T* b, int64_t n, T m);
   void (*scale)(const T* e, T* y, int64_t n, T s, bool nt);
   void (*exp_scale[3][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);

@@ -134,18 +134,18 @@ int choose_mode(T m, T mn, T it) {
 
 // A row that fits in cache: x, y contiguous (or packed).
 template <class T>
-void softmax_row_cached(const SoftmaxJob<T>& j, const T* x, T* y, int64_t n, T* e_scratch) {
+void softmax_row_cached(const SoftmaxJob<T>& j, const T* x, T* y, int64_t n, T* e_scratch, const T* pf) {
   const ReduceKernels<T>& k = *j.k;
   T m, mn;
   k.minmax(x, n, &m, &mn);
   const int mode = choose_mode(m, mn, j.it);
   if (!j.log_mode) {
     T* e = e_scratch ? e_scratch : y;
-    const double s = k.sum_exp[mode][j.scaled](x, e, n, m, j.it, j.it_lo);
+    const double s = k.sum_exp[mode][j.scaled](x, e, n, m, j.it, j.it_lo, pf);
     k.scale(e, y, n, T(1.0 / s), e_scratch != nullptr);
   } else {
     const T sh = shift_of(m);
-    const double s = k.sum_exp[mode][j.scaled](x, nullptr, n, sh, j.it, j.it_lo);
+    const double s = k.sum_exp[mode][j.scaled](x, nullptr, n, sh, j.it, j.it_lo, pf);
     k.affine(x, y, n, sh, j.it, T(std::log(s)));
   }
 }
@@ -179,10 +179,12 @@ void softmax_rows_task(SoftmaxJob<T>& j, int64_t r0, int64_t r1) {
     if (v.x_n == 0) {
       softmax_row_constant(j, *x, y, v.y_n, n);
     } else if (contiguous) {
-      softmax_row_cached(j, x, y, n, es);
+      // Out of cache: fetch the next row while this one computes.
+      const T* pf = j.nt && r + 1 < r1 ? j.x + outer_offsets(v, r + 1).x : nullptr;
+      softmax_row_cached(j, x, y, n, es, pf);
     } else {
       pack(x, v.x_n, n, pk);
-      softmax_row_cached<T>(j, pk, pk, n, nullptr);
+      softmax_row_cached<T>(j, pk, pk, n, nullptr, nullptr);
       unpack(pk, n, y, v.y_n);
     }
   }
@@ -204,7 +206,8 @@ void softmax_chunk_stats(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
     j.k->minmax(x, len, &m, &mn);
     j.cmax[i] = m;
     j.cmin[i] = mn;
-    j.csum[i] = j.k->sum_exp[choose_mode(m, mn, j.it)][j.scaled](x, nullptr, len, shift_of(m), j.it, j.it_lo);
+    j.csum[i] = j.k->sum_exp[choose_mode(m, mn, j.it)][j.scaled](x, nullptr, len, shift_of(m), j.it, j.it_lo,
+                                                                 nullptr);
   }
 }
 
@@ -395,7 +398,7 @@ void lse_row(LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T
     nan |= std::isnan(m);
     const T sh = shift_of(m);
     const double s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
-                         : k.sum_exp[choose_mode(m, mn, T(1))][0](xc_, nullptr, len, sh, T(1), T(0));
+                         : k.sum_exp[choose_mode(m, mn, T(1))][0](xc_, nullptr, len, sh, T(1), T(0), nullptr);
     const T newM = m > M ? m : M;
     const double nsh = double(shift_of(newM));
     if (S != 0.0) S *= std::exp(double(shift_of(M)) - nsh);

@@ -67,8 +67,13 @@ typename V::T vec_max_where(const typename V::T* a, const typename V::T* b, int6
 // Sum of e_i = exp((x_i - m) * it); stores e_i to e when e != nullptr (e may
 // alias x).  it_lo: see exp_shifted.  Returns the sum in double.
 template <class V, bool kScaled, int kMode>
+//
+// pf: when not null, the next row, prefetched one line per step while this
+// row's exps are computed, so the memory reads of a matrix too large for the
+// caches overlap the arithmetic (4096 x 4096 float32, 2 threads: 7.9 ms ->
+// see the commit log for the measurement).
 double vec_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it,
-                   typename V::T it_lo) {
+                   typename V::T it_lo, const typename V::T* pf) {
   // Unrolled by 2, not 4: the exp keeps ~10 constants in registers, and at 4
   // the accumulators spilled to the stack (seen in objdump of the AVX2 build).
   using T = typename V::T;
@@ -80,6 +85,10 @@ double vec_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename
     V s0 = V::zero(), s1 = V::zero();
     int64_t i = b0;
     for (; i + 2 * N <= b1; i += 2 * N) {
+      if (pf) {
+        prefetch(pf + i);
+        if (2 * N * int64_t(sizeof(T)) > 64) prefetch(pf + i + 64 / int64_t(sizeof(T)));
+      }
       V e0 = exp_minus_max<V, kScaled, kMode>(V::load(x + i), vm, vit, vlo);
       V e1 = exp_minus_max<V, kScaled, kMode>(V::load(x + i + N), vm, vit, vlo);
       if (e) {

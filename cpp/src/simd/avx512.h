@@ -90,6 +90,7 @@ inline void store_strided(float* p, int64_t s, VF a) {
 }
 inline void stream(float* p, VF a) { _mm512_stream_ps(p, a.v); }
 inline void stream_fence() { _mm_sfence(); }
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 inline VF round_nearest(VF x) { return {_mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
 // vscalefps: p * 2^floor(n) with IEEE overflow/underflow in one instruction.
 inline VF scale_by_pow2(VF p, VF n) { return {_mm512_scalef_ps(p.v, n.v)}; }
