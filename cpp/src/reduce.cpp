@@ -30,7 +30,7 @@ namespace sc {
 namespace {
 
 constexpr int64_t kChunk = 16384;              // elements per chunk of a long row
-constexpr int64_t kCachedRowBytes = 256 << 10;  // one-exp 3-pass up to here
+constexpr int64_t kCachedRowBytes = 1 << 20;    // one-exp 3-pass up to here (x + y ~ L2)
 constexpr int64_t kWorkPerTask = 32768;        // elements: below this, no thread wake-up
 constexpr int64_t kStreamBytes = 16 << 20;     // outputs above this bypass the cache
 

@@ -321,5 +321,5 @@ def _plot_panel(ax, group: List[CaseResult], names: List[str]) -> None:
     ax.set_xticks(xs)
     ax.set_xticklabels([r.case.id for r in group], rotation=35, ha="right", fontsize=8)
     ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)

@@ -1,0 +1,75 @@
+"""Smoke tests of the benchmark tooling itself (the CLI and its checks).
+
+They run in seconds and time nothing that is asserted on; they make sure a
+wrong result is reported and fails the run, and that the outputs are sane.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from softmax_c.bench import OPS, check_result, main, select_cases, tolerance_for
+from softmax_c._bench.ops import attention_pairs
+
+
+def _quick(tmp_path, *extra):
+    out = tmp_path / "r.json"
+    status = main(["--quick", "--ops", "softmax,logsumexp", "--time", "0.2",
+                   "--no-progress", "--json", str(out), *extra])
+    return status, json.loads(out.read_text())
+
+
+def test_quick_run_writes_json(tmp_path, capsys):
+    status, data = _quick(tmp_path)
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert "CPU:" in text and "summary:" in text
+    ok = [r for r in data["results"] if r["status"] == "ok"]
+    assert {r["impl"] for r in ok} >= {"numpy"}
+    for r in ok:
+        assert r["median_s"] > 0 and r["throughput"] > 0 and r["limit"] > 0
+        assert r["check_error_over_tol"] <= 1
+
+
+def test_mismatch_fails_the_run(tmp_path, capsys, monkeypatch):
+    def wrong(case, inputs, threads):
+        x = inputs["x"]
+        return lambda: np.full_like(x, 1.0 / x.shape[case.axis]) * 1.01
+
+    monkeypatch.setitem(OPS["softmax"].adapters, "numpy", wrong)
+    status, data = _quick(tmp_path, "--impls", "numpy")
+    text = capsys.readouterr().out
+    assert status == 1
+    assert "MISMATCH" in text and "FAILED: numpy on softmax:" in text
+    assert any(r["status"] == "mismatch" for r in data["results"])
+
+
+def test_every_case_has_a_quick_shape_of_the_same_rank():
+    for case in select_cases("full"):
+        assert len(case.quick_shape) == len(case.shape), case.id
+        assert case.op in OPS, case.id
+
+
+def test_causal_pair_count():
+    assert attention_pairs(4, 4, False) == 16
+    assert attention_pairs(4, 4, True) == 10  # 1 + 2 + 3 + 4
+    assert attention_pairs(1, 8, True) == 1  # upper-left: row 0 sees key 0
+    assert attention_pairs(6, 3, True) == 1 + 2 + 3 * 4
+
+
+@pytest.mark.parametrize("dtype, rel", [("float32", 5e-6), ("float64", 5e-11)])
+def test_library_tolerance_is_tighter_than_peers(dtype, rel):
+    ref = np.full(10, 0.1)
+    got = (ref * (1 + rel)).astype(dtype)
+    lib = check_result(got, ref, tolerance_for("softmax_c", dtype, "prob"), "prob")
+    peer = check_result(got, ref, tolerance_for("torch", dtype, "prob"), "prob")
+    assert not lib.ok and "out of tolerance" in lib.message
+    assert peer.ok
+
+
+def test_check_flags_nan_and_shape():
+    ref = np.array([0.5, 0.5])
+    tol = tolerance_for("numpy", "float32", "prob")
+    assert not check_result(np.array([0.5, np.nan]), ref, tol, "prob").ok
+    assert not check_result(np.array([1.0]), ref, tol, "prob").ok
