@@ -21,10 +21,10 @@ struct ReduceKernels {
   void (*exp_scale[3][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
   void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L);
   int64_t col_tile;  // columns per block of the cols_* kernels (<= 1024)
-  void (*cols_stats[2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
+  bool (*cols_stats[2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
                         T it, T it_lo, T* m, double* s);
   void (*cols_write[2])(const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi, int64_t n, int64_t w,
-                        const T* m, const T* coef, T it, T it_lo, bool log_mode);
+                        const T* m, const T* coef, T it, T it_lo, bool log_mode, bool fast);
 };
 
 struct KernelTable {

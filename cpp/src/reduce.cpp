@@ -288,7 +288,7 @@ void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
     const Offsets o = outer_offsets(v, r);
     const T* x = j.x + o.x + c0 * v.x_inner;
     T* y = j.y + o.y + c0 * v.y_inner;
-    k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s);
+    const bool fast = k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s);
     for (int64_t c = 0; c < w; ++c) {
       if (!j.log_mode) {
         coef[c] = T(1.0 / s[c]);
@@ -299,7 +299,8 @@ void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
         m[c] = T(0);
       }
     }
-    k.cols_write[j.scaled](x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, m, coef, j.it, j.it_lo, j.log_mode);
+    k.cols_write[j.scaled](x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, m, coef, j.it, j.it_lo, j.log_mode,
+                           fast);
   }
 }
 

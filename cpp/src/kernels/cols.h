@@ -54,21 +54,27 @@ inline void store_lanes(typename V::T* p, int64_t s, int64_t cnt, V v) {
 // Per-column max and sum of exp((x - max) * it) over n rows of a block of
 // w <= W columns, online (see the top of the file).  Optional weights b
 // (b == 0 removes the element; the sum is then of b * exp).  Outputs m[w]
-// (the max; NaN-free only if the column is) and s[w] relative to m.
+// (the max; NaN-free only if the column is) and s[w] relative to m; returns
+// whether (max - min) * it < 16 over the whole block (the fast exp form).
 template <class V, bool kScaled>
-void cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V::T* b, int64_t bn, int64_t bi,
+bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V::T* b, int64_t bn, int64_t bi,
                 int64_t n, int64_t w, typename V::T it, typename V::T it_lo, typename V::T* m, double* s) {
   using T = typename V::T;
   constexpr int64_t N = V::N, R = ColTile<V>::kRowBlock;
   const V ninf = V::set1(-INFINITY), zero = V::zero(), vit = V::set1(it), vlo = V::set1(it_lo);
-  T bm[ColTile<V>::W], blk[ColTile<V>::W];
+  T bm[ColTile<V>::W], bmin[ColTile<V>::W], blk[ColTile<V>::W];
+  T lo_all = T(INFINITY);  // running min over the whole block of columns
   for (int64_t c = 0; c < w; ++c) {
     m[c] = T(-INFINITY);
     s[c] = 0.0;
   }
+  const V pinf = V::set1(INFINITY);
   for (int64_t i0 = 0; i0 < n; i0 += R) {
     const int64_t i1 = n - i0 < R ? n : i0 + R;
-    for (int64_t c = 0; c < w; c += N) store_lanes<V>(bm + c, 1, w - c, ninf);
+    for (int64_t c = 0; c < w; c += N) {
+      store_lanes<V>(bm + c, 1, w - c, ninf);
+      store_lanes<V>(bmin + c, 1, w - c, pinf);
+    }
     for (int64_t i = i0; i < i1; ++i) {
       const T* xr = x + i * xn;
       const T* br = b ? b + i * bn : nullptr;
@@ -76,24 +82,32 @@ void cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
         V v = load_lanes<V>(xr + c * xi, xi, w - c, T(-INFINITY));
         if (br) v = select(eq(load_lanes<V>(br + c * bi, bi, w - c, T(0)), zero), ninf, v);
         store_lanes<V>(bm + c, 1, w - c, max(load_lanes<V>(bm + c, 1, w - c, T(-INFINITY)), v));
+        store_lanes<V>(bmin + c, 1, w - c, min(load_lanes<V>(bmin + c, 1, w - c, T(INFINITY)), v));
       }
     }
     // New running max; rescale the sums where it rose (rare after a few blocks).
     bool finite_all = true;
+    T hi_all = T(-INFINITY);
     for (int64_t c = 0; c < w; ++c) {
       const T mn = bm[c] > m[c] ? bm[c] : m[c];
       if (mn > m[c] && s[c] != 0.0) s[c] *= std::exp((double(m[c]) - double(mn)) * double(it));
       m[c] = mn;  // a NaN reaches the sum through exp, not through the max
       finite_all &= std::isfinite(m[c]);
+      hi_all = m[c] > hi_all ? m[c] : hi_all;
+      lo_all = bmin[c] < lo_all ? bmin[c] : lo_all;
       blk[c] = T(0);
     }
+    // The fast argument form when every column's range so far is small
+    // (simd/exp.h, ExpMode; the same threshold as the row kernels).
+    const bool fast = finite_all && (double(hi_all) - double(lo_all)) * double(it) < 16.0;
     for (int64_t i = i0; i < i1; ++i) {
       const T* xr = x + i * xn;
       const T* br = b ? b + i * bn : nullptr;
       for (int64_t c = 0; c < w; c += N) {
         V xv = load_lanes<V>(xr + c * xi, xi, w - c, T(0)), mv = load_lanes<V>(m + c, 1, w - c, T(0));
-        V e = finite_all ? exp_minus_max<V, kScaled, kCompensated>(xv, mv, vit, vlo)
-                         : exp_minus_max<V, kScaled, kGeneral>(xv, mv, vit, vlo);
+        V e = fast         ? exp_minus_max<V, kScaled, kFast>(xv, mv, vit, vlo)
+              : finite_all ? exp_minus_max<V, kScaled, kCompensated>(xv, mv, vit, vlo)
+                           : exp_minus_max<V, kScaled, kGeneral>(xv, mv, vit, vlo);
         if (br) {
           V wv = load_lanes<V>(br + c * bi, bi, w - c, T(0));
           e = select(eq(wv, zero), zero, wv * e);
@@ -103,13 +117,17 @@ void cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
     }
     for (int64_t c = 0; c < w; ++c) s[c] += double(blk[c]);
   }
+  // Whether the write pass may use the fast argument form.
+  T hi_all = T(-INFINITY);
+  for (int64_t c = 0; c < w; ++c) hi_all = m[c] > hi_all ? m[c] : hi_all;
+  return (double(hi_all) - double(lo_all)) * double(it) < 16.0;
 }
 
 // y = exp((x - m) * it) * coef  (softmax)  or  (x - m) * it - coef  (log).
 template <class V, bool kScaled>
 void cols_write(const typename V::T* x, int64_t xn, int64_t xi, typename V::T* y, int64_t yn, int64_t yi, int64_t n,
                 int64_t w, const typename V::T* m, const typename V::T* coef, typename V::T it, typename V::T it_lo,
-                bool log_mode) {
+                bool log_mode, bool fast) {
   using T = typename V::T;
   constexpr int64_t N = V::N;
   const V vit = V::set1(it), vlo = V::set1(it_lo);
@@ -123,6 +141,7 @@ void cols_write(const typename V::T* x, int64_t xn, int64_t xi, typename V::T* y
       V k = load_lanes<V>(coef + c, 1, w - c, T(0));
       V r;
       if (log_mode) r = fma(xv - mv, vit, V::zero() - k);
+      else if (fast && finite_all) r = exp_minus_max<V, kScaled, kFast>(xv, mv, vit, vlo) * k;
       else if (finite_all) r = exp_minus_max<V, kScaled, kCompensated>(xv, mv, vit, vlo) * k;
       else r = exp_minus_max<V, kScaled, kGeneral>(xv, mv, vit, vlo) * k;
       store_lanes<V>(yr + c * yi, yi, w - c, r);
