@@ -11,6 +11,7 @@ namespace sc {
 template <class T>
 struct ReduceKernels {
   void (*minmax)(const T* x, int64_t n, T* mx, T* mn);
+  void (*exp)(const T* x, T* y, int64_t n);  // the general exp (tests)
   T (*max_where)(const T* a, const T* b, int64_t n);
   // sum of exp((x - m) * it), stored to e when non-null.  Variants
   // [mode][scaled]: mode is the ExpMode of simd/exp.h (fast, compensated,

@@ -524,6 +524,15 @@ int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign,
   return SC_EINVAL;
 }
 
+int sc_exp(int dtype, const void* x, void* y, int64_t n) {
+  if (n < 0) return SC_EINVAL;
+  const sc::KernelTable* t = sc::active();
+  if (dtype == SC_F32) t->f32.exp(static_cast<const float*>(x), static_cast<float*>(y), n);
+  else if (dtype == SC_F64) t->f64.exp(static_cast<const double*>(x), static_cast<double*>(y), n);
+  else return SC_EINVAL;
+  return SC_OK;
+}
+
 double sc_fma_peak_gflops(int threads, double seconds) {
   const sc::KernelTable* t = sc::active();
   if (threads <= 1) return t->fma_peak_gflops(seconds);

@@ -51,6 +51,7 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
     int sc_num_threads()
     void sc_set_num_threads(int n)
     double sc_fma_peak_gflops(int threads, double seconds)
+    int sc_exp(int dtype, const void* x, void* y, int64_t n)
 
 
 cdef int raise_status(int status, str what) except -1:
@@ -103,6 +104,21 @@ def fma_peak_gflops(int threads=1, double seconds=0.2):
     with nogil:
         r = sc_fma_peak_gflops(threads, seconds)
     return r
+
+
+def vector_exp(cnp.ndarray x):
+    """exp of a contiguous float32/float64 array with the active target's
+    vector exp (for the accuracy tests)."""
+    if not cnp.PyArray_IS_C_CONTIGUOUS(x):
+        raise ValueError("x must be C-contiguous")
+    cdef int dt = _dtype_code(x)
+    cdef cnp.ndarray y = np.empty_like(x)
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    cdef const void* xp = cnp.PyArray_DATA(x)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    with nogil:
+        sc_exp(dt, xp, yp, n)
+    return y
 
 
 # ---------------------------------------------------------------------- views --

@@ -49,6 +49,10 @@ int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double tempe
  * (scipy).  out/sign are indexed with y_outer / y_inner. */
 int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v);
 
+/* y = exp(x) elementwise with the active target's vector exp (contiguous;
+ * for the accuracy tests). */
+int sc_exp(int dtype, const void* x, void* y, int64_t n);
+
 /* Dispatch. */
 const char* sc_target_name(void);            /* the active target */
 int sc_set_target(const char* name);         /* SC_EISA if unknown/unsupported */

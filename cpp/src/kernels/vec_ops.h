@@ -178,6 +178,16 @@ void vec_exp_scale(const typename V::T* x, typename V::T* y, int64_t n, typename
     store_partial(y + i, n - i, exp_minus_max<V, kScaled, kMode>(V::load_partial(x + i, n - i, T(0)), vm, vit, vlo) * vs);
 }
 
+// y = exp(x), the general exp of simd/exp.h (for the accuracy tests).
+template <class V>
+void vec_exp(const typename V::T* x, typename V::T* y, int64_t n) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  int64_t i = 0;
+  for (; i + N <= n; i += N) store(y + i, exp(V::load(x + i)));
+  if (i < n) store_partial(y + i, n - i, exp(V::load_partial(x + i, n - i, T(0))));
+}
+
 // y = (x - m) * it - L: log_softmax's last pass, in scipy's order (the
 // shift first, so rows of large magnitude lose nothing: x - m is exact near
 // the max by Sterbenz's lemma).
