@@ -274,7 +274,9 @@ double column_plain_sum(const T* x, int64_t xn, const T* b, int64_t bn, int64_t 
   return s;
 }
 
-// inner > 1: blocks of columns (kernels/cols.h).
+// inner > 1: blocks of columns (kernels/cols.h).  Softmax stores the exps in
+// the stats sweep and rescales them per row block (one exp per element);
+// log_softmax writes (x - m) * it - log(s) in a second sweep over x.
 template <class T>
 void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
@@ -282,17 +284,29 @@ void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const int64_t W = k.col_tile, tiles = (v.inner + W - 1) / W;
   T m[1024], coef[1024];
   double s[1024];
+  T* mblk = nullptr;
+  if (!j.log_mode) {
+    const int64_t blocks = (v.n + 15) / 16;  // ColTile::kRowBlock
+    mblk = scratch<T>(1, blocks * W);
+    if (!mblk) { j.failed = true; return; }
+  }
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t r = i / tiles, t = i % tiles;
     const int64_t c0 = t * W, w = v.inner - c0 < W ? v.inner - c0 : W;
     const Offsets o = outer_offsets(v, r);
     const T* x = j.x + o.x + c0 * v.x_inner;
     T* y = j.y + o.y + c0 * v.y_inner;
-    const bool fast = k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s);
+    if (!j.log_mode) {
+      k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s, y, v.y_n, v.y_inner,
+                             mblk);
+      for (int64_t c = 0; c < w; ++c) coef[c] = T(1.0 / s[c]);
+      k.cols_rescale[j.scaled](y, v.y_n, v.y_inner, v.n, w, mblk, m, coef, j.it, j.it_lo);
+      continue;
+    }
+    const bool fast = k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s,
+                                             nullptr, 0, 0, nullptr);
     for (int64_t c = 0; c < w; ++c) {
-      if (!j.log_mode) {
-        coef[c] = T(1.0 / s[c]);
-      } else if (finite(m[c])) {
+      if (finite(m[c])) {
         coef[c] = T(std::log(s[c]));
       } else {  // scipy shifts by 0 here
         coef[c] = T(std::log(column_plain_sum(x + c * v.x_inner, v.x_n, (const T*)nullptr, 0, v.n, j.it)));
@@ -446,7 +460,7 @@ void lse_cols_task(LseJob<T>& j, int64_t i0, int64_t i1) {
     const Offsets o = outer_offsets(v, r);
     const T* x = j.x + o.x + c0 * v.x_inner;
     const T* b = j.b ? j.b + o.b + c0 * v.b_inner : nullptr;
-    k.cols_stats[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, T(1), T(0), m, s);
+    k.cols_stats[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, T(1), T(0), m, s, nullptr, 0, 0, nullptr);
     for (int64_t c = 0; c < w; ++c) {
       const int64_t yo = o.y + (c0 + c) * v.y_inner;
       if (!finite(m[c]))

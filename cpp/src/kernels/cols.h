@@ -56,9 +56,15 @@ inline void store_lanes(typename V::T* p, int64_t s, int64_t cnt, V v) {
 // (b == 0 removes the element; the sum is then of b * exp).  Outputs m[w]
 // (the max; NaN-free only if the column is) and s[w] relative to m; returns
 // whether (max - min) * it < 16 over the whole block (the fast exp form).
+//
+// With y (softmax), the exps are also stored to y, relative to the running
+// max of their row block, and that max is recorded in mblk (one row of w per
+// block); cols_rescale then turns them into probabilities without a second
+// exp per element.  x may be y (in place): a block is read before written.
 template <class V, bool kScaled>
 bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V::T* b, int64_t bn, int64_t bi,
-                int64_t n, int64_t w, typename V::T it, typename V::T it_lo, typename V::T* m, double* s) {
+                int64_t n, int64_t w, typename V::T it, typename V::T it_lo, typename V::T* m, double* s,
+                typename V::T* y, int64_t yn, int64_t yi, typename V::T* mblk) {
   using T = typename V::T;
   constexpr int64_t N = V::N, R = ColTile<V>::kRowBlock;
   const V ninf = V::set1(-INFINITY), zero = V::zero(), vit = V::set1(it), vlo = V::set1(it_lo);
@@ -112,15 +118,49 @@ bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
           V wv = load_lanes<V>(br + c * bi, bi, w - c, T(0));
           e = select(eq(wv, zero), zero, wv * e);
         }
+        if (y) store_lanes<V>(y + i * yn + c * yi, yi, w - c, e);
         store_lanes<V>(blk + c, 1, w - c, load_lanes<V>(blk + c, 1, w - c, T(0)) + e);
       }
     }
     for (int64_t c = 0; c < w; ++c) s[c] += double(blk[c]);
+    if (mblk) {
+      for (int64_t c = 0; c < w; ++c) mblk[c] = m[c];
+      mblk += w;
+    }
   }
   // Whether the write pass may use the fast argument form.
   T hi_all = T(-INFINITY);
   for (int64_t c = 0; c < w; ++c) hi_all = m[c] > hi_all ? m[c] : hi_all;
   return (double(hi_all) - double(lo_all)) * double(it) < 16.0;
+}
+
+// Softmax from the exps cols_stats stored: y *= exp((mblk - m) * it) * inv_s
+// per row block and column (one exp per block and column, not per element).
+// A column whose max is not finite is NaN (scipy's arithmetic); rows of a
+// block whose running max was still -inf (all -inf so far) are 0.
+template <class V, bool kScaled>
+void cols_rescale(typename V::T* y, int64_t yn, int64_t yi, int64_t n, int64_t w, const typename V::T* mblk,
+                  const typename V::T* m, const typename V::T* inv_s, typename V::T it, typename V::T it_lo) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N, R = ColTile<V>::kRowBlock;
+  const V vit = V::set1(it), vlo = V::set1(it_lo), ninf = V::set1(-INFINITY);
+  T f[ColTile<V>::W];
+  T mf[ColTile<V>::W];  // m where finite, else NaN: the column is NaN
+  for (int64_t c = 0; c < w; ++c) mf[c] = std::isfinite(m[c]) ? m[c] : T(NAN);
+  for (int64_t i0 = 0; i0 < n; i0 += R, mblk += w) {
+    const int64_t i1 = n - i0 < R ? n : i0 + R;
+    for (int64_t c = 0; c < w; c += N) {
+      V mb = load_lanes<V>(mblk + c, 1, w - c, T(0)), mv = load_lanes<V>(mf + c, 1, w - c, T(0));
+      V e = exp_minus_max<V, kScaled, kCompensated>(mb, mv, vit, vlo);
+      e = zero_if(eq(mb, ninf), e);
+      store_lanes<V>(f + c, 1, w - c, e * load_lanes<V>(inv_s + c, 1, w - c, T(0)));
+    }
+    for (int64_t i = i0; i < i1; ++i) {
+      T* yr = y + i * yn;
+      for (int64_t c = 0; c < w; c += N)
+        store_lanes<V>(yr + c * yi, yi, w - c, load_lanes<V>(yr + c * yi, yi, w - c, T(0)) * load_lanes<V>(f + c, 1, w - c, T(0)));
+    }
+  }
 }
 
 // y = exp((x - m) * it) * coef  (softmax)  or  (x - m) * it - coef  (log).
