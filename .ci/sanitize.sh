@@ -68,7 +68,7 @@ case "$CORE" in
   "$VENV"/*) echo "== sanitize: testing $CORE" ;;
   *) echo "sanitize: softmax_c._core resolves to '$CORE', not the sanitized build in $VENV" >&2; exit 1 ;;
 esac
-if ! nm -D "$CORE" | grep -q __asan_; then
+if ! nm -D "$CORE" | grep __asan_ >/dev/null; then  # (no -q: SIGPIPE + pipefail)
   echo "sanitize: $CORE is not instrumented: SOFTMAX_C_SANITIZE did not reach CMake" >&2
   exit 1
 fi
