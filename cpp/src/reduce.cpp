@@ -517,24 +517,32 @@ extern "C" {
 int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double temperature, int log_mode) {
   if (!sc::view_ok(v) || !(temperature > 0) || !std::isfinite(temperature)) return SC_EINVAL;
   const sc::KernelTable* t = sc::active();
-  if (dtype == SC_F32)
-    return sc::softmax_impl<float>(t->f32, static_cast<const float*>(x), static_cast<float*>(y), *v, temperature,
-                                   log_mode != 0);
-  if (dtype == SC_F64)
-    return sc::softmax_impl<double>(t->f64, static_cast<const double*>(x), static_cast<double*>(y), *v, temperature,
-                                    log_mode != 0);
+  try {  // the long-row stats vectors may throw bad_alloc: never past the C ABI
+    if (dtype == SC_F32)
+      return sc::softmax_impl<float>(t->f32, static_cast<const float*>(x), static_cast<float*>(y), *v, temperature,
+                                     log_mode != 0);
+    if (dtype == SC_F64)
+      return sc::softmax_impl<double>(t->f64, static_cast<const double*>(x), static_cast<double*>(y), *v,
+                                      temperature, log_mode != 0);
+  } catch (...) {
+    return SC_ENOMEM;
+  }
   return SC_EINVAL;
 }
 
 int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v) {
   if (!sc::view_ok(v)) return SC_EINVAL;
   const sc::KernelTable* t = sc::active();
-  if (dtype == SC_F32)
-    return sc::lse_impl<float>(t->f32, static_cast<const float*>(x), static_cast<const float*>(b),
-                               static_cast<float*>(out), static_cast<float*>(sign), *v);
-  if (dtype == SC_F64)
-    return sc::lse_impl<double>(t->f64, static_cast<const double*>(x), static_cast<const double*>(b),
-                                static_cast<double*>(out), static_cast<double*>(sign), *v);
+  try {
+    if (dtype == SC_F32)
+      return sc::lse_impl<float>(t->f32, static_cast<const float*>(x), static_cast<const float*>(b),
+                                 static_cast<float*>(out), static_cast<float*>(sign), *v);
+    if (dtype == SC_F64)
+      return sc::lse_impl<double>(t->f64, static_cast<const double*>(x), static_cast<const double*>(b),
+                                  static_cast<double*>(out), static_cast<double*>(sign), *v);
+  } catch (...) {
+    return SC_ENOMEM;
+  }
   return SC_EINVAL;
 }
 

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -83,11 +84,21 @@ struct Pool {
     }
   }
 
-  void ensure_workers(int count) {
+  // Starts workers up to `count`; returns how many exist.  Thread creation
+  // can fail (RLIMIT_AS / RLIMIT_NPROC, no memory for a stack): the call then
+  // runs with the workers it has -- an exception escaping here would reach
+  // the C ABI and std::terminate the host process.
+  int ensure_workers(int count) noexcept {
     while (int(workers.size()) < count) {
       int id = int(workers.size());
-      workers.push_back(new std::thread([this, id] { worker_main(id); }));
+      try {
+        workers.reserve(workers.size() + 1);
+        workers.push_back(new std::thread([this, id] { worker_main(id); }));
+      } catch (...) {
+        break;
+      }
     }
+    return int(workers.size());
   }
 };
 
@@ -95,9 +106,9 @@ std::atomic<int> g_threads{0};
 Pool* g_pool = nullptr;
 std::mutex g_pool_create;
 
-Pool* pool() {
+Pool* pool() {  // nullptr when it cannot be allocated: callers run inline
   std::lock_guard<std::mutex> lk(g_pool_create);
-  if (!g_pool) g_pool = new Pool();
+  if (!g_pool) g_pool = new (std::nothrow) Pool();
   return g_pool;
 }
 
@@ -143,6 +154,10 @@ void parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
     return;
   }
   Pool* p = pool();
+  if (!p) {
+    fn(ctx, 0, n);
+    return;
+  }
   std::unique_lock<std::mutex> submit(p->submit, std::try_to_lock);
   if (!submit.owns_lock()) {  // another Python thread is using the pool
     fn(ctx, 0, n);
@@ -153,10 +168,11 @@ void parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   job.ctx = ctx;
   job.n = n;
   job.grain = grain;
-  const int helpers = int(chunks - 1 < threads - 1 ? chunks - 1 : threads - 1);
+  int helpers = int(chunks - 1 < threads - 1 ? chunks - 1 : threads - 1);
   {
     std::lock_guard<std::mutex> lk(p->m);
-    p->ensure_workers(helpers);
+    const int have = p->ensure_workers(helpers);
+    helpers = have < helpers ? have : helpers;
     p->job = &job;
     p->wanted = helpers;
     ++p->generation;

@@ -107,7 +107,7 @@ def _softmax_family(x, axis, temperature, out, log_mode):
     name = "log_softmax" if log_mode else "softmax"
     x = _as_array(x, "x")
     kdt, rdt = _compute_dtypes(x.dtype, "x")
-    t = _temperature(temperature) if temperature != 1.0 else 1.0
+    t = _temperature(temperature)  # always: True == 1.0 must still be a TypeError
     axes = _axes(axis, x.ndim)
     if out is not None:
         _check_out(out, x.shape, rdt)

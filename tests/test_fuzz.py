@@ -1,0 +1,720 @@
+"""Seeded fuzzing of every public function against the float64 oracle.
+
+Each public function is one entry of ``ENTRIES``: a case generator that draws
+arguments (shapes including zero sizes, negative / stride-0 / overlapping /
+unaligned / byte-swapped views, every dtype, axes, special values, extras
+such as temperature, ``b`` weights, masks, GQA) and a checker.  A case either
+matches ``softmax_c.reference`` (or, for sampling, the support of the
+filtered distribution) or raises a clean ``TypeError`` / ``ValueError`` /
+``MemoryError``; bad arguments must raise one of those.  Entries whose
+function the package does not (yet) export are skipped.
+
+Budget: a few seconds per entry by default (CI); ``SOFTMAX_C_FUZZ_SECONDS``
+sets the total for the long run (split evenly over the entries present),
+``SOFTMAX_C_FUZZ_SEED`` the base seed.  A failure prints the entry and the
+case seed; ``python tests/test_fuzz.py ENTRY SEED`` replays that one case.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+softmax_c = pytest.importorskip("softmax_c") if __name__ != "__main__" else __import__("softmax_c")
+from softmax_c import reference as ref  # noqa: E402
+
+CLEAN = (TypeError, ValueError, MemoryError)
+
+FUZZ_TOTAL = float(os.environ.get("SOFTMAX_C_FUZZ_SECONDS", "0") or 0)
+SHORT_SECONDS = 6.0  # per entry when SOFTMAX_C_FUZZ_SECONDS is not set
+BASE_SEED = int(os.environ.get("SOFTMAX_C_FUZZ_SEED", "20260527"))
+
+# Accuracy: looser than the unit tests' contract -- the fuzz is after wrong
+# answers (garbage, wrong element, wrong NaN/inf), not the last ulp.
+REL = {np.dtype(np.float16): 2e-3, np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
+TINY = {np.dtype(np.float16): 1e-4, np.dtype(np.float32): 1e-30, np.dtype(np.float64): 1e-290}
+
+
+class Skip(Exception):
+    """A generated case the oracle itself cannot judge (not a failure)."""
+
+
+# --------------------------------------------------------------------------
+# Values and views
+# --------------------------------------------------------------------------
+
+DTYPES = [np.float32, np.float32, np.float32, np.float64, np.float64, np.float16,
+          np.int32, np.int64, np.uint8, np.bool_, ">f4", ">f8"]
+
+
+def _specials(dt):
+    dt = np.dtype(dt)
+    if dt.kind != "f":
+        return []
+    big = float(np.finfo(dt).max) * 0.88  # 3e38 for float32
+    den = float(np.finfo(dt).smallest_subnormal) * 3
+    return [np.inf, -np.inf, np.nan, big, -big, den, -den, 0.0, -0.0]
+
+
+def values(rng, shape, dt):
+    """float64 values for an array of dtype dt (exactly representable)."""
+    dt = np.dtype(dt)
+    size = int(np.prod(shape, dtype=np.int64))
+    if dt.kind == "b":
+        return rng.random(size).reshape(shape) < 0.5
+    if dt.kind in "iu":
+        lo = 0 if dt.kind == "u" else -60
+        return rng.integers(lo, 60, size=size).reshape(shape).astype(np.float64)
+    scale = float(rng.choice([1e-3, 1.0, 1.0, 5.0, 30.0, 300.0, 1e4]))
+    v = rng.standard_normal(size) * scale
+    if rng.random() < 0.1:
+        v[:] = v[0] if size else 0.0  # constant rows
+    p = float(rng.choice([0.0, 0.0, 0.002, 0.02, 0.2, 0.7]))
+    sp = _specials(dt)
+    if p and size and sp:
+        hit = rng.random(size) < p
+        v[hit] = rng.choice(sp, size=int(hit.sum()))
+    with np.errstate(over="ignore"):
+        v = v.astype(dt.newbyteorder("=")).astype(np.float64)
+    return v.reshape(shape)
+
+
+def make_view(rng, vals, dt, writeable=False):
+    """A view of dtype dt holding vals in a randomly chosen layout; with
+    writeable, only layouts usable as out= (native, no aliasing).
+    Returns (view, kind)."""
+    dt = np.dtype(dt)
+    shape = vals.shape
+    kinds = ["C", "C", "F", "neg", "step", "unaligned"]
+    if not writeable:
+        kinds += ["swapped"]
+        kinds += ["bcast", "overlap"]
+    kind = kinds[int(rng.integers(len(kinds)))]
+    if (dt.kind == "b" and kind in ("unaligned", "swapped")) or (not shape and kind == "step"):
+        kind = "C"
+    if not shape and kind in ("F", "neg", "step", "overlap"):
+        kind = "C"  # asfortranarray & co. make 0-d arrays 1-d
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "C":
+            return np.array(vals, dtype=dt), kind
+        if kind == "F":
+            return np.asfortranarray(vals.astype(dt)), kind
+        if kind == "neg":
+            if not shape:
+                return np.array(vals, dtype=dt), kind
+            flip = tuple(slice(None, None, -1) if rng.random() < 0.6 else slice(None) for _ in shape)
+            return vals[flip].astype(dt)[flip], kind
+        if kind == "step":
+            steps = [int(rng.integers(1, 4)) for _ in shape]
+            big = np.zeros(tuple(max(1, n) * s for n, s in zip(shape, steps)), dtype=dt)
+            v = big[tuple(slice(0, n * s, s) for n, s in zip(shape, steps))]
+            v[...] = vals
+            return v, kind
+        if kind == "unaligned":
+            off = int(rng.integers(1, 4))
+            buf = bytearray(vals.size * dt.itemsize + off)
+            v = np.frombuffer(buf, dtype=dt, count=vals.size, offset=off).reshape(shape)
+            v[...] = vals
+            if not writeable:
+                v.flags.writeable = False
+            return v, kind
+        if kind == "swapped":
+            return np.array(vals, dtype=dt.newbyteorder("S")), kind
+        if kind == "bcast":  # stride 0 along random axes: values repeated
+            if not shape:
+                return np.array(vals, dtype=dt), kind
+            sub = tuple(slice(0, 1) if rng.random() < 0.5 else slice(None) for _ in shape)
+            return np.broadcast_to(vals[sub].astype(dt), shape), kind
+        if kind == "overlap":  # as_strided rows that share elements
+            if len(shape) < 2 or 0 in shape:
+                return np.array(vals, dtype=dt), kind
+            # last axis contiguous, the others step by less than a row
+            strides, span = [], 1
+            for n in reversed(shape):
+                st = int(rng.integers(0, span + 1)) if strides else 1
+                strides.append(st)
+                span = max(span, (n - 1) * st + 1)
+            strides = strides[::-1]
+            need = 1 + sum((n - 1) * s for n, s in zip(shape, strides))
+            flat = values(rng, (need,), dt).astype(dt)
+            v = np.lib.stride_tricks.as_strided(flat, shape, [s * dt.itemsize for s in strides], writeable=False)
+            return v, kind
+    raise AssertionError(kind)
+
+
+def random_shape(rng, max_ndim=4, max_size=12000):
+    ndim = int(rng.choice([0, 1, 1, 2, 2, 2, 3, 3, 4][: max_ndim * 2 + 1]))
+    dims = [1, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 129, 257, 1000, 1025]
+    shape = [int(rng.choice(dims)) for _ in range(ndim)]
+    if shape and rng.random() < 0.04:
+        shape[int(rng.integers(ndim))] = 0
+    while np.prod(shape, dtype=np.int64) > max_size:
+        i = int(np.argmax(shape))
+        shape[i] = max(1, shape[i] // 3)
+    if ndim == 1 and rng.random() < 0.03:  # long rows: the chunked paths
+        shape = [int(rng.choice([16385, 40000, 70001]))]
+    return tuple(shape)
+
+
+def random_axis(rng, ndim):
+    r = rng.random()
+    if r < 0.15 or ndim == 0:
+        return None
+    if r < 0.75:
+        return int(rng.integers(-ndim, ndim))
+    if r < 0.95:
+        k = int(rng.integers(1, ndim + 1))
+        axes = [int(a) for a in rng.permutation(ndim)[:k]]
+        return tuple(a - ndim if rng.random() < 0.3 else a for a in axes)
+    return int(rng.choice([ndim, -ndim - 1, ndim + 3]))  # out of range
+
+
+def policy_dtype(dt):
+    dt = np.dtype(dt)
+    if dt.isnative and dt in (np.float16, np.float32, np.float64):
+        return dt
+    return np.dtype(np.float64)
+
+
+# --------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------
+
+def compare(got, expected, kind, what, mag=None):
+    """got (library) vs expected (float64 oracle).  kind: 'prob' (relative),
+    'log' (absolute, scaled by max(1, |e|, mag))."""
+    got = np.asarray(got)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
+    dt = got.dtype
+    assert dt.kind == "f", f"{what}: dtype {dt}"
+    with np.errstate(over="ignore", invalid="ignore"):
+        e_cast = expected.astype(dt)
+    gn, en = np.isnan(got), np.isnan(e_cast)
+    if not np.array_equal(gn, en):
+        i = tuple(np.argwhere(gn != en)[0])
+        raise AssertionError(f"{what}: NaN mismatch at {i}: got {got[i]!r}, expected {expected[i]!r}")
+    gi, ei = np.isinf(got), np.isinf(e_cast)
+    bad = (gi | ei) & ~(got == e_cast)
+    if bad.any():
+        i = tuple(np.argwhere(bad)[0])
+        raise AssertionError(f"{what}: inf mismatch at {i}: got {got[i]!r}, expected {expected[i]!r}")
+    fin = np.isfinite(e_cast)
+    g = got[fin].astype(np.float64)
+    e = expected[fin]
+    t = REL[np.dtype(dt.newbyteorder("="))]
+    if kind == "prob":
+        bound = t * np.abs(e) + t * TINY[np.dtype(dt.newbyteorder("="))]
+    else:
+        m = np.maximum(1.0, np.abs(e))
+        if mag is not None:
+            m = np.maximum(m, np.broadcast_to(mag, expected.shape)[fin])
+        bound = t * m
+    err = np.abs(g - e)
+    if not np.all(err <= bound):
+        i = int(np.argmax(err - bound))
+        pos = tuple(np.argwhere(fin)[i])
+        raise AssertionError(f"{what} ({dt}, {kind}): worst at {pos}: got {g[i]!r} expected {e[i]!r} "
+                             f"err {err[i]:.3e} > {bound[i]:.3e}")
+
+
+class Case:
+    """fn(*args, **kwargs); expect_error: the call must raise a clean error;
+    oracle(): expected result (may raise: then the call must raise too);
+    check(result, expected): raises AssertionError; inputs: arrays that must
+    not be modified (unless they are the output)."""
+
+    def __init__(self, args, kwargs, oracle=None, check=None, expect_error=False, inputs=(), note=""):
+        self.args, self.kwargs = args, kwargs
+        self.oracle, self.check = oracle, check
+        self.expect_error = expect_error
+        self.inputs = inputs
+        self.note = note
+
+
+# --------------------------------------------------------------------------
+# softmax / log_softmax
+# --------------------------------------------------------------------------
+
+def _bad_scalar(rng):
+    return [0.0, -1.0, float("nan"), float("inf"), -0.0, "2", True, None, 1j][int(rng.integers(9))]
+
+
+def gen_softmax_family(rng, log_mode):
+    shape = random_shape(rng)
+    dt = DTYPES[int(rng.integers(len(DTYPES)))]
+    vals = values(rng, shape, dt)
+    want_out = rng.random()
+    x, kind = make_view(rng, vals, dt, writeable=want_out < 0.15)
+    axis = random_axis(rng, x.ndim)
+    kwargs = {"axis": axis}
+    bad = False
+    r = rng.random()
+    if r < 0.3:
+        kwargs["temperature"] = float(np.exp(rng.uniform(np.log(0.05), np.log(20))))
+    elif r < 0.33:
+        kwargs["temperature"] = _bad_scalar(rng)
+        bad = True
+    rdt = policy_dtype(x.dtype)
+    out = None
+    if want_out < 0.15 and x.flags.writeable and x.dtype == rdt:
+        out = x  # in place
+        kind += "+inplace"
+    elif want_out < 0.3:
+        out = make_view(rng, np.zeros(shape), rdt, writeable=True)[0]
+    elif want_out < 0.34 and x.ndim >= 1 and x.size:  # out overlapping x, shifted by one element
+        buf = np.zeros(x.size + 1, dtype=rdt)
+        xv = buf[:-1].reshape(shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            xv[...] = vals
+        x, out = xv, buf[1:].reshape(shape)
+        kind = "partial-overlap"
+        vals = x.astype(np.float64)
+    elif want_out < 0.38:  # wrong out: dtype, shape, read-only, type
+        w = int(rng.integers(4))
+        if w == 0:
+            out = np.zeros(shape, dtype=np.float64 if rdt != np.float64 else np.float32)
+        elif w == 1:
+            out = np.zeros(shape + (2,), dtype=rdt)
+        elif w == 2:
+            out = np.zeros(shape, dtype=rdt)
+            out.flags.writeable = False
+        else:
+            out = [0.0] * 3
+        bad = True
+    if out is not None:
+        kwargs["out"] = out
+    snapshot = np.asarray(x).astype(np.float64)  # the view's values (bcast/overlap differ from vals)
+    fn = ref.log_softmax if log_mode else ref.softmax
+    t = kwargs.get("temperature", 1.0)
+
+    def oracle():
+        return fn(snapshot, axis=axis, temperature=t)
+
+    def check(res, exp):
+        if out is not None:
+            assert res is out, "out= was not returned"
+        gdt = np.asarray(res).dtype
+        # non-native input: float64, or the native twin of its dtype
+        assert gdt == rdt or (not x.dtype.isnative and gdt == x.dtype.newbyteorder("=")), f"dtype {gdt} != {rdt}"
+        compare(res, exp, "log" if log_mode else "prob", f"{'log_softmax' if log_mode else 'softmax'}[{kind}]")
+
+    inputs = () if out is not None and np.shares_memory(x, out) else (x,)
+    return Case((x,), kwargs, oracle, check, expect_error=bad, inputs=inputs,
+                note=f"shape={shape} dtype={np.dtype(dt).str} view={kind} axis={axis} T={t!r}")
+
+
+def gen_softmax(rng):
+    return gen_softmax_family(rng, False)
+
+
+def gen_log_softmax(rng):
+    return gen_softmax_family(rng, True)
+
+
+# --------------------------------------------------------------------------
+# logsumexp
+# --------------------------------------------------------------------------
+
+def gen_logsumexp(rng):
+    shape = random_shape(rng)
+    dt = DTYPES[int(rng.integers(len(DTYPES)))]
+    vals = values(rng, shape, dt)
+    a, kind = make_view(rng, vals, dt)
+    kwargs = {"axis": random_axis(rng, max(a.ndim, 1) if a.ndim == 0 else a.ndim)}
+    if a.ndim == 0 and kwargs["axis"] is not None and not isinstance(kwargs["axis"], tuple):
+        kwargs["axis"] = int(rng.choice([0, -1, 1]))
+    bad = False
+    bvals = None
+    r = rng.random()
+    if r < 0.45:
+        bshape = tuple(1 if rng.random() < 0.3 else n for n in shape)
+        if bshape and rng.random() < 0.2:
+            bshape = bshape[int(rng.integers(len(bshape))):]  # fewer dims: broadcast
+        bdt = [np.float32, np.float64, np.float16, np.int32, ">f8"][int(rng.integers(5))]
+        bvals = rng.standard_normal(bshape) * float(rng.choice([0.5, 3.0]))
+        z = rng.random(bshape) < 0.15
+        bvals = np.where(z, 0.0, bvals)
+        if rng.random() < 0.5:
+            bvals = np.abs(bvals)  # positive weights: well conditioned
+        if np.dtype(bdt).kind == "i":
+            bvals = np.round(bvals)
+        bvals = bvals.astype(bdt).astype(np.float64)
+        b, _ = make_view(rng, bvals, bdt)
+        if not np.all(np.abs(b) < 1e4):  # overlap views draw fresh values; weights stay moderate
+            b = np.where(np.abs(b) < 1e4, b, 1.0).astype(bdt)
+        kwargs["b"] = b
+    elif r < 0.5 and any(n != 1 for n in shape):  # b that does not broadcast
+        kwargs["b"] = np.ones(tuple(n + 2 if n != 1 else 1 for n in shape), dtype=np.float32)
+        bad = True
+    if rng.random() < 0.3:
+        kwargs["keepdims"] = True
+    return_sign = rng.random() < 0.4
+    if return_sign:
+        kwargs["return_sign"] = True
+    snap_a = np.asarray(a).astype(np.float64)
+    snap_b = None if bvals is None else np.asarray(kwargs["b"]).astype(np.float64)
+    axis = kwargs["axis"]
+    keepdims = kwargs.get("keepdims", False)
+    rdt = policy_dtype(np.result_type(a.dtype, kwargs["b"].dtype) if bvals is not None else a.dtype)
+    if bvals is not None and np.dtype(rdt).kind != "f":
+        rdt = np.dtype(np.float64)
+
+    def oracle():
+        res = ref.logsumexp(snap_a, axis=axis, b=snap_b, keepdims=keepdims, return_sign=True)
+        if not return_sign:  # NaN for a negative sum, but -inf for an empty one
+            res = (ref.logsumexp(snap_a, axis=axis, b=snap_b, keepdims=keepdims), res[1])
+        # conditioning of the signed sum: sum|terms| / |sum terms|
+        if snap_b is None:
+            return res, None
+        aa, bb = np.broadcast_arrays(snap_a, snap_b)
+        with np.errstate(all="ignore"):
+            absres = ref.logsumexp(aa, axis=axis, b=np.abs(bb), keepdims=keepdims)
+            cond = np.exp(np.asarray(absres, np.float64) - np.asarray(res[0], np.float64))
+        return res, cond
+
+    def check(res, exp):
+        (e, es), cond = exp
+        if return_sign:
+            assert isinstance(res, tuple) and len(res) == 2
+            got, gs = res
+        else:
+            got, gs = res, None
+        gdt = np.asarray(got).dtype
+        assert gdt == rdt or gdt == np.float64 or not a.dtype.isnative, f"dtype {gdt}, expected {rdt}"
+        e = np.asarray(e, np.float64)
+        es = np.asarray(es, np.float64)
+        ok = np.ones(e.shape, bool)
+        if cond is not None:
+            # ill-conditioned signed sums: neither value nor sign is determined
+            # (inf - inf with signed weights: the oracle's long double fallback
+            # and scipy disagree, so only finite expectations are judged)
+            ok = ~(np.asarray(cond) > 1e-2 / REL[np.dtype(gdt)]) & np.isfinite(e)
+        g = np.asarray(got)
+        compare(np.where(ok, g, 0).astype(gdt), np.where(ok, e, 0), "log", f"logsumexp[{kind}]",
+                mag=None if cond is None else np.where(ok, np.nan_to_num(cond, posinf=0), 0))
+        if return_sign:
+            gsa = np.asarray(gs)
+            assert gsa.shape == e.shape
+            sel = ok & np.isfinite(e)
+            assert np.array_equal(gsa[sel], es[sel]), f"sign: got {gsa[sel]} expected {es[sel]}"
+
+    inputs = (a,) if bvals is None else (a, kwargs["b"])
+    return Case((a,), kwargs, oracle, check, expect_error=bad, inputs=inputs,
+                note=f"shape={shape} dtype={np.dtype(dt).str} view={kind} axis={axis} b={snap_b is not None} "
+                     f"keepdims={keepdims} sign={return_sign}")
+
+
+# --------------------------------------------------------------------------
+# attention (torch's scaled_dot_product_attention)
+# --------------------------------------------------------------------------
+
+def gen_attention(rng):
+    dt = [np.float32, np.float32, np.float64, np.float16][int(rng.integers(4))]
+    batch = [(), (1,), (2,), (2, 1)][int(rng.integers(4))]
+    hk = int(rng.choice([1, 2, 3]))
+    gqa = rng.random() < 0.3
+    hq = hk * int(rng.choice([1, 2, 4])) if gqa else hk
+    L = int(rng.choice([0, 1, 1, 2, 5, 16, 17, 64, 100]))
+    S = int(rng.choice([0, 1, 3, 8, 31, 64, 65, 200]))
+    E = int(rng.choice([1, 4, 8, 16, 64, 65]))
+    Ev = E if rng.random() < 0.7 else int(rng.choice([1, 8, 32]))
+    q_vals = rng.standard_normal(batch + (hq, L, E))
+    k_vals = rng.standard_normal(batch + (hk, S, E))
+    v_vals = rng.standard_normal(batch + (hk, S, Ev)) * float(rng.choice([1.0, 10.0]))
+    q_vals, k_vals, v_vals = (a.astype(dt).astype(np.float64) for a in (q_vals, k_vals, v_vals))
+    q, kq = make_view(rng, q_vals, dt)
+    k, _ = make_view(rng, k_vals, dt)
+    v, _ = make_view(rng, v_vals, dt)
+    kwargs = {}
+    mask_vals = None
+    r = rng.random()
+    mshape = [(L, S), (hq, L, S), (1, S), (L, 1)][int(rng.integers(4))]
+    if r < 0.2:
+        mask_vals = rng.random(mshape) < 0.7
+        kwargs["attn_mask"] = make_view(rng, mask_vals.astype(np.float64), np.bool_)[0].astype(bool)
+    elif r < 0.35:
+        mv = rng.standard_normal(mshape)
+        mv[rng.random(mshape) < 0.3] = -np.inf
+        mask_vals = mv.astype(dt).astype(np.float64)
+        kwargs["attn_mask"] = make_view(rng, mask_vals, dt)[0]
+    elif r < 0.55:
+        kwargs["is_causal"] = True
+    if rng.random() < 0.25:
+        kwargs["scale"] = float(rng.choice([0.01, 0.5, 2.0]))
+    if gqa or rng.random() < 0.1:
+        kwargs["enable_gqa"] = True
+    if rng.random() < 0.3:
+        kwargs["return_lse"] = True
+    bad = False
+    if rng.random() < 0.08:  # mismatched E or rank
+        w = int(rng.integers(3))
+        if w == 0:
+            k = np.zeros(k.shape[:-1] + (E + 1,), dtype=dt)
+        elif w == 1:
+            q = np.zeros((3,), dtype=dt)
+        else:
+            kwargs["dropout_p"] = 0.5
+        bad = True
+    sq, sk, sv = (np.asarray(a).astype(np.float64) for a in (q, k, v))
+    smask = None
+    if mask_vals is not None:
+        m = np.asarray(kwargs["attn_mask"])
+        smask = m.copy() if m.dtype == bool else m.astype(np.float64)
+    rkw = {key: kwargs[key] for key in ("is_causal", "scale", "enable_gqa", "return_lse") if key in kwargs}
+
+    def oracle():
+        return ref.scaled_dot_product_attention(sq, sk, sv, attn_mask=smask, **rkw)
+
+    def check(res, exp):
+        if kwargs.get("return_lse"):
+            o, lse = res
+            eo, else_ = exp
+            compare(lse, else_, "log", "attention lse")
+        else:
+            o, eo = res, exp
+        # the output is a convex combination of value rows
+        vmax = float(np.max(np.abs(sv))) if sv.size else 1.0
+        compare(o, eo, "log", f"attention[{kq}]", mag=vmax * 4)
+
+    return Case((q, k, v), kwargs, oracle, check, expect_error=bad, inputs=(q, k, v),
+                note=f"dtype={np.dtype(dt).str} q={q.shape} k={k.shape} v={v.shape} view={kq} "
+                     f"{ {key: val for key, val in kwargs.items() if key != 'attn_mask'} } mask={mshape if mask_vals is not None else None}")
+
+
+# --------------------------------------------------------------------------
+# sampling
+# --------------------------------------------------------------------------
+
+def _filtered_support(row, temperature, top_k, top_p, min_p, slack=1e-5):
+    """Bool mask of tokens a correct sampler may return for one finite row
+    (generous at ties and at the top_p / min_p edges)."""
+    p = ref.softmax(row, temperature=temperature)
+    ok = p > 0
+    if top_k is not None and top_k < row.size:
+        kth = np.sort(row)[-top_k]
+        ok &= row >= kth
+    if top_p is not None:
+        # tokens whose strictly-more-probable mass is below top_p
+        order = np.argsort(-p, kind="stable")
+        ps = p[order]
+        before = np.concatenate([[0.0], np.cumsum(ps)[:-1]])
+        strictly_before = np.empty_like(before)
+        for i in range(ps.size):  # mass of tokens strictly more probable
+            strictly_before[i] = ps[ps > ps[i] * (1 + 1e-6)].sum()
+        keep = np.zeros(row.size, bool)
+        keep[order] = strictly_before < top_p + slack
+        ok &= keep
+    if min_p is not None:
+        ok &= p >= min_p * p.max() * (1 - 1e-4)
+    return ok | (p >= p.max() * (1 - 1e-6))  # the argmax is always allowed
+
+
+def gen_sample(rng):
+    rows = int(rng.choice([1, 2, 5]))
+    n = int(rng.choice([1, 2, 7, 100, 1000, 5000]))
+    dt = [np.float32, np.float64, np.float16][int(rng.integers(3))]
+    vals = rng.standard_normal((rows, n)) * float(rng.choice([1.0, 3.0, 10.0]))
+    if rng.random() < 0.2:
+        vals[rng.random(vals.shape) < 0.3] = -np.inf
+        vals[:, 0] = 0.0  # keep every row non-empty
+    vals = vals.astype(dt).astype(np.float64)
+    axis = -1
+    if rng.random() < 0.2:
+        vals, axis = vals.T.copy(), 0
+    x, kind = make_view(rng, vals, dt)
+    kwargs = {"axis": axis, "seed": int(rng.integers(2**31))}
+    if rng.random() < 0.4:
+        kwargs["temperature"] = float(rng.choice([0.3, 0.7, 1.5]))
+    if rng.random() < 0.4:
+        kwargs["top_k"] = int(rng.choice([1, 2, 5, 50]))
+    if rng.random() < 0.4:
+        kwargs["top_p"] = float(rng.choice([0.1, 0.5, 0.9, 1.0]))
+    if rng.random() < 0.3:
+        kwargs["min_p"] = float(rng.choice([0.0, 0.05, 0.2]))
+    bad = False
+    if rng.random() < 0.1:
+        key = ["temperature", "top_k", "top_p", "min_p"][int(rng.integers(4))]
+        kwargs[key] = {"temperature": -1.0, "top_k": 0, "top_p": 1.5, "min_p": -0.1}[key]
+        bad = True
+    snap = np.asarray(x).astype(np.float64)
+
+    def check(res, _exp):
+        idx = np.asarray(res)
+        rows_ = np.moveaxis(snap, axis, -1)
+        assert idx.shape == rows_.shape[:-1], f"shape {idx.shape}"
+        assert idx.dtype.kind in "iu", f"dtype {idx.dtype}"
+        for r in range(rows_.shape[0]):
+            i = int(idx[r])
+            assert 0 <= i < rows_.shape[-1], f"index {i} out of range"
+            sup = _filtered_support(rows_[r], kwargs.get("temperature", 1.0), kwargs.get("top_k"),
+                                    kwargs.get("top_p"), kwargs.get("min_p"))
+            assert sup[i], f"row {r}: sampled token {i} (logit {rows_[r][i]}) is outside the filtered support"
+        again = softmax_c.sample(x, **kwargs)
+        assert np.array_equal(np.asarray(again), idx), "same seed, different sample"
+
+    return Case((x,), kwargs, lambda: None, check, expect_error=bad, inputs=(x,),
+                note=f"shape={x.shape} dtype={np.dtype(dt).str} view={kind} {kwargs}")
+
+
+def gen_topk_softmax(rng):
+    rows = int(rng.choice([1, 3]))
+    n = int(rng.choice([1, 2, 8, 100, 3000]))
+    dt = [np.float32, np.float64][int(rng.integers(2))]
+    vals = (rng.standard_normal((rows, n)) * 3).astype(dt).astype(np.float64)
+    x, kind = make_view(rng, vals, dt)
+    k = int(rng.integers(1, n + 1))
+    kwargs = {}
+    if rng.random() < 0.3:
+        kwargs["temperature"] = float(rng.choice([0.5, 2.0]))
+    bad = False
+    if rng.random() < 0.1:
+        k = int(rng.choice([0, -1, n + 1]))
+        bad = True
+    snap = np.asarray(x).astype(np.float64)
+    t = kwargs.get("temperature", 1.0)
+
+    def check(res, _exp):
+        assert isinstance(res, tuple) and len(res) == 2, f"expected (values, indices), got {type(res)}"
+        a0, a1 = (np.asarray(r) for r in res)
+        probs, idx = (a0, a1) if a1.dtype.kind in "iu" else (a1, a0)
+        assert idx.dtype.kind in "iu" and probs.shape == idx.shape == (rows, k)
+        picked = np.take_along_axis(snap, idx.astype(np.int64), axis=-1)
+        kth = np.sort(snap, axis=-1)[:, -k][:, None]
+        assert np.all(picked >= kth), "indices are not the top k"
+        compare(probs, ref.softmax(picked, axis=-1, temperature=t), "prob", f"topk_softmax[{kind}]")
+
+    return Case((x, k), kwargs, lambda: None, check, expect_error=bad, inputs=(x,),
+                note=f"shape={x.shape} dtype={np.dtype(dt).str} view={kind} k={k} {kwargs}")
+
+
+# name -> generator; entries whose function is missing are skipped
+ENTRIES = {
+    "softmax": gen_softmax,
+    "log_softmax": gen_log_softmax,
+    "logsumexp": gen_logsumexp,
+    "scaled_dot_product_attention": gen_attention,
+    "sample": gen_sample,
+    "topk_softmax": gen_topk_softmax,
+}
+
+
+def present_entries():
+    return [name for name in ENTRIES if getattr(softmax_c, name, None) is not None]
+
+
+# --------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------
+
+def _same(a_before, a_after):
+    return a_before.tobytes() == a_after.tobytes()
+
+
+def run_case(name, seed):
+    """Run one case; returns 'ok', 'error' (clean exception) or 'skip'."""
+    rng = np.random.default_rng(seed)
+    case = ENTRIES[name](rng)
+    fn = getattr(softmax_c, name)
+    before = [np.array(a, copy=True) for a in case.inputs]
+    ctx = f"{name} seed={seed} ({case.note})"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            try:
+                res = fn(*case.args, **case.kwargs)
+            except CLEAN as e:
+                res, err = None, e
+            except Exception as e:  # noqa: BLE001
+                raise AssertionError(f"{ctx}: unclean exception {type(e).__name__}: {e}") from e
+            else:
+                err = None
+            for a, b in zip(before, case.inputs):
+                assert _same(a, np.asarray(b)), f"{ctx}: an input was modified"
+            if case.expect_error:
+                if err is None:
+                    raise AssertionError(f"{ctx}: bad arguments {case.kwargs} were accepted")
+                return "error"
+            try:
+                exp = case.oracle()
+                oracle_err = None
+            except CLEAN as e:
+                exp, oracle_err = None, e
+            if oracle_err is not None:
+                if err is None:
+                    raise AssertionError(f"{ctx}: the oracle raises {oracle_err!r} but the call returned")
+                return "error"
+            if err is not None:
+                raise AssertionError(f"{ctx}: raised {type(err).__name__}: {err} on valid input") from err
+            try:
+                case.check(res, exp)
+            except Skip:
+                return "skip"
+            except AssertionError as e:
+                raise AssertionError(f"{ctx}: {e}") from None
+    return "ok"
+
+
+def fuzz(name, seconds, max_cases=None):
+    idx = list(ENTRIES).index(name)
+    stats = {"ok": 0, "error": 0, "skip": 0}
+    t_end = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < t_end and (max_cases is None or i < max_cases):
+        seed = BASE_SEED * 1000003 + idx * 100000007 + i
+        stats[run_case(name, seed)] += 1
+        i += 1
+    return stats
+
+
+@pytest.mark.parametrize("name", list(ENTRIES))
+def test_fuzz(name):
+    if getattr(softmax_c, name, None) is None:
+        pytest.skip(f"softmax_c.{name} does not exist in this build")
+    seconds = FUZZ_TOTAL / len(present_entries()) if FUZZ_TOTAL > 0 else SHORT_SECONDS
+    stats = fuzz(name, seconds)
+    print(f"fuzz {name}: {sum(stats.values())} cases {stats}")
+    assert stats["ok"] > 0
+
+
+@pytest.mark.parametrize("name", list(ENTRIES))
+def test_fuzz_threads(name):
+    """The same cases with the pool at 1 and at several threads: bitwise the
+    same (work is cut by data, not by thread count)."""
+    if getattr(softmax_c, name, None) is None:
+        pytest.skip(f"softmax_c.{name} does not exist in this build")
+    n0 = softmax_c.get_num_threads()
+    idx = list(ENTRIES).index(name)
+    try:
+        for i in range(40):
+            seed = BASE_SEED * 7 + idx * 1000 + i
+            case = ENTRIES[name](np.random.default_rng(seed))
+            if case.expect_error or "out" in case.kwargs:
+                continue
+            outs = []
+            for t in (1, 3):
+                softmax_c.set_num_threads(t)
+                with np.errstate(all="ignore"):
+                    try:
+                        outs.append(getattr(softmax_c, name)(*case.args, **case.kwargs))
+                    except CLEAN:
+                        outs.append(None)
+            a, b = outs
+            if a is None or b is None:
+                assert a is None and b is None, f"seed {seed}: fails with one thread count only"
+                continue
+            fa = [np.asarray(r) for r in (a if isinstance(a, tuple) else (a,))]
+            fb = [np.asarray(r) for r in (b if isinstance(b, tuple) else (b,))]
+            for u, w in zip(fa, fb):
+                assert u.tobytes() == w.tobytes(), f"{name} seed {seed}: results depend on the thread count"
+    finally:
+        softmax_c.set_num_threads(n0)
+
+
+if __name__ == "__main__":  # replay: python tests/test_fuzz.py ENTRY SEED
+    print(run_case(sys.argv[1], int(sys.argv[2])))
