@@ -175,8 +175,10 @@ def random_axis(rng, ndim):
 
 
 def policy_dtype(dt):
-    dt = np.dtype(dt)
-    if dt.isnative and dt in (np.float16, np.float32, np.float64):
+    """The result dtype of the front: float16/32/64 as themselves (the native
+    twin of a byte-swapped one), everything else float64."""
+    dt = np.dtype(dt).newbyteorder("=")
+    if dt in (np.float16, np.float32, np.float64):
         return dt
     return np.dtype(np.float64)
 

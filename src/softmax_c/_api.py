@@ -27,7 +27,10 @@ _F16 = np.dtype(np.float16)
 # ----------------------------------------------------------------- helpers --
 
 def _compute_dtypes(dtype, name):
-    """(kernel dtype, result dtype) for an input dtype, or TypeError."""
+    """(kernel dtype, result dtype) for an input dtype, or TypeError.  Both
+    are native byte order (a '>f4' input computes and returns float32)."""
+    if not dtype.isnative:
+        dtype = dtype.newbyteorder("=")
     if dtype == _F32 or dtype == _F64:
         return dtype, dtype
     if dtype == _F16:

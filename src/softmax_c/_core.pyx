@@ -192,6 +192,8 @@ cdef bint _fill_view(sc_view* v, cnp.ndarray x, cnp.ndarray y, cnp.ndarray b, in
 
 cdef int _dtype_code(cnp.ndarray x) except -1:
     cdef int t = cnp.PyArray_TYPE(x)
+    if not cnp.PyArray_ISNOTSWAPPED(x):
+        raise TypeError(f"internal: kernels take native byte order, got {x.dtype}")
     if t == cnp.NPY_FLOAT32:
         return SC_F32
     if t == cnp.NPY_FLOAT64:
@@ -246,7 +248,8 @@ def softmax_fast(x, axis, temperature, bint log_mode):
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int t = cnp.PyArray_TYPE(a)
-    if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+    if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
     if type(temperature) is not float and type(temperature) is not int:
         return None

@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "../simd/exp.h"
+#include "vec_ops.h"
 
 namespace sc {
 namespace SC_NS {
@@ -180,7 +181,7 @@ void cols_write(const typename V::T* x, int64_t xn, int64_t xi, typename V::T* y
       V xv = load_lanes<V>(xr + c * xi, xi, w - c, T(0)), mv = load_lanes<V>(m + c, 1, w - c, T(0));
       V k = load_lanes<V>(coef + c, 1, w - c, T(0));
       V r;
-      if (log_mode) r = fma(xv - mv, vit, V::zero() - k);
+      if (log_mode) r = log_softmax_value(xv, mv, vit, mv * vit, V::zero() - k);
       else if (fast && finite_all) r = exp_minus_max<V, kScaled, kFast>(xv, mv, vit, vlo) * k;
       else if (finite_all) r = exp_minus_max<V, kScaled, kCompensated>(xv, mv, vit, vlo) * k;
       else r = exp_minus_max<V, kScaled, kGeneral>(xv, mv, vit, vlo) * k;

@@ -190,21 +190,35 @@ void vec_exp(const typename V::T* x, typename V::T* y, int64_t n) {
 
 // y = (x - m) * it - L: log_softmax's last pass, in scipy's order (the
 // shift first, so rows of large magnitude lose nothing: x - m is exact near
-// the max by Sterbenz's lemma).
+// the max by Sterbenz's lemma).  Where x - m overflows (x and m of opposite
+// signs near the float limit) but (x - m) * it would not (T > 1), the form
+// x*it - m*it is used instead.
+// A row or column with +inf (log sum = +inf): scipy gives -inf at finite and
+// -inf entries and NaN at +inf and NaN, written without x * it (which could
+// overflow to inf - inf on a target without FMA).
+template <class V>
+inline V log_softmax_value(V x, V m, V it, V mit, V negL) {
+  const V ninf = V::set1(typename V::T(-INFINITY));
+  V d = x - m;
+  V r = fma(d, it, negL);
+  V alt = select(eq(x, ninf), ninf + negL, fma(x, it, V::zero() - mit) + negL);  // NaN L stays NaN
+  r = select(eq(d, ninf), alt, r);
+  return select(eq(negL, ninf), select(eq(x, ninf), ninf, (x - x) + negL), r);
+}
+
 template <class V>
 void vec_affine(const typename V::T* x, typename V::T* y, int64_t n, typename V::T m, typename V::T it,
                 typename V::T L) {
   using T = typename V::T;
   constexpr int64_t N = V::N;
-  const V vm = V::set1(m), vit = V::set1(it), vl = V::set1(-L);
+  const V vm = V::set1(m), vit = V::set1(it), vl = V::set1(-L), vmit = V::set1(m * it);
   int64_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    store(y + i, fma(V::load(x + i) - vm, vit, vl));
-    store(y + i + N, fma(V::load(x + i + N) - vm, vit, vl));
-    store(y + i + 2 * N, fma(V::load(x + i + 2 * N) - vm, vit, vl));
-    store(y + i + 3 * N, fma(V::load(x + i + 3 * N) - vm, vit, vl));
+  for (; i + 2 * N <= n; i += 2 * N) {
+    store(y + i, log_softmax_value(V::load(x + i), vm, vit, vmit, vl));
+    store(y + i + N, log_softmax_value(V::load(x + i + N), vm, vit, vmit, vl));
   }
-  for (; i < n; i += N) store_partial(y + i, n - i, fma(V::load_partial(x + i, n - i, T(0)) - vm, vit, vl));
+  for (; i < n; i += N)
+    store_partial(y + i, n - i, log_softmax_value(V::load_partial(x + i, n - i, T(0)), vm, vit, vmit, vl));
 }
 
 }  // namespace SC_NS
