@@ -168,6 +168,9 @@ def test_ranks_and_broadcast():
     out = sdpa(q, k, v)
     assert out.shape == (6, 5)
     check(out, q, k, v)
+    out2 = np.zeros((5, 6), np.float64).T  # a strided 2-D out
+    assert sdpa(q, k, v, out=out2) is out2
+    np.testing.assert_array_equal(out2, out)
     out3 = sdpa(q[None], k[None], v[None])
     assert out3.shape == (1, 6, 5)
     np.testing.assert_array_equal(out3[0], out)

@@ -222,9 +222,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     direct = (out is not None and _strided_ok(out)
               and not any(np.shares_memory(out, x) for x in (q, k, v) + ((mask,) if mask is not None else ())))
     res = out if direct else np.empty(result_shape, dtype)
-    of = res.reshape(batch + (hq, L, Ev)) if res.ndim == 2 else res
+    of = res[None] if two_d else res  # a view, even for a strided out
     lse = np.empty(lse_shape, dtype) if return_lse else None
-    lf = None if lse is None else (lse.reshape(batch + (hq, L)) if lse.ndim == 1 else lse)
+    lf = None if lse is None else (lse[None] if two_d else lse)
     _core.attention_into(qf, kf, vf, mf, of, lf, _CAUSAL[causal_alignment] if is_causal else 0, s)
     if out is not None and res is not out:
         out[...] = res
