@@ -58,8 +58,8 @@ SHAPES = [  # (B, H, L, S, E, Ev)
     (2, 3, 17, 33, 80, 80),
     (1, 2, 30, 70, 16, 9),      # Ev != E, Ev not a vector multiple
     (1, 1, 200, 77, 64, 64),    # L > S, several row panels, key tails
-    (1, 2, 3, 600, 64, 64),     # few rows, long S: dot kernel + decode split
-    (1, 1, 40, 1100, 32, 48),   # split (rows <= 16? no: panels over one tile)
+    (1, 2, 3, 600, 64, 64),     # 3 rows, S > 512: dot kernel + decode split
+    (1, 1, 40, 1100, 32, 48),   # 40 rows: panel kernel, one row tile, no split
     (1, 1, 250, 300, 64, 64),   # two row tiles
 ]
 
