@@ -1,9 +1,47 @@
-// Attention entries of the kernel table (owned by the attention kernels).
+// Attention entries of the kernel table (owned by the attention kernels,
+// kernels/attention.h; driven by attention.cpp).
 #pragma once
 #include <cstdint>
 
 namespace sc {
-struct AttentionKernels {
-  void* reserved = nullptr;
+
+// One kernel call: a set of query rows that share one K/V head, against the
+// keys [j0, j1).  The kernel leaves the *unnormalised* FlashAttention state:
+// o[r, :] = sum_j exp(s_rj - m_r) v_j, m[r] = max_j s_rj (-inf when every key
+// is masked), l[r] = sum_j exp(s_rj - m_r), with s_rj = scale * q_r . k_j
+// (+ mask).  The driver normalises (o / l) or merges several key ranges.
+template <class T>
+struct AttnRowSet {
+  int64_t rows, E, Ev;
+  const T* const* q;  // rows pointers to q_r[0]; element stride q_e
+  int64_t q_e;
+  const int64_t* lim;  // causal: key j is allowed iff j <= lim[r]; nullptr: no causal limit
+  const void* const* mask;  // rows pointers to the mask at key 0 (nullptr: no mask)
+  int64_t mask_s;           // mask element stride along keys
+  int mask_float;           // 0: bool (uint8, nonzero = attend); 1: T added to the score
+  const T* k;  // key head: k_j[e] = k[j * k_s + e * k_e]
+  int64_t k_s, k_e;
+  const T* v;
+  int64_t v_s, v_e;
+  int64_t j0, j1;
+  T scale;
+  T* o;  // rows x ldo, ldo >= Ev rounded up to `lanes`
+  int64_t ldo;
+  T* m;
+  T* l;
+  T* work;  // work_elems(rows, E, Ev) elements of scratch
 };
+
+template <class T>
+struct AttnKernelsT {
+  int lanes;
+  int64_t (*work_elems)(int64_t rows, int64_t E, int64_t Ev);
+  void (*flash)(const AttnRowSet<T>* a);
+};
+
+struct AttentionKernels {
+  AttnKernelsT<float> f32;
+  AttnKernelsT<double> f64;
+};
+
 }  // namespace sc

@@ -11,11 +11,12 @@ import os as _os
 
 from . import _core
 from ._api import log_softmax, logsumexp, softmax
+from .attention import merge_attention, scaled_dot_product_attention
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "softmax", "log_softmax", "logsumexp",
+    "softmax", "log_softmax", "logsumexp", "scaled_dot_product_attention", "merge_attention",
     "set_num_threads", "get_num_threads", "cpu_info", "show_config",
     "__version__",
 ]

@@ -1,1 +1,109 @@
-# Attention bindings (placeholder until the attention work lands).
+# Attention binding (cpp/include/softmax_c/attention.h).  Included by _core.pyx.
+#
+# Design notes
+# ------------
+# 1. The front (attention.py) validates, broadcasts the batch dimensions (zero
+#    strides, no copies) and allocates out/lse; here arrays become a pointer
+#    and element strides each, the GIL is released around the kernel and a
+#    status becomes an exception.
+# 2. Every array arrives with ndim = batch_ndim + 3 (lse: + 2): (..., H, L, E).
+
+cdef extern from "softmax_c/attention.h" nogil:
+    enum:
+        SC_ATTN_MAX_BATCH
+        SC_MASK_NONE
+        SC_MASK_BOOL
+        SC_MASK_FLOAT
+    ctypedef struct sc_attn:
+        int32_t dtype
+        int32_t batch_ndim
+        int64_t batch_shape[16]
+        int64_t q_batch[16]
+        int64_t k_batch[16]
+        int64_t v_batch[16]
+        int64_t o_batch[16]
+        int64_t lse_batch[16]
+        int64_t mask_batch[16]
+        int64_t Hq, H, L, S, E, Ev
+        const void* q
+        int64_t q_h, q_l, q_e
+        const void* k
+        int64_t k_h, k_s, k_e
+        const void* v
+        int64_t v_h, v_s, v_e
+        void* out
+        int64_t o_h, o_l, o_e
+        void* lse
+        int64_t lse_h, lse_l
+        const void* mask
+        int32_t mask_kind
+        int64_t mask_h, mask_l, mask_s
+        int32_t causal
+        double scale
+    int sc_attention(const sc_attn* a)
+    int64_t sc_attention_chunk_keys()
+
+
+ATTENTION_MAX_BATCH = SC_ATTN_MAX_BATCH
+
+
+def attention_chunk_keys():
+    """Keys per chunk of the decode split (fixed)."""
+    return sc_attention_chunk_keys()
+
+
+cdef inline int64_t _estride(cnp.ndarray x, int d):
+    return cnp.PyArray_STRIDES(x)[d] // cnp.PyArray_ITEMSIZE(x)
+
+
+def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarray out, lse,
+                   int causal, double scale):
+    """out (and lse) = attention(q, k, v).  q (..., Hq, L, E), k (..., H, S, E),
+    v (..., H, S, Ev), out (..., Hq, L, Ev), lse None or (..., Hq, L), mask None
+    or (..., Hq, L, S) bool / q's dtype; same batch shape everywhere; every byte
+    stride a multiple of the item size (the front makes sure)."""
+    cdef sc_attn a
+    cdef cnp.ndarray m = mask
+    cdef cnp.ndarray ls = lse
+    cdef int nb = cnp.PyArray_NDIM(q) - 3
+    cdef int d, st
+    if nb > SC_ATTN_MAX_BATCH:
+        raise ValueError(f"at most {SC_ATTN_MAX_BATCH} batch dimensions")
+    a.dtype = _dtype_code(q)
+    a.batch_ndim = nb
+    for d in range(nb):
+        a.batch_shape[d] = q.shape[d]
+        a.q_batch[d] = _estride(q, d)
+        a.k_batch[d] = _estride(k, d)
+        a.v_batch[d] = _estride(v, d)
+        a.o_batch[d] = _estride(out, d)
+        a.lse_batch[d] = _estride(ls, d) if lse is not None else 0
+        a.mask_batch[d] = _estride(m, d) if mask is not None else 0
+    a.Hq, a.L, a.E = q.shape[nb], q.shape[nb + 1], q.shape[nb + 2]
+    a.H, a.S, a.Ev = k.shape[nb], k.shape[nb + 1], v.shape[nb + 2]
+    a.q = cnp.PyArray_DATA(q)
+    a.q_h, a.q_l, a.q_e = _estride(q, nb), _estride(q, nb + 1), _estride(q, nb + 2)
+    a.k = cnp.PyArray_DATA(k)
+    a.k_h, a.k_s, a.k_e = _estride(k, nb), _estride(k, nb + 1), _estride(k, nb + 2)
+    a.v = cnp.PyArray_DATA(v)
+    a.v_h, a.v_s, a.v_e = _estride(v, nb), _estride(v, nb + 1), _estride(v, nb + 2)
+    a.out = cnp.PyArray_DATA(out)
+    a.o_h, a.o_l, a.o_e = _estride(out, nb), _estride(out, nb + 1), _estride(out, nb + 2)
+    a.lse = NULL
+    a.lse_h = a.lse_l = 0
+    if lse is not None:
+        a.lse = cnp.PyArray_DATA(ls)
+        a.lse_h, a.lse_l = _estride(ls, nb), _estride(ls, nb + 1)
+    a.mask = NULL
+    a.mask_kind = SC_MASK_NONE
+    a.mask_h = a.mask_l = a.mask_s = 0
+    if mask is not None:
+        a.mask = cnp.PyArray_DATA(m)
+        a.mask_kind = SC_MASK_BOOL if cnp.PyArray_TYPE(m) == cnp.NPY_BOOL else SC_MASK_FLOAT
+        a.mask_h, a.mask_l, a.mask_s = _estride(m, nb), _estride(m, nb + 1), _estride(m, nb + 2)
+    a.causal = causal
+    a.scale = scale
+    with nogil:
+        st = sc_attention(&a)
+    if st != SC_OK:
+        raise_status(st, "scaled_dot_product_attention")

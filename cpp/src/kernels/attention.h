@@ -1,9 +1,498 @@
-// Attention kernels (placeholder until the attention work lands).
+// FlashAttention-2 kernels over the vector layer (Dao 2023, Algorithm 1):
+// for one set of query rows sharing a K/V head and a key range, keep per row
+// the running max m, the running sum l and the unnormalised output O; per key
+// tile S = Q K^T, mask, m' = max(m, rowmax S), P = e^(S - m'),
+// l = l e^(m - m') + rowsum P, O = O e^(m - m') + P V.  The L x S score
+// matrix never exists: one Bc x P tile of it does.  The driver
+// (attention.cpp) normalises O / l or merges key ranges by log-sum-exp.
+//
+// Two variants, picked per call by the row count:
+//  * panels (attn_flash_panels): scores computed *transposed*, S^T = K Q^T,
+//    with the query rows along the vector lanes.  Q^T is packed once per call
+//    (scaled), in panels of P = 3 vectors of rows; the S^T micro-kernel
+//    broadcasts K elements straight from the key rows (any strides, no K
+//    packing, no transpose per tile), 4 keys x 3 vectors = 12 FMA
+//    accumulators.  The online softmax is then vertical (per lane = per row):
+//    no horizontal reductions.  O += P V broadcasts P^T[j, i] against V rows
+//    (already the panel layout), 6 rows x 2 vectors = 12 accumulators, the
+//    e^(m - m') rescale fused into the load of O.
+//  * dot (attn_flash_dot, <= 4 rows, decode): one dot product per key on K
+//    rows as stored; memory bound (each K/V byte is used once), so no packing.
+//
+// Fully masked rows: m stays -inf; the exp is taken relative to 0 then, so
+// e^(-inf) = 0 everywhere and no NaN appears (the ggml / torch >= 2.5 rule).
+// A NaN or inf in a masked key gives a masked score (-inf by select, never
+// by arithmetic); in a value row, P V would make 0 * inf = NaN, so a V tile
+// with a non-finite entry takes a path that skips zero weights.
 #pragma once
+#include <cstdint>
+
 #include "../attention_table.h"
+#include "../simd/exp.h"
 
 namespace sc {
 namespace SC_NS {
-inline void fill_attention(AttentionKernels&) {}
+
+// Keys per tile of the panel kernel.  Measured (/tmp sweep, AVX2, 1 thread,
+// (1, 8, 1024, 1024, 64) float32, median ratio to torch 2.13 in the same
+// process on a loaded 2-core machine): Bc = 32 / 64 / 128 gave 1.03 / 1.09 /
+// 1.09x non-causal and 1.32 / 1.72 / 1.60x causal.  At 64 the K and V tiles
+// (2 x 16 KiB at E = Ev = 64) stay in L1/L2 while every panel of the row tile
+// passes over them, the per-tile work (max, exp, rescale of O) is a few % of
+// the FMAs, and the causal diagonal tiles waste little.
+constexpr int64_t kAttnTileKeys = 64;
+// Keys per tile of the dot kernel (scores of <= 4 rows: 4 KiB).
+constexpr int64_t kAttnDotKeys = 256;
+constexpr int64_t kAttnDotRows = 4;
+
+template <class V>
+struct AttnPanel {
+  static constexpr int64_t N = V::N;
+  static constexpr int64_t P = 3 * N;            // rows per panel (3 vectors)
+  static constexpr int MR = P < 6 ? int(P) : 6;  // rows per P V micro-tile; divides P
+};
+
+inline int64_t attn_round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+template <class V>
+int64_t attn_work_elems(int64_t rows, int64_t E, int64_t Ev) {
+  using A = AttnPanel<V>;
+  const int64_t np = (rows + A::P - 1) / A::P, Evp = attn_round_up(Ev, A::N);
+  const int64_t panels = np * A::P * E + kAttnTileKeys * A::P + kAttnTileKeys * Evp + np * A::P * 2 + A::P;
+  const int64_t dot = kAttnDotRows * attn_round_up(E, A::N) + kAttnDotRows * kAttnDotKeys + kAttnDotKeys * Evp;
+  return (panels > dot ? panels : dot) + 4 * A::N;
+}
+
+template <class V>
+inline typename V::T attn_exp_scalar(typename V::T d) {  // e^d, d <= 0 or NaN
+  alignas(64) typename V::T t[V::N];
+  store(t, exp_neg<V, false>(V::set1(d), V::zero()));
+  return t[0];
+}
+
+// True when rows [0, n) x cols [0, w) (row stride ld, w a multiple of N) are
+// all finite: x * 0 is NaN exactly for inf and NaN.  Four independent chains
+// (one chain is FMA-latency bound: it cost 25% of a decode call in perf).
+template <class V>
+bool attn_tile_finite(const typename V::T* x, int64_t ld, int64_t n, int64_t w) {
+  constexpr int64_t N = V::N;
+  V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+  const V zero = V::zero();
+  for (int64_t j = 0; j < n; ++j) {
+    const typename V::T* r = x + j * ld;
+    int64_t c = 0;
+    for (; c + 4 * N <= w; c += 4 * N) {
+      a0 = fma(V::load(r + c), zero, a0);
+      a1 = fma(V::load(r + c + N), zero, a1);
+      a2 = fma(V::load(r + c + 2 * N), zero, a2);
+      a3 = fma(V::load(r + c + 3 * N), zero, a3);
+    }
+    for (; c < w; c += N) a0 = fma(V::load(r + c), zero, a0);
+  }
+  const typename V::T s = reduce_add((a0 + a1) + (a2 + a3));
+  return s == s;
+}
+
+// V rows [j0, j0+n) packed to n x Evp, zero padded (when V's rows are not
+// contiguous or Ev is not a multiple of the vector width).
+template <class T>
+void attn_pack_v(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T* dst) {
+  for (int64_t j = 0; j < n; ++j) {
+    const T* src = a.v + (j0 + j) * a.v_s;
+    T* d = dst + j * Evp;
+    int64_t e = 0;
+    for (; e < a.Ev; ++e) d[e] = src[e * a.v_e];
+    for (; e < Evp; ++e) d[e] = T(0);
+  }
+}
+
+// Applies the causal limit and the mask of one row to its scores s[j * ld],
+// j in [0, n) for keys j0 + j.  Selection, not arithmetic: masked scores
+// become -inf whatever the key held.
+template <class T>
+void attn_mask_row(const AttnRowSet<T>& a, int64_t r, int64_t j0, int64_t n, T* s, int64_t ld) {
+  const T ninf = -T(INFINITY);
+  if (a.lim)
+    for (int64_t j = a.lim[r] - j0 + 1 < 0 ? 0 : a.lim[r] - j0 + 1; j < n; ++j) s[j * ld] = ninf;
+  if (!a.mask) return;
+  if (!a.mask_float) {
+    const uint8_t* mk = static_cast<const uint8_t*>(a.mask[r]) + j0 * a.mask_s;
+    for (int64_t j = 0; j < n; ++j)
+      if (!mk[j * a.mask_s]) s[j * ld] = ninf;
+  } else {
+    const T* mk = static_cast<const T*>(a.mask[r]) + j0 * a.mask_s;
+    for (int64_t j = 0; j < n; ++j) {
+      const T b = mk[j * a.mask_s];
+      s[j * ld] = b == ninf ? ninf : s[j * ld] + b;
+    }
+  }
+}
+
+// ------------------------------------------------------------ panel kernel --
+
+// S^T[kk, :] = K[kk] . Qt for MK keys and one panel (3 vectors of rows).
+// Inner loop: 3 loads of Q^T, MK broadcasts of K, 3 * MK FMAs on registers.
+template <class V, int MK>
+inline void attn_st_block(const typename V::T* qt, const typename V::T* k, int64_t k_s, int64_t k_e, int64_t E,
+                          typename V::T* st) {
+  constexpr int64_t N = V::N, P = AttnPanel<V>::P;
+  V acc[MK][3];
+  for (int kk = 0; kk < MK; ++kk) acc[kk][0] = acc[kk][1] = acc[kk][2] = V::zero();
+  const int64_t o1 = k_s, o2 = 2 * k_s, o3 = 3 * k_s;
+  for (int64_t e = 0; e < E; ++e, qt += P, k += k_e) {
+    const V q0 = V::load(qt), q1 = V::load(qt + N), q2 = V::load(qt + 2 * N);
+    const V k0 = V::set1(k[0]);
+    acc[0][0] = fma(k0, q0, acc[0][0]);
+    acc[0][1] = fma(k0, q1, acc[0][1]);
+    acc[0][2] = fma(k0, q2, acc[0][2]);
+    if (MK > 1) {
+      const V k1 = V::set1(k[o1]);
+      acc[1 % MK][0] = fma(k1, q0, acc[1 % MK][0]);
+      acc[1 % MK][1] = fma(k1, q1, acc[1 % MK][1]);
+      acc[1 % MK][2] = fma(k1, q2, acc[1 % MK][2]);
+    }
+    if (MK > 2) {
+      const V k2 = V::set1(k[o2]);
+      acc[2 % MK][0] = fma(k2, q0, acc[2 % MK][0]);
+      acc[2 % MK][1] = fma(k2, q1, acc[2 % MK][1]);
+      acc[2 % MK][2] = fma(k2, q2, acc[2 % MK][2]);
+    }
+    if (MK > 3) {
+      const V k3 = V::set1(k[o3]);
+      acc[3 % MK][0] = fma(k3, q0, acc[3 % MK][0]);
+      acc[3 % MK][1] = fma(k3, q1, acc[3 % MK][1]);
+      acc[3 % MK][2] = fma(k3, q2, acc[3 % MK][2]);
+    }
+  }
+  for (int kk = 0; kk < MK; ++kk) {
+    store(st + kk * P, acc[kk][0]);
+    store(st + kk * P + N, acc[kk][1]);
+    store(st + kk * P + 2 * N, acc[kk][2]);
+  }
+}
+
+// O[r, c..c+NV vectors) = alpha_r O + sum_j P^T[j, r] V[j, c..] for MR rows.
+template <class V, int MR, int NV>
+inline void attn_pv_block(const typename V::T* pt, const typename V::T* v, int64_t v_s, int64_t n,
+                          const typename V::T* alpha, typename V::T* o, int64_t ldo) {
+  constexpr int64_t N = V::N, P = AttnPanel<V>::P;
+  V acc[MR][NV];
+  for (int r = 0; r < MR; ++r) {
+    const V a = V::set1(alpha[r]);
+    for (int c = 0; c < NV; ++c) acc[r][c] = V::load(o + r * ldo + c * N) * a;
+  }
+  for (int64_t j = 0; j < n; ++j, pt += P, v += v_s) {
+    V vv[NV];
+    for (int c = 0; c < NV; ++c) vv[c] = V::load(v + c * N);
+    for (int r = 0; r < MR; ++r) {
+      const V p = V::set1(pt[r]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = fma(p, vv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < NV; ++c) store(o + r * ldo + c * N, acc[r][c]);
+}
+
+// The rare path: a V tile holds inf or NaN, so zero weights are skipped.
+// Weight of row r, key j: w[r * rs + j * js].
+template <class V>
+void attn_pv_careful(const typename V::T* w, int64_t rs, int64_t js, const typename V::T* v, int64_t v_s, int64_t n,
+                     int64_t rows, const typename V::T* alpha, typename V::T* o, int64_t ldo, int64_t Evp) {
+  for (int64_t r = 0; r < rows; ++r) {
+    typename V::T* orow = o + r * ldo;
+    const V a = V::set1(alpha[r]);
+    for (int64_t c = 0; c < Evp; c += V::N) store(orow + c, V::load(orow + c) * a);
+    for (int64_t j = 0; j < n; ++j) {
+      const typename V::T wj = w[r * rs + j * js];
+      if (wj == 0) continue;
+      const V p = V::set1(wj);
+      for (int64_t c = 0; c < Evp; c += V::N) store(orow + c, fma(p, V::load(v + j * v_s + c), V::load(orow + c)));
+    }
+  }
+}
+
+template <class V, int MR>
+void attn_pv_rows(const typename V::T* pt, const typename V::T* v, int64_t v_s, int64_t n,
+                  const typename V::T* alpha, typename V::T* o, int64_t ldo, int64_t Evp) {
+  constexpr int64_t N = V::N;
+  int64_t c = 0;
+  for (; c + 2 * N <= Evp; c += 2 * N) attn_pv_block<V, MR, 2>(pt, v + c, v_s, n, alpha, o + c, ldo);
+  if (c < Evp) attn_pv_block<V, MR, 1>(pt, v + c, v_s, n, alpha, o + c, ldo);
+}
+
+// P V for the first `rows` rows of a panel, in micro-tiles of MR rows.
+template <class V>
+void attn_pv_panel(const typename V::T* pt, const typename V::T* v, int64_t v_s, int64_t n, int64_t rows,
+                   const typename V::T* alpha, typename V::T* o, int64_t ldo, int64_t Evp) {
+  constexpr int MR = AttnPanel<V>::MR;
+  int64_t r = 0;
+  for (; r + MR <= rows; r += MR) attn_pv_rows<V, MR>(pt + r, v, v_s, n, alpha + r, o + r * ldo, ldo, Evp);
+  switch (rows - r) {
+    case 1: attn_pv_rows<V, 1>(pt + r, v, v_s, n, alpha + r, o + r * ldo, ldo, Evp); break;
+    case 2: attn_pv_rows<V, 2 < MR ? 2 : 1>(pt + r, v, v_s, n, alpha + r, o + r * ldo, ldo, Evp); break;
+    case 3: attn_pv_rows<V, 3 < MR ? 3 : 1>(pt + r, v, v_s, n, alpha + r, o + r * ldo, ldo, Evp); break;
+    case 4: attn_pv_rows<V, 4 < MR ? 4 : 1>(pt + r, v, v_s, n, alpha + r, o + r * ldo, ldo, Evp); break;
+    case 5: attn_pv_rows<V, 5 < MR ? 5 : 1>(pt + r, v, v_s, n, alpha + r, o + r * ldo, ldo, Evp); break;
+    default: break;
+  }
+}
+
+// Online softmax of one panel's score tile st (n x P): m, l, alpha (P each).
+// After it st holds P^T = e^(S^T - m'), alpha = e^(m - m').
+template <class V>
+void attn_online_softmax(typename V::T* st, int64_t n, typename V::T* m, typename V::T* l, typename V::T* alpha) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N, P = AttnPanel<V>::P;
+  const V ninf = V::set1(-T(INFINITY));
+  V mx[3], sh[3], sum[3];
+  for (int c = 0; c < 3; ++c) mx[c] = V::load(m + c * N);
+  for (int64_t j = 0; j < n; ++j)
+    for (int c = 0; c < 3; ++c) mx[c] = max(V::load(st + j * P + c * N), mx[c]);  // NaN: see below
+  for (int c = 0; c < 3; ++c) {
+    // all keys masked so far: shift by 0, so e^(-inf - 0) = 0 (not NaN)
+    sh[c] = select(eq(mx[c], ninf), V::zero(), mx[c]);
+    store(alpha + c * N, exp_neg<V, false>(V::load(m + c * N) - sh[c], V::zero()));
+    sum[c] = V::zero();
+  }
+  // A NaN score may lose the max (x86 rule) but its e^(NaN - m') is NaN, so
+  // it reaches l and O all the same.
+  for (int64_t j = 0; j < n; ++j)
+    for (int c = 0; c < 3; ++c) {
+      const V p = exp_neg<V, false>(V::load(st + j * P + c * N) - sh[c], V::zero());
+      store(st + j * P + c * N, p);
+      sum[c] = sum[c] + p;
+    }
+  for (int c = 0; c < 3; ++c) {
+    store(l + c * N, fma(V::load(l + c * N), V::load(alpha + c * N), sum[c]));
+    store(m + c * N, mx[c]);
+  }
+}
+
+template <class V>
+void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N, P = AttnPanel<V>::P, Bc = kAttnTileKeys;
+  const int64_t E = a.E, rows = a.rows, np = (rows + P - 1) / P, Evp = attn_round_up(a.Ev, N);
+  T* qt = a.work;
+  T* st = qt + np * P * E;
+  T* vp = st + Bc * P;
+  T* m = vp + Bc * Evp;
+  T* l = m + np * P;
+  T* alpha = l + np * P;
+
+  // Q^T, scaled, in panels of P rows (zero rows pad the last one).
+  for (int64_t p = 0; p < np; ++p)
+    for (int64_t i = 0; i < P; ++i) {
+      const int64_t r = p * P + i;
+      T* d = qt + p * P * E + i;
+      if (r < rows) {
+        const T* q = a.q[r];
+        for (int64_t e = 0; e < E; ++e) d[e * P] = q[e * a.q_e] * a.scale;
+      } else {
+        for (int64_t e = 0; e < E; ++e) d[e * P] = T(0);
+      }
+    }
+  for (int64_t i = 0; i < np * P; ++i) {
+    m[i] = -T(INFINITY);
+    l[i] = T(0);
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
+  const bool pack = a.v_e != 1 || Evp != a.Ev;
+
+  for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
+    const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
+    const T* vt = a.v + j0 * a.v_s;
+    int64_t vs = a.v_s;
+    if (pack) {
+      attn_pack_v(a, j0, bc, Evp, vp);
+      vt = vp;
+      vs = Evp;
+    }
+    const bool careful = !attn_tile_finite<V>(vt, vs, bc, Evp);
+    for (int64_t p = 0; p < np; ++p) {
+      const int64_t prow = rows - p * P < P ? rows - p * P : P;
+      int64_t lo = INT64_MAX, hi = INT64_MAX;  // causal limits of the panel's rows
+      if (a.lim) {
+        lo = a.lim[p * P];
+        hi = lo;
+        for (int64_t i = 1; i < prow; ++i) {
+          lo = a.lim[p * P + i] < lo ? a.lim[p * P + i] : lo;
+          hi = a.lim[p * P + i] > hi ? a.lim[p * P + i] : hi;
+        }
+      }
+      if (hi < j0) continue;  // causal: the whole tile is above this panel's diagonal
+      const int64_t n = hi - j0 < bc - 1 ? hi - j0 + 1 : bc;
+      const T* qp = qt + p * P * E;
+      const T* kp = a.k + j0 * a.k_s;
+      int64_t j = 0;
+      for (; j + 4 <= n; j += 4) attn_st_block<V, 4>(qp, kp + j * a.k_s, a.k_s, a.k_e, E, st + j * P);
+      switch (n - j) {
+        case 1: attn_st_block<V, 1>(qp, kp + j * a.k_s, a.k_s, a.k_e, E, st + j * P); break;
+        case 2: attn_st_block<V, 2>(qp, kp + j * a.k_s, a.k_s, a.k_e, E, st + j * P); break;
+        case 3: attn_st_block<V, 3>(qp, kp + j * a.k_s, a.k_s, a.k_e, E, st + j * P); break;
+        default: break;
+      }
+      if (a.mask || (a.lim && j0 + n - 1 > lo))
+        for (int64_t i = 0; i < prow; ++i) attn_mask_row(a, p * P + i, j0, n, st + i, P);
+      attn_online_softmax<V>(st, n, m + p * P, l + p * P, alpha);
+      if (careful)
+        attn_pv_careful<V>(st, 1, P, vt, vs, n, prow, alpha, a.o + p * P * a.ldo, a.ldo, Evp);
+      else
+        attn_pv_panel<V>(st, vt, vs, n, prow, alpha, a.o + p * P * a.ldo, a.ldo, Evp);
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    a.m[r] = m[r];
+    a.l[r] = l[r];
+  }
+}
+
+// -------------------------------------------------------------- dot kernel --
+
+// s[r][kb] = qp_r . K[j + kb] for R rows and KB keys (E padded with zeros in
+// qp; the K tail is read with a partial load).
+template <class V, int R, int KB>
+inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const typename V::T* k, int64_t k_s, int64_t E,
+                           typename V::T* s, int64_t lds) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  V acc[R][KB];
+  for (int r = 0; r < R; ++r)
+    for (int kb = 0; kb < KB; ++kb) acc[r][kb] = V::zero();
+  int64_t e = 0;
+  for (; e + N <= E; e += N) {
+    V kv[KB];
+    for (int kb = 0; kb < KB; ++kb) kv[kb] = V::load(k + kb * k_s + e);
+    for (int r = 0; r < R; ++r) {
+      const V q = V::load(qp + r * Ep + e);
+      for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
+    }
+  }
+  if (e < E) {
+    V kv[KB];
+    for (int kb = 0; kb < KB; ++kb) kv[kb] = V::load_partial(k + kb * k_s + e, E - e, T(0));
+    for (int r = 0; r < R; ++r) {
+      const V q = V::load(qp + r * Ep + e);
+      for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int kb = 0; kb < KB; ++kb) s[r * lds + kb] = reduce_add(acc[r][kb]);
+}
+
+// O[r, c..] = alpha_r O + sum_j p[r][j] V[j, c..] for R rows, NV vectors.
+template <class V, int R, int NV>
+inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const typename V::T* v, int64_t v_s, int64_t n,
+                        const typename V::T* alpha, typename V::T* o, int64_t ldo) {
+  constexpr int64_t N = V::N;
+  V acc[R][NV];
+  for (int r = 0; r < R; ++r) {
+    const V a = V::set1(alpha[r]);
+    for (int c = 0; c < NV; ++c) acc[r][c] = V::load(o + r * ldo + c * N) * a;
+  }
+  for (int64_t j = 0; j < n; ++j, v += v_s) {
+    V vv[NV];
+    for (int c = 0; c < NV; ++c) vv[c] = V::load(v + c * N);
+    for (int r = 0; r < R; ++r) {
+      const V w = V::set1(p[r * ldp + j]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = fma(w, vv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c) store(o + r * ldo + c * N, acc[r][c]);
+}
+
+template <class V, int R>
+void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N, Bc = kAttnDotKeys;
+  constexpr int KB = R == 1 ? 8 : R == 2 ? 4 : 2;  // >= 8 FMA chains: latency x 2 ports
+  constexpr int NV = R == 1 ? 8 : R == 2 ? 4 : R == 3 ? 4 : 2;
+  const int64_t E = a.E, Ep = attn_round_up(E, N), Evp = attn_round_up(a.Ev, N);
+  T* qp = a.work;
+  T* s = qp + R * Ep;
+  T* vp = s + R * Bc;
+  T mr[R], lr[R], alpha[R];
+  for (int r = 0; r < R; ++r) {
+    for (int64_t e = 0; e < Ep; ++e) qp[r * Ep + e] = e < E ? a.q[r][e * a.q_e] * a.scale : T(0);
+    for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
+    mr[r] = -T(INFINITY);
+    lr[r] = T(0);
+  }
+  const bool pack = a.v_e != 1 || Evp != a.Ev;
+  for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
+    const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
+    const T* kt = a.k + j0 * a.k_s;
+    int64_t j = 0;
+    for (; j + KB <= bc; j += KB) attn_dot_block<V, R, KB>(qp, Ep, kt + j * a.k_s, a.k_s, E, s + j, Bc);
+    for (; j < bc; ++j) attn_dot_block<V, R, 1>(qp, Ep, kt + j * a.k_s, a.k_s, E, s + j, Bc);
+    for (int r = 0; r < R; ++r) {
+      T* sr = s + r * Bc;
+      attn_mask_row(a, r, j0, bc, sr, 1);
+      V mx = V::set1(mr[r]);
+      for (j = 0; j < bc; j += N) mx = max(V::load_partial(sr + j, bc - j, -T(INFINITY)), mx);
+      const T mnew = reduce_max(mx);
+      const T sh = mnew == -T(INFINITY) ? T(0) : mnew;  // all masked so far: see the file notes
+      alpha[r] = attn_exp_scalar<V>(mr[r] - sh);
+      const V vsh = V::set1(sh);
+      V sum = V::zero();
+      for (j = 0; j + N <= bc; j += N) {
+        const V p = exp_neg<V, false>(V::load(sr + j) - vsh, V::zero());
+        store(sr + j, p);
+        sum = sum + p;
+      }
+      if (j < bc) {
+        const V p = exp_neg<V, false>(V::load_partial(sr + j, bc - j, -T(INFINITY)) - vsh, V::zero());
+        store_partial(sr + j, bc - j, p);
+        sum = sum + p;  // lanes past bc: e^(-inf) = 0
+      }
+      lr[r] = lr[r] * alpha[r] + reduce_add(sum);
+      mr[r] = mnew;
+    }
+    const T* vt = a.v + j0 * a.v_s;
+    int64_t vs = a.v_s;
+    if (pack) {
+      attn_pack_v(a, j0, bc, Evp, vp);
+      vt = vp;
+      vs = Evp;
+    }
+    if (!attn_tile_finite<V>(vt, vs, bc, Evp)) {
+      attn_pv_careful<V>(s, Bc, 1, vt, vs, bc, R, alpha, a.o, a.ldo, Evp);
+      continue;
+    }
+    int64_t c = 0;
+    for (; c + NV * N <= Evp; c += NV * N) attn_dot_pv<V, R, NV>(s, Bc, vt + c, vs, bc, alpha, a.o + c, a.ldo);
+    for (; c < Evp; c += N) attn_dot_pv<V, R, 1>(s, Bc, vt + c, vs, bc, alpha, a.o + c, a.ldo);
+  }
+  for (int r = 0; r < R; ++r) {
+    a.m[r] = mr[r];
+    a.l[r] = lr[r];
+  }
+}
+
+template <class V>
+void attn_flash(const AttnRowSet<typename V::T>* a) {
+  if (a->k_e == 1 && a->rows <= kAttnDotRows) {
+    switch (a->rows) {
+      case 1: return attn_flash_dot<V, 1>(*a);
+      case 2: return attn_flash_dot<V, 2>(*a);
+      case 3: return attn_flash_dot<V, 3>(*a);
+      case 4: return attn_flash_dot<V, 4>(*a);
+      default: break;
+    }
+  }
+  attn_flash_panels<V>(*a);
+}
+
+inline void fill_attention(AttentionKernels& t) {
+  t.f32.lanes = VF::N;
+  t.f32.work_elems = &attn_work_elems<VF>;
+  t.f32.flash = &attn_flash<VF>;
+  t.f64.lanes = VD::N;
+  t.f64.work_elems = &attn_work_elems<VD>;
+  t.f64.flash = &attn_flash<VD>;
+}
+
 }  // namespace SC_NS
 }  // namespace sc

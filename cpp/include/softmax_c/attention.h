@@ -1,0 +1,60 @@
+/* softmax_c: the C ABI of scaled dot-product attention.
+ *
+ * out[b, h, i, :] = softmax(scale * q[b,h,i,:] . k[b,g(h),j,:] + mask) v[b,g(h),j,:]
+ * with g(h) = h / (Hq / H) (grouped-query attention when Hq > H).
+ * Every array is given by a base pointer and *element* strides (any sign,
+ * zero for broadcast dimensions).  Nothing here aborts, throws or prints;
+ * the Python front validates, the driver re-checks what guards memory.
+ */
+#ifndef SOFTMAX_C_ATTENTION_H_
+#define SOFTMAX_C_ATTENTION_H_
+
+#include <stdint.h>
+
+#include "softmax_c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SC_ATTN_MAX_BATCH 16
+
+enum sc_attn_mask { SC_MASK_NONE = 0, SC_MASK_BOOL = 1, SC_MASK_FLOAT = 2 };
+enum sc_attn_causal { SC_CAUSAL_NONE = 0, SC_CAUSAL_UPPER_LEFT = 1, SC_CAUSAL_LOWER_RIGHT = 2 };
+
+typedef struct sc_attn {
+  int32_t dtype;      /* SC_F32 or SC_F64: q, k, v, out, lse and a float mask */
+  int32_t batch_ndim; /* leading (batch) dimensions, <= SC_ATTN_MAX_BATCH */
+  int64_t batch_shape[SC_ATTN_MAX_BATCH];
+  int64_t q_batch[SC_ATTN_MAX_BATCH], k_batch[SC_ATTN_MAX_BATCH], v_batch[SC_ATTN_MAX_BATCH];
+  int64_t o_batch[SC_ATTN_MAX_BATCH], lse_batch[SC_ATTN_MAX_BATCH], mask_batch[SC_ATTN_MAX_BATCH];
+  int64_t Hq, H, L, S, E, Ev; /* Hq a multiple of H */
+  const void* q;
+  int64_t q_h, q_l, q_e;
+  const void* k;
+  int64_t k_h, k_s, k_e;
+  const void* v;
+  int64_t v_h, v_s, v_e;
+  void* out;
+  int64_t o_h, o_l, o_e;
+  void* lse; /* NULL: not wanted; else (batch..., Hq, L) */
+  int64_t lse_h, lse_l;
+  const void* mask; /* bool (1 byte, nonzero = attend) or dtype (added); -inf masks out */
+  int32_t mask_kind;
+  int64_t mask_h, mask_l, mask_s;
+  int32_t causal; /* sc_attn_causal; lower-right: key j <= i + S - L */
+  double scale;
+} sc_attn;
+
+/* SC_OK, SC_EINVAL (bad sizes), SC_ENOMEM (scratch). */
+int sc_attention(const sc_attn* a);
+
+/* Keys per chunk of the decode split (fixed: never depends on the thread
+ * count, so results are bitwise identical for any number of threads). */
+int64_t sc_attention_chunk_keys(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SOFTMAX_C_ATTENTION_H_ */
