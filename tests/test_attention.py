@@ -19,12 +19,7 @@ sdpa = softmax_c.scaled_dot_product_attention
 TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
 
 
-@pytest.fixture(params=_core.targets_supported())
-def target(request):
-    saved = _core.get_target()
-    _core.set_target(request.param)
-    yield request.param
-    _core.set_target(saved)
+# `target` (every supported kernel table, restored after) comes from conftest.py.
 
 
 @pytest.fixture

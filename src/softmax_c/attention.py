@@ -24,6 +24,8 @@ def _array(x, name):
             x = np.asarray(x)
         except Exception as e:  # ragged lists and the like
             raise TypeError(f"{name}: cannot be converted to an array ({e})") from None
+    if not x.dtype.isnative:  # byte-swapped float32/64: compute on a native copy
+        x = x.astype(x.dtype.newbyteorder("="))
     return x
 
 

@@ -363,8 +363,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
         scores = np.broadcast_to(scores, allowed.shape)
         scores = np.where(allowed, scores, -np.inf).astype(_LD)
 
-        m = np.max(scores, axis=-1, keepdims=True)
-        empty = ~np.any(allowed, axis=-1, keepdims=True)           # fully masked row
+        # S == 0 (no keys): every row is fully masked
+        m = np.max(scores, axis=-1, keepdims=True, initial=-np.inf)
+        # fully masked row -- also one whose every allowed score is -inf (an
+        # inf in q, say), which torch >= 2.5 also answers with zeros
+        empty = ~np.any(allowed & ~np.isneginf(scores), axis=-1, keepdims=True)
         m = np.where(empty, _LD(0), m)
         p = np.where(allowed, np.exp(scores - m), _LD(0))
         denom = np.sum(p, axis=-1, keepdims=True)
