@@ -324,6 +324,7 @@ struct TopkJob {
   const T* x;
   int64_t n, rs, ns, kk;
   T it;
+  double it_d;  // 1/T in double
   T* probs;
   int64_t* idx;
   bool failed = false;
@@ -348,10 +349,10 @@ void topk_row(const TopkJob<T>& j, const T* x, T* probs, int64_t* idx, RowScratc
   for (int64_t i = 0; i < cnt; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], T(0)};
   if (kk < cnt) std::nth_element(w, w + (kk - 1), w + cnt, before<T>);
   std::sort(w, w + kk, before<T>);  // the k winners only
-  for (int64_t i = 0; i < kk; ++i) s.cx[i] = w[i].x;
-  k.sum_exp(s.cx, s.ce, kk, m, j.it);
+  // The k numerators in double (k scalar exps): only the sum S carries the
+  // kernel exp's error, which averages over the row.
   for (int64_t i = 0; i < kk; ++i) {
-    probs[i] = T(double(s.ce[i]) / S);
+    probs[i] = T(std::exp((double(w[i].x) - double(m)) * j.it_d) / S);
     idx[i] = w[i].i;
   }
 }
@@ -378,6 +379,7 @@ int topk_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t 
   j.ns = ns;
   j.kk = kk;
   j.it = inverse_temperature<T>(temperature);
+  j.it_d = 1.0 / temperature;
   j.probs = probs;
   j.idx = idx;
   auto f = [&](int64_t b, int64_t e) { topk_task(j, b, e); };

@@ -341,11 +341,17 @@ def fit_temperature(logits, labels):
         return 1.0
     if g < 0:  # the minimum is at a larger beta
         lo, hi = b, b * 4
-        while grad(hi)[0] < 0:
-            lo, hi = hi, hi * 4
-            if hi > 1e12:
+        while True:
+            g, h = grad(hi)
+            if g < 0 and hi <= 1e12:
+                lo, hi = hi, hi * 4
+                continue
+            # still falling, or flat because every row is numerically a point
+            # mass there (scaled variance h*beta^2 ~ 0, exp underflow)
+            if g < 0 or (g == 0 and h * hi * hi < 1e-9):
                 raise ValueError("fit_temperature: the NLL keeps decreasing as T -> 0 "
                                  "(every label is its row's argmax): no finite optimum")
+            break
     else:
         lo, hi = b / 4, b
         while grad(lo)[0] > 0:
