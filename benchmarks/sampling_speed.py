@@ -6,7 +6,9 @@
              multinomial)
   topk_softmax (32, 128256), k = 5:
       >=  5x NumPy argpartition + softmax
-Also reported (no goal): plain temperature sampling, top-k 50, min-p 0.05.
+Also reported (no goal): the goal case on flat N(0, 1) logits (the worst
+case of the candidate selection: a nucleus of ~half the vocabulary), plain
+temperature sampling, top-k 50, min-p 0.05, greedy, all warpers together.
 
 Each case checks its result first (same token set / same top-k as the
 baseline), then times: median of `--repeat` runs, all in one process,
@@ -119,6 +121,19 @@ def main(argv=None):
     t_np = median_time(lambda: numpy_topk_softmax(x, k), a.repeat)
     print(f"topk_softmax k={k}: softmax_c {t_sc * 1e3:8.2f} ms | NumPy {t_np * 1e3:8.2f} ms "
           f"-> {t_np / t_sc:6.1f}x (goal >= 5x)")
+
+    # The worst case for the candidate selection: flat logits N(0, 1), where
+    # the top-0.9 nucleus at T=0.7 holds about half of the vocabulary.
+    xf = rng.standard_normal((a.rows, a.vocab)).astype(np.float32)
+    t_sc = median_time(lambda: softmax_c.sample(xf, temperature=T, top_p=P, seed=1), a.repeat)
+    t_np = median_time(lambda: numpy_top_p(xf, T, P, g), max(3, a.repeat // 2))
+    line = (f"sample T={T} top_p={P}, flat N(0,1) logits: softmax_c {t_sc * 1e3:8.2f} ms | NumPy "
+            f"{t_np * 1e3:8.2f} ms -> {t_np / t_sc:6.1f}x")
+    if torch is not None:
+        xft = torch.from_numpy(xf)
+        t_t = median_time(lambda: torch_top_p(torch, xft, T, P, gen), max(3, a.repeat // 2))
+        line += f" | torch {t_t * 1e3:8.2f} ms -> {t_t / t_sc:6.1f}x"
+    print(line)
 
     for name, kw in [("T=0.7", dict(temperature=0.7)), ("top_k=50", dict(top_k=50)),
                      ("min_p=0.05", dict(min_p=0.05)), ("greedy", dict(temperature=0)),
