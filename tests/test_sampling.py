@@ -364,3 +364,22 @@ def test_expected_calibration_error():
         softmax_c.expected_calibration_error(-probs, y)
     with pytest.raises(ValueError):
         softmax_c.expected_calibration_error(probs, y[:10])
+
+
+@pytest.mark.parametrize("kw", [dict(top_p=0.95), dict(temperature=0.7, top_p=0.95), dict(top_p=0.97, min_p=0.005),
+                                dict(temperature=0.5, top_p=0.9)], ids=str)
+def test_chi_square_flat_big_nucleus(isa, kw):
+    # Flat N(0, 1) logits: the nucleus holds hundreds to thousands of tokens and
+    # the bound e >= 2^-6 holds less mass than top_p but > n/32 tokens, so the top-p
+    # boundary comes from the mass histogram path (sampling.cpp).  Tokens are
+    # grouped into 40 runs of equal expected mass (index order) for the test.
+    rng = np.random.default_rng(21)
+    row = rng.standard_normal(8192).astype(np.float32)
+    p = ref.sampling_distribution(row.astype(np.float64), kw.get("temperature", 1.0), None, kw.get("top_p"),
+                                  kw.get("min_p"))
+    assert (p > 0).sum() > 300
+    x = np.broadcast_to(row, (12000, row.size))  # row stride 0
+    tok = softmax_c.sample(x, seed=5, **kw)
+    assert (p[tok] > 0).all(), "drew an excluded token"
+    group = np.minimum((np.cumsum(p) - p / 2) * 40, 39).astype(int)
+    chi2_check(group[tok], np.bincount(group, weights=p, minlength=40), str(kw))

@@ -14,10 +14,13 @@
 //    row can matter, and C is gathered (in index order) for a threshold t:
 //      - top-k: t = the k-th largest of 2k block maxima.  k distinct blocks
 //        have their max >= t, so |C| >= k; on ordinary rows |C| is ~k..3k.
-//      - otherwise t from a bound e >= tau (tau = 2^-6, 2^-14, ... or min_p)
-//        grown until C provably holds the answer: tau <= min_p (the final
+//      - otherwise t from a bound e >= tau (tau = 2^-6, then 2^-14, or
+//        min_p) while C provably holds the answer: tau <= min_p (the final
 //        set is inside {e >= min_p}), or mass(C) >= top_p * S (the top-p
-//        prefix is inside C); the last step is the whole row.
+//        prefix is inside C).  When neither bound does (a nucleus of more
+//        than ~n/32 tokens, typical of flat rows), the top-p boundary comes
+//        from a mass histogram of the row (top_p_by_histogram) and C is the
+//        prefix it ends.
 //    On C: top-k by nth_element, top-p by a mass-weighted quickselect (the
 //    shortest prefix with mass >= top_p * S_k, S_k the mass kept by top-k);
 //    the result is a boundary element b of the order.  The token is then
@@ -232,6 +235,43 @@ bool top_p_boundary(RowScratch<T>& s, int64_t cnt, T m, T it, double target, Can
   return true;
 }
 
+// The top-p boundary of a whole row from its mass histogram (kernels/
+// sampling.h, vec_mass_hist): bins of width 1/kHistScale in d = (m - x) / T
+// up to d = 32 (e^-32 ~ 1e-14: the last bin holds a negligible tail); the bin
+// where the running mass passes top_p * S is gathered and ranked.  Three
+// vector passes and no sort, whatever the size of the nucleus.  False when
+// rounding leaves the target unreached (keep the whole row).
+constexpr int kHistBins = 4096;
+constexpr double kHistScale = 128.0;
+
+template <class T>
+bool top_p_by_histogram(const SamplingRowKernels<T>& k, const T* x, int64_t n, T m, T it, double top_p,
+                        RowScratch<T>& s, Cand<T>* b) {
+  double hist[kHistBins] = {};
+  const double S = k.mass_hist(x, n, m, it, T(kHistScale), kHistBins, hist);
+  const double target = top_p * S;
+  double acc = 0.0;
+  int bs = 0;
+  for (; bs < kHistBins; ++bs) {
+    if (acc + hist[bs] >= target) break;
+    acc += hist[bs];
+  }
+  if (bs == kHistBins) return false;
+  const int64_t nb = k.gather_bin(x, n, m, it, T(kHistScale), kHistBins, bs, s.cx, s.ci);
+  if (nb == 0) return false;  // not reached: the bin has mass
+  k.sum_exp(s.cx, s.ce, nb, m, it);
+  Cand<T>* w = s.w;
+  for (int64_t i = 0; i < nb; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], s.ce[i]};
+  int64_t p = weighted_prefix(w, nb, target - acc);
+  if (p < 0) {  // rounding: the bin's mass fell short; its last element in the order
+    p = 0;
+    for (int64_t i = 1; i < nb; ++i)
+      if (before(w[p], w[i])) p = i;
+  }
+  *b = w[p];
+  return true;
+}
+
 // ------------------------------------------------------------------ sample --
 
 template <class T>
@@ -263,6 +303,8 @@ int64_t sample_filtered(const SampleJob<T>& j, const T* x, T m, T it, double u, 
     xt = threshold_for(m, it, tau);
   }
   int64_t cnt;
+  bool by_hist = false, bounded = false;
+  Cand<T> b{};
   for (;;) {
     cnt = k.gather_ge(x, n, xt, s.cx, s.ci);
     const double mass = k.sum_exp(s.cx, s.ce, cnt, m, it);
@@ -273,15 +315,26 @@ int64_t sample_filtered(const SampleJob<T>& j, const T* x, T m, T it, double u, 
       continue;
     }
     if ((minp && tau <= j.min_p) || (topp && mass >= j.top_p * S_all)) break;
-    tau *= 0x1p-8;
-    if (minp && tau <= j.min_p) tau = j.min_p;
-    xt = tau < 0x1p-40 ? T(-INFINITY) : threshold_for(m, it, tau);
+    if (tau > 0x1p-10 && cnt <= n / 32) {  // one more, wider bound: 2^-14
+      tau *= 0x1p-8;
+      if (minp && tau <= j.min_p) tau = j.min_p;
+      xt = threshold_for(m, it, tau);
+      continue;
+    }
+    // A big nucleus (top-p without top-k, and the bounds so far held too
+    // little mass or too many tokens): the boundary from the mass histogram,
+    // then C = {x >= boundary}.
+    by_hist = true;
+    bounded = top_p_by_histogram(k, x, n, m, it, j.top_p, s, &b);
+    cnt = k.gather_ge(x, n, bounded ? b.x : T(-INFINITY), s.cx, s.ci);
+    k.sum_exp(s.cx, s.ce, cnt, m, it);
+    break;
   }
 
   Cand<T>* w = s.w;
-  bool bounded = false;
-  Cand<T> b{};
-  if (topk && j.top_k < cnt) {
+  if (by_hist) {
+    // boundary known
+  } else if (topk && j.top_k < cnt) {
     for (int64_t i = 0; i < cnt; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], s.ce[i]};
     std::nth_element(w, w + (j.top_k - 1), w + cnt, before<T>);
     b = w[j.top_k - 1];

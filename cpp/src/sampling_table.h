@@ -20,6 +20,11 @@ struct SamplingRowKernels {
   // Inverse CDF in index order: the first i whose running sum of e_i exceeds
   // target; the last i with e_i > 0 when rounding keeps it from being reached.
   int64_t (*pick_cumulative)(const T* x, int64_t n, T m, T it, double target);
+  // Mass histogram: hist[min(int((m - x_i) * it * scale), bins - 1)] += e_i
+  // (hist zeroed by the caller); returns the total mass.
+  double (*mass_hist)(const T* x, int64_t n, T m, T it, T scale, int bins, double* hist);
+  // Compacts the (x_i, i) of one bin of mass_hist, in index order; count.
+  int64_t (*gather_bin)(const T* x, int64_t n, T m, T it, T scale, int bins, int bin, T* cx, int64_t* ci);
   // With e_i = exp((x_i - m) * beta), d_i = x_i - m: s = (sum e, sum e*d, sum e*d^2).
   void (*moments)(const T* x, int64_t n, T m, T beta, double* s);
 };

@@ -20,6 +20,11 @@
 namespace sc {
 namespace SC_NS {
 
+template <class T>
+constexpr T m_fill() {
+  return -INFINITY;  // unused lanes: e = 0, last bin
+}
+
 template <class V>
 inline V sample_exp(V x, V m, V it) {
   return exp_minus_max<V, true, kFast>(x, m, it, V::zero());
@@ -160,6 +165,64 @@ int64_t vec_pick_cumulative(const typename V::T* x, int64_t n, typename V::T m, 
   return -1;
 }
 
+// f = min((m - x) * it * scale, bins - 1) for x[0..len), len <= 4N, and e;
+// zeros (bin 0, e = 0) beyond len.
+template <class V>
+inline void bin_block(const typename V::T* x, int64_t len, V vm, V vit, V vsc, V vtop, typename V::T* fb,
+                      typename V::T* eb) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  for (int64_t k = 0; k < 4 * N; k += N) {
+    V xv = len - k >= N ? V::load(x + k) : V::load_partial(x + k, len - k > 0 ? len - k : 0, m_fill<T>());
+    store(fb + k, min((vm - xv) * vit * vsc, vtop));
+    store(eb + k, sample_exp(xv, vm, vit));
+  }
+}
+
+// Mass histogram over d = (m - x) / T in bins of width 1/scale (the last bin
+// takes the rest): hist[b] += e_i.  Vector bins and exps, scalar adds.
+// Returns the total mass.  Used for the top-p boundary on rows whose nucleus
+// is large (sampling.cpp): bins are monotone in x, so a bin is a slice of the
+// order and only the bin where the running mass crosses is ranked.
+template <class V>
+double vec_mass_hist(const typename V::T* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
+                     int bins, double* hist) {
+  using T = typename V::T;
+  constexpr int64_t B = 4 * V::N;
+  const V vm = V::set1(m), vit = V::set1(it), vsc = V::set1(scale), vtop = V::set1(T(bins - 1));
+  T fb[B], eb[B];
+  double total = 0.0;
+  for (int64_t i = 0; i < n; i += B) {
+    const int64_t len = n - i < B ? n - i : B;
+    bin_block<V>(x + i, len, vm, vit, vsc, vtop, fb, eb);
+    for (int64_t k = 0; k < len; ++k) hist[int(fb[k])] += double(eb[k]);
+  }
+  for (int b = 0; b < bins; ++b) total += hist[b];
+  return total;
+}
+
+// The (x_i, i) whose bin (as in vec_mass_hist) is `bin`, in index order.
+template <class V>
+int64_t vec_gather_bin(const typename V::T* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
+                       int bins, int bin, typename V::T* cx, int64_t* ci) {
+  using T = typename V::T;
+  constexpr int64_t B = 4 * V::N;
+  const V vm = V::set1(m), vit = V::set1(it), vsc = V::set1(scale), vtop = V::set1(T(bins - 1));
+  const T lo = T(bin), hi = T(bin + 1);
+  T fb[B], eb[B];
+  int64_t c = 0;
+  for (int64_t i = 0; i < n; i += B) {
+    const int64_t len = n - i < B ? n - i : B;
+    bin_block<V>(x + i, len, vm, vit, vsc, vtop, fb, eb);
+    for (int64_t k = 0; k < len; ++k) {
+      cx[c] = x[i + k];
+      ci[c] = i + k;
+      c += (fb[k] >= lo) & (fb[k] < hi);
+    }
+  }
+  return c;
+}
+
 // Moments of d = x - m under weights exp(beta * d): the NLL of temperature
 // scaling and its first two derivatives in beta (sampling.cpp).  Blocked
 // sums as vec_sum_exp.
@@ -215,6 +278,8 @@ SamplingRowKernels<typename V::T> make_sampling() {
   k.sum_exp = &vec_sample_sum_exp<V>;
   k.pick_cumulative = &vec_pick_cumulative<V>;
   k.moments = &vec_moments<V>;
+  k.mass_hist = &vec_mass_hist<V>;
+  k.gather_bin = &vec_gather_bin<V>;
   return k;
 }
 
