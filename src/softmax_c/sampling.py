@@ -312,9 +312,9 @@ def fit_temperature(logits, labels):
     >>> import numpy as np, softmax_c
     >>> rng = np.random.default_rng(0)
     >>> z = rng.normal(size=(4000, 10)) * 3
-    >>> y = np.array([rng.choice(10, p=p) for p in softmax_c.softmax(z / 2.0, axis=1)])
-    >>> round(softmax_c.fit_temperature(z, y), 1)
-    2.0
+    >>> y = softmax_c.sample(z, temperature=2.0, seed=1)  # labels drawn at T = 2
+    >>> abs(softmax_c.fit_temperature(z, y) - 2.0) < 0.1
+    True
     """
     x = _as_array(logits, "logits")
     _compute_dtypes(x.dtype, "logits")
