@@ -140,7 +140,9 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
         Source of the uniforms: one float64 per row, ``rng.random(rows)``,
         drawn on every call (greedy too), with ``rng = seed`` for a
         Generator and ``numpy.random.default_rng(seed)`` for an int.  The same
-        seed and input give the same tokens on every target and thread count.
+        seed and input give the same tokens for any thread count.  Kernel
+        targets (ISAs) may differ in the last bits of exp, so across targets a
+        draw within rounding of a CDF step or warper boundary can differ.
 
     Returns
     -------
