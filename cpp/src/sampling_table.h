@@ -1,9 +1,37 @@
-// Sampling entries of the kernel table (owned by the sampling kernels).
+// Sampling entries of the kernel table: flat row primitives of the sampling
+// family (kernels/sampling.h); the driver that composes them is sampling.cpp.
 #pragma once
 #include <cstdint>
 
 namespace sc {
-struct SamplingKernels {
-  void* reserved = nullptr;
+
+template <class T>
+struct SamplingRowKernels {
+  // Row max (n >= 1); returns true when some element is NaN.
+  bool (*max_nan)(const T* x, int64_t n, T* mx);
+  // First i with x[i] >= v (v = the row max: the argmax, ties -> lowest), or -1.
+  int64_t (*find_first_ge)(const T* x, int64_t n, T v);
+  // out[j] = max of x[j*b .. min(n, (j+1)*b)), j < ceil(n / b).
+  void (*block_max)(const T* x, int64_t n, int64_t b, T* out);
+  // Compacts the x[i] >= t (value to cx, index to ci) in index order; count.
+  int64_t (*gather_ge)(const T* x, int64_t n, T t, T* cx, int64_t* ci);
+  // Sum of e_i = exp((x_i - m) * it), stored to e when non-null (m = the row max).
+  double (*sum_exp)(const T* x, T* e, int64_t n, T m, T it);
+  // Inverse CDF in index order: the first i whose running sum of e_i exceeds
+  // target; the last i with e_i > 0 when rounding keeps it from being reached.
+  int64_t (*pick_cumulative)(const T* x, int64_t n, T m, T it, double target);
+  // Mass histogram: hist[min(int((m - x_i) * it * scale), bins - 1)] += e_i
+  // (hist zeroed by the caller); returns the total mass.
+  double (*mass_hist)(const T* x, int64_t n, T m, T it, T scale, int bins, double* hist);
+  // Compacts the (x_i, i) of one bin of mass_hist, in index order; count.
+  int64_t (*gather_bin)(const T* x, int64_t n, T m, T it, T scale, int bins, int bin, T* cx, int64_t* ci);
+  // With e_i = exp((x_i - m) * beta), d_i = x_i - m: s = (sum e, sum e*d, sum e*d^2).
+  void (*moments)(const T* x, int64_t n, T m, T beta, double* s);
 };
+
+struct SamplingKernels {
+  SamplingRowKernels<float> f32;
+  SamplingRowKernels<double> f64;
+};
+
 }  // namespace sc

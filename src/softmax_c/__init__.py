@@ -10,6 +10,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _core
+from .sampling import expected_calibration_error, fit_temperature, sample, topk_softmax
 from ._api import log_softmax, logsumexp, softmax
 from .attention import merge_attention, scaled_dot_product_attention
 
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "softmax", "log_softmax", "logsumexp", "scaled_dot_product_attention", "merge_attention",
     "set_num_threads", "get_num_threads", "cpu_info", "show_config",
+    "sample", "topk_softmax", "fit_temperature", "expected_calibration_error",
     "__version__",
 ]
 

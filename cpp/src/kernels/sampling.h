@@ -1,9 +1,292 @@
-// Sampling kernels (placeholder until the sampling work lands).
+// Row primitives of the sampling family (sample, topk_softmax,
+// fit_temperature), written once over the vector layer.  They see one
+// contiguous row; sampling.cpp does rows, threads, selection and the choice
+// of token.
+//
+// The exp is the softmax path's exp_minus_max in its kFast form: a sampling
+// decision needs the relative probabilities to ~1e-6, not the 3e-6 bound of
+// tiny softmax outputs (simd/exp.h), and the argument (x - m) * it is <= 0
+// because m is the row max (rows with NaN or a non-finite max never get here).
+// Every kernel below that needs e_i computes it with the same function of x_i,
+// so a candidate's e_i equals the e_i of the full-row sums bit for bit.
 #pragma once
+#include <cmath>
+#include <cstdint>
+
 #include "../sampling_table.h"
+#include "../simd/exp.h"
+#include "vec_ops.h"
 
 namespace sc {
 namespace SC_NS {
-inline void fill_sampling(SamplingKernels&) {}
+
+template <class T>
+constexpr T m_fill() {
+  return -INFINITY;  // unused lanes: e = 0, last bin
+}
+
+template <class V>
+inline V sample_exp(V x, V m, V it) {
+  return exp_minus_max<V, true, kFast>(x, m, it, V::zero());
+}
+
+template <class V>
+bool vec_max_nan(const typename V::T* x, int64_t n, typename V::T* mx) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  const V ninf = V::set1(-INFINITY), zero = V::zero(), one = V::set1(T(1));
+  V m0 = ninf, m1 = ninf, bad = zero;
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    V a = V::load(x + i), b = V::load(x + i + N);
+    m0 = max(m0, a);
+    m1 = max(m1, b);
+    bad = max(bad, select(eq(a, a), zero, one) + select(eq(b, b), zero, one));
+  }
+  for (; i < n; i += N) {
+    V a = V::load_partial(x + i, n - i, T(-INFINITY));
+    m0 = max(m0, a);
+    bad = max(bad, select(eq(a, a), zero, one));
+  }
+  *mx = reduce_max(max(m0, m1));
+  return reduce_max(bad) > T(0);
+}
+
+// 4 vectors per test: one reduce_max per 4N elements decides whether the
+// block needs the scalar look.
+template <class V>
+int64_t vec_find_first_ge(const typename V::T* x, int64_t n, typename V::T v) {
+  constexpr int64_t N = V::N;
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    V a = max(max(V::load(x + i), V::load(x + i + N)), max(V::load(x + i + 2 * N), V::load(x + i + 3 * N)));
+    if (reduce_max(a) >= v)
+      for (int64_t j = i; j < i + 4 * N; ++j)
+        if (x[j] >= v) return j;
+  }
+  for (; i < n; ++i)
+    if (x[i] >= v) return i;
+  return -1;
+}
+
+template <class V>
+void vec_block_max(const typename V::T* x, int64_t n, int64_t b, typename V::T* out) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  for (int64_t j = 0, s = 0; s < n; ++j, s += b) {
+    const int64_t e = n - s < b ? n : s + b;
+    V m0 = V::set1(-INFINITY), m1 = m0;
+    int64_t i = s;
+    for (; i + 2 * N <= e; i += 2 * N) {
+      m0 = max(m0, V::load(x + i));
+      m1 = max(m1, V::load(x + i + N));
+    }
+    for (; i < e; i += N) m0 = max(m0, V::load_partial(x + i, e - i, T(-INFINITY)));
+    out[j] = reduce_max(max(m0, m1));
+  }
+}
+
+// Candidates are usually a small fraction of the row: the vector test skips
+// the blocks holding none, so the pass costs about one load per element.
+// Inside a block the compaction has no branch: on a flat row about half the
+// elements pass, a coin flip the branch predictor loses (measured: the
+// branchy loop was a third of a flat top-p row's time).
+template <class V>
+int64_t vec_gather_ge(const typename V::T* x, int64_t n, typename V::T t, typename V::T* cx, int64_t* ci) {
+  constexpr int64_t N = V::N;
+  int64_t c = 0, i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    V a = max(max(V::load(x + i), V::load(x + i + N)), max(V::load(x + i + 2 * N), V::load(x + i + 3 * N)));
+    if (reduce_max(a) >= t)
+      for (int64_t j = i; j < i + 4 * N; ++j) {  // branch-free compaction (c <= j < n)
+        cx[c] = x[j];
+        ci[c] = j;
+        c += x[j] >= t;
+      }
+  }
+  for (; i < n; ++i)
+    if (x[i] >= t) {
+      cx[c] = x[i];
+      ci[c++] = i;
+    }
+  return c;
+}
+
+template <class V>
+double vec_sample_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename V::T m,
+                          typename V::T it) {
+  return vec_sum_exp<V, true, kFast>(x, e, n, m, it, typename V::T(0));
+}
+
+// buf[0..4N) = e of x[0..len), zeros beyond len (len <= 4N).
+template <class V>
+inline void exp_block(const typename V::T* x, int64_t len, V vm, V vit, typename V::T* buf) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  for (int64_t k = 0; k < 4 * N; k += N) {
+    if (len - k >= N) store(buf + k, sample_exp(V::load(x + k), vm, vit));
+    else if (len - k > 0) store(buf + k, sample_exp(V::load_partial(x + k, len - k, T(-INFINITY)), vm, vit));
+    else store(buf + k, V::zero());
+  }
+}
+
+// Block sums (4N elements, added to a double) find the block where the
+// running sum passes the target; the block's e values are then scanned one by
+// one.  On average half the row is read.
+template <class V>
+int64_t vec_pick_cumulative(const typename V::T* x, int64_t n, typename V::T m, typename V::T it,
+                            double target) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N, B = 4 * N;
+  const V vm = V::set1(m), vit = V::set1(it);
+  T buf[B];
+  double acc = 0.0;
+  int64_t last_block = -1;  // start of the last block with a positive sum
+  for (int64_t i = 0; i < n; i += B) {
+    const int64_t len = n - i < B ? n - i : B;
+    exp_block<V>(x + i, len, vm, vit, buf);
+    V s = (V::load(buf) + V::load(buf + N)) + (V::load(buf + 2 * N) + V::load(buf + 3 * N));
+    const double bs = double(reduce_add(s));
+    if (bs > 0) last_block = i;
+    if (acc + bs > target) {
+      for (int64_t k = 0; k < len; ++k) {
+        acc += double(buf[k]);
+        if (acc > target && buf[k] > T(0)) return i + k;
+      }
+    } else {
+      acc += bs;
+    }
+  }
+  if (last_block < 0) return -1;
+  const int64_t len = n - last_block < B ? n - last_block : B;
+  exp_block<V>(x + last_block, len, vm, vit, buf);
+  for (int64_t k = len - 1; k >= 0; --k)
+    if (buf[k] > T(0)) return last_block + k;
+  return -1;
+}
+
+// f = min((m - x) * it * scale, bins - 1) for x[0..len), len <= 4N, and e;
+// zeros (bin 0, e = 0) beyond len.
+template <class V>
+inline void bin_block(const typename V::T* x, int64_t len, V vm, V vit, V vsc, V vtop, typename V::T* fb,
+                      typename V::T* eb) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  for (int64_t k = 0; k < 4 * N; k += N) {
+    V xv = len - k >= N ? V::load(x + k) : V::load_partial(x + k, len - k > 0 ? len - k : 0, m_fill<T>());
+    store(fb + k, min((vm - xv) * vit * vsc, vtop));
+    store(eb + k, sample_exp(xv, vm, vit));
+  }
+}
+
+// Mass histogram over d = (m - x) / T in bins of width 1/scale (the last bin
+// takes the rest): hist[b] += e_i.  Vector bins and exps, scalar adds.
+// Returns the total mass.  Used for the top-p boundary on rows whose nucleus
+// is large (sampling.cpp): bins are monotone in x, so a bin is a slice of the
+// order and only the bin where the running mass crosses is ranked.
+template <class V>
+double vec_mass_hist(const typename V::T* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
+                     int bins, double* hist) {
+  using T = typename V::T;
+  constexpr int64_t B = 4 * V::N;
+  const V vm = V::set1(m), vit = V::set1(it), vsc = V::set1(scale), vtop = V::set1(T(bins - 1));
+  T fb[B], eb[B];
+  double total = 0.0;
+  for (int64_t i = 0; i < n; i += B) {
+    const int64_t len = n - i < B ? n - i : B;
+    bin_block<V>(x + i, len, vm, vit, vsc, vtop, fb, eb);
+    for (int64_t k = 0; k < len; ++k) hist[int(fb[k])] += double(eb[k]);
+  }
+  for (int b = 0; b < bins; ++b) total += hist[b];
+  return total;
+}
+
+// The (x_i, i) whose bin (as in vec_mass_hist) is `bin`, in index order.
+template <class V>
+int64_t vec_gather_bin(const typename V::T* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
+                       int bins, int bin, typename V::T* cx, int64_t* ci) {
+  using T = typename V::T;
+  constexpr int64_t B = 4 * V::N;
+  const V vm = V::set1(m), vit = V::set1(it), vsc = V::set1(scale), vtop = V::set1(T(bins - 1));
+  const T lo = T(bin), hi = T(bin + 1);
+  T fb[B], eb[B];
+  int64_t c = 0;
+  for (int64_t i = 0; i < n; i += B) {
+    const int64_t len = n - i < B ? n - i : B;
+    bin_block<V>(x + i, len, vm, vit, vsc, vtop, fb, eb);
+    for (int64_t k = 0; k < len; ++k) {
+      cx[c] = x[i + k];
+      ci[c] = i + k;
+      c += (fb[k] >= lo) & (fb[k] < hi);
+    }
+  }
+  return c;
+}
+
+// Moments of d = x - m under weights exp(beta * d): the NLL of temperature
+// scaling and its first two derivatives in beta (sampling.cpp).  Blocked
+// sums as vec_sum_exp.
+template <class V>
+void vec_moments(const typename V::T* x, int64_t n, typename V::T m, typename V::T beta, double* s) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  const V vm = V::set1(m), vb = V::set1(beta);
+  double t0 = 0, t1 = 0, t2 = 0;
+  for (int64_t b0 = 0; b0 < n; b0 += kSumBlock) {
+    const int64_t b1 = n - b0 < kSumBlock ? n : b0 + kSumBlock;
+    V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), r0 = V::zero(), r1 = V::zero(), r2 = V::zero();
+    int64_t i = b0;
+    for (; i + 2 * N <= b1; i += 2 * N) {
+      V xa = V::load(x + i), xb = V::load(x + i + N);
+      V da = xa - vm, db = xb - vm;
+      V ea = sample_exp(xa, vm, vb), eb = sample_exp(xb, vm, vb);
+      V ga = ea * da, gb = eb * db;
+      s0 = s0 + ea;
+      s1 = s1 + ga;
+      s2 = fma(ga, da, s2);
+      r0 = r0 + eb;
+      r1 = r1 + gb;
+      r2 = fma(gb, db, r2);
+    }
+    for (; i < b1; i += N) {
+      // fill m: d = 0 there, and its e = 1 is masked out by the select
+      V xa = V::load_partial(x + i, b1 - i, m);
+      V da = xa - vm;
+      V ea = V::load_partial(x + i, b1 - i, T(-INFINITY));
+      ea = select(eq(ea, V::set1(T(-INFINITY))), V::zero(), sample_exp(xa, vm, vb));
+      V ga = ea * da;
+      s0 = s0 + ea;
+      s1 = s1 + ga;
+      s2 = fma(ga, da, s2);
+    }
+    t0 += double(reduce_add(s0 + r0));
+    t1 += double(reduce_add(s1 + r1));
+    t2 += double(reduce_add(s2 + r2));
+  }
+  s[0] = t0;
+  s[1] = t1;
+  s[2] = t2;
+}
+
+template <class V>
+SamplingRowKernels<typename V::T> make_sampling() {
+  SamplingRowKernels<typename V::T> k{};
+  k.max_nan = &vec_max_nan<V>;
+  k.find_first_ge = &vec_find_first_ge<V>;
+  k.block_max = &vec_block_max<V>;
+  k.gather_ge = &vec_gather_ge<V>;
+  k.sum_exp = &vec_sample_sum_exp<V>;
+  k.pick_cumulative = &vec_pick_cumulative<V>;
+  k.moments = &vec_moments<V>;
+  k.mass_hist = &vec_mass_hist<V>;
+  k.gather_bin = &vec_gather_bin<V>;
+  return k;
+}
+
+inline void fill_sampling(SamplingKernels& k) {
+  k.f32 = make_sampling<VF>();
+  k.f64 = make_sampling<VD>();
+}
+
 }  // namespace SC_NS
 }  // namespace sc

@@ -1,0 +1,630 @@
+// The sampling family over rows: threads, scratch, candidate selection and
+// the choice of token.  ISA-free: the passes over a row are the target's
+// kernels (kernels/sampling.h, through the kernel table).
+//
+// sample, one row (m = row max, e_i = exp((x_i - m) / T), e_max = 1):
+//  * greedy (T = 0): the first index holding the max.  Two passes, the second
+//    stops at the argmax.
+//  * plain temperature: S = sum e (one pass), then the inverse CDF in index
+//    order: the first i whose running sum exceeds u*S (stops there: on
+//    average half a pass).  Nothing is stored.
+//  * with top-k / top-p / min-p: each warper keeps a prefix of one total
+//    order (value descending, index ascending), min-p in addition a set
+//    {e >= min_p} that is also a prefix.  So only a prefix C = {x >= t} of the
+//    row can matter, and C is gathered (in index order) for a threshold t:
+//      - top-k: t = the k-th largest of 2k block maxima.  k distinct blocks
+//        have their max >= t, so |C| >= k; on ordinary rows |C| is ~k..3k.
+//      - otherwise t from a bound e >= tau (tau = 2^-6, then 2^-14, or
+//        min_p) while C provably holds the answer: tau <= min_p (the final
+//        set is inside {e >= min_p}), or mass(C) >= top_p * S (the top-p
+//        prefix is inside C).  When neither bound does (a nucleus of more
+//        than ~n/32 tokens, typical of flat rows), the top-p boundary comes
+//        from a mass histogram of the row (top_p_by_histogram) and C is the
+//        prefix it ends.
+//    On C: top-k by nth_element, top-p by a mass-weighted quickselect (the
+//    shortest prefix with mass >= top_p * S_k, S_k the mass kept by top-k);
+//    the result is a boundary element b of the order.  The token is then
+//    drawn by the inverse CDF over C in index order, keeping the i that are
+//    not after b and have e_i >= min_p.  No sort of the row, no stored
+//    probability row.
+// Every step is a function of the row and its uniform: results do not depend
+// on the thread count, and a seed reproduces them.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "kernel_table.h"
+#include "softmax_c/sampling.h"
+#include "softmax_c/softmax_c.h"
+#include "thread_pool.h"
+
+namespace sc {
+namespace {
+
+constexpr int64_t kWorkPerTask = 32768;  // elements: below this, no thread wake-up
+
+int64_t grain_for(int64_t n) {
+  const int64_t g = kWorkPerTask / (n < 1 ? 1 : n);
+  return g < 1 ? 1 : g;
+}
+
+template <class T>
+struct Cand {
+  T x;
+  int64_t i;
+  T e;
+};
+
+// The order every warper keeps a prefix of: value descending, index ascending.
+template <class T>
+inline bool before(const Cand<T>& a, const Cand<T>& b) {
+  return a.x > b.x || (a.x == b.x && a.i < b.i);
+}
+
+template <class U>
+U* grow(std::unique_ptr<U[]>& p, int64_t& cap, int64_t n) {
+  if (cap < n) {
+    p.reset(new (std::nothrow) U[size_t(n < 16 ? 16 : n)]);
+    cap = p ? n : 0;
+  }
+  return p.get();
+}
+
+// Per-thread scratch, grown on demand and kept.
+template <class T>
+struct RowScratch {
+  std::unique_ptr<T[]> pack_, cx_, ce_, bm_;
+  std::unique_ptr<int64_t[]> ci_;
+  std::unique_ptr<Cand<T>[]> w_;
+  int64_t cap_pack = 0, cap_cx = 0, cap_ce = 0, cap_bm = 0, cap_ci = 0, cap_w = 0;
+  T *pack = nullptr, *cx = nullptr, *ce = nullptr, *bm = nullptr;
+  int64_t* ci = nullptr;
+  Cand<T>* w = nullptr;
+
+  bool reserve_pack(int64_t n) { return (pack = grow(pack_, cap_pack, n)) != nullptr; }
+  bool reserve_cand(int64_t n) {
+    cx = grow(cx_, cap_cx, n);
+    ce = grow(ce_, cap_ce, n);
+    ci = grow(ci_, cap_ci, n);
+    w = grow(w_, cap_w, n);
+    bm = grow(bm_, cap_bm, n / 4 + 1);
+    return cx && ce && ci && w && bm;
+  }
+};
+
+template <class T>
+RowScratch<T>& row_scratch() {
+  thread_local RowScratch<T> s;
+  return s;
+}
+
+template <class T>
+const T* row_ptr(const T* x, int64_t r, int64_t n, int64_t rs, int64_t ns, T* pack) {
+  const T* p = x + r * rs;
+  if (ns == 1) return p;
+  for (int64_t i = 0; i < n; ++i) pack[i] = p[i * ns];
+  return pack;
+}
+
+// 1/T in the kernel's type; an overflow (T below 1/max) saturates: the row is
+// then all but greedy, e = 1 at the max and 0 elsewhere.
+template <class T>
+T inverse_temperature(double t) {
+  const double it = 1.0 / t;
+  return it < double(std::numeric_limits<T>::max()) ? T(it) : std::numeric_limits<T>::max();
+}
+
+// A threshold t on x with {x >= t} containing every e_i >= tau: the bound
+// x >= m + T*log(tau), widened by 1e-3 in the exponent and a few ulps of m so
+// that exp rounding cannot drop a boundary element.
+template <class T>
+T threshold_for(T m, T it, double tau) {
+  const double ulps = std::fabs(double(m)) * (sizeof(T) == 4 ? 0x1p-20 : 0x1p-49);
+  const double t = double(m) + (std::log(tau) - 1e-3) / double(it) - ulps;
+  return t > -double(std::numeric_limits<T>::max()) ? T(t) : T(-INFINITY);
+}
+
+// A threshold with at least k elements x >= t: the k-th largest of >= 2k
+// block maxima (k distinct blocks reach it).  -inf (all) for k > n/8.
+template <class T>
+T topk_threshold(const SamplingRowKernels<T>& k, const T* x, int64_t n, int64_t kk, T* bm) {
+  int64_t b = n / (2 * kk);
+  if (b >= 16) b -= b % 16;
+  if (b < 4) return T(-INFINITY);
+  const int64_t nb = (n + b - 1) / b;
+  k.block_max(x, n, b, bm);
+  std::nth_element(bm, bm + (kk - 1), bm + nb, [](T a, T c) { return a > c; });
+  return bm[kk - 1];
+}
+
+// Mass-weighted quickselect: the position p after which w[0..p] holds, in
+// the order, the shortest prefix of w[0..len) whose mass e is >= target;
+// -1 when all of w has less.  Median-of-3 pivots; expected O(len).
+template <class T>
+int64_t weighted_prefix(Cand<T>* w, int64_t len, double target) {
+  double total = 0;
+  for (int64_t i = 0; i < len; ++i) total += double(w[i].e);
+  if (!(total >= target)) return -1;
+  int64_t lo = 0, hi = len;
+  double acc = 0;  // mass of w[0..lo), all of it before w[lo..)
+  while (hi - lo > 16) {
+    const int64_t mid = lo + (hi - lo) / 2, last = hi - 1;
+    if (before(w[mid], w[lo])) std::swap(w[mid], w[lo]);
+    if (before(w[last], w[lo])) std::swap(w[last], w[lo]);
+    if (before(w[mid], w[last])) std::swap(w[mid], w[last]);  // median now at last
+    const Cand<T> piv = w[last];
+    int64_t p = lo;
+    double mb = 0;
+    for (int64_t i = lo; i < last; ++i)
+      if (before(w[i], piv)) {
+        std::swap(w[i], w[p]);
+        mb += double(w[p].e);
+        ++p;
+      }
+    std::swap(w[p], w[last]);
+    if (acc + mb >= target) {
+      hi = p;
+    } else if (acc + mb + double(w[p].e) >= target) {
+      return p;
+    } else {
+      acc += mb + double(w[p].e);
+      lo = p + 1;
+    }
+  }
+  std::sort(w + lo, w + hi, before<T>);
+  for (int64_t i = lo; i < hi; ++i) {
+    acc += double(w[i].e);
+    if (acc >= target) return i;
+  }
+  return hi > lo ? hi - 1 : (lo > 0 ? lo - 1 : 0);  // rounding: the region's last
+}
+
+// The top-p boundary among the candidates (cx, ci, ce)[0..cnt) in index
+// order: false when their whole mass is below target (keep them all).  Up to
+// kSmallSelect candidates go straight to the weighted quickselect.  Above,
+// a histogram of mass over kBuckets equal bins of d = (m - x) / T (monotone
+// in x, so a bin holds a slice of the order) finds the bin where the running
+// mass passes the target, and only that bin's candidates are ranked: the
+// quickselect's data-dependent branches over a nucleus of ~1e5 tokens cost
+// ~10x more than two branch-free passes.
+constexpr int64_t kSmallSelect = 4096;
+constexpr int kBuckets = 2048;
+
+template <class T>
+bool top_p_boundary(RowScratch<T>& s, int64_t cnt, T m, T it, double target, Cand<T>* b) {
+  Cand<T>* w = s.w;
+  if (cnt <= kSmallSelect) {
+    for (int64_t i = 0; i < cnt; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], s.ce[i]};
+    const int64_t p = weighted_prefix(w, cnt, target);
+    if (p < 0) return false;
+    *b = w[p];
+    return true;
+  }
+  const double md = double(m), itd = double(it);
+  double dmax = 0.0;
+  for (int64_t i = 0; i < cnt; ++i)
+    if (s.ce[i] > T(0)) dmax = std::max(dmax, (md - double(s.cx[i])) * itd);
+  const double scale = dmax > 0 ? (kBuckets - 1) / dmax : 0.0;
+  auto bin = [&](int64_t i) {
+    const double v = (md - double(s.cx[i])) * itd * scale;  // >= 0; inf for -inf x
+    return v < double(kBuckets - 1) ? int(v) : kBuckets - 1;
+  };
+  double hist[kBuckets] = {};
+  for (int64_t i = 0; i < cnt; ++i) hist[bin(i)] += double(s.ce[i]);
+  double acc = 0.0;
+  int bs = 0;
+  for (; bs < kBuckets; ++bs) {
+    if (acc + hist[bs] >= target) break;
+    acc += hist[bs];
+  }
+  if (bs == kBuckets) return false;
+  int64_t nb = 0;
+  for (int64_t i = 0; i < cnt; ++i)
+    if (bin(i) == bs) w[nb++] = Cand<T>{s.cx[i], s.ci[i], s.ce[i]};
+  int64_t p = weighted_prefix(w, nb, target - acc);
+  if (p < 0) {  // rounding: the bin's mass fell short; its last element in the order
+    p = 0;
+    for (int64_t i = 1; i < nb; ++i)
+      if (before(w[p], w[i])) p = i;
+  }
+  *b = w[p];
+  return true;
+}
+
+// The top-p boundary of a whole row from its mass histogram (kernels/
+// sampling.h, vec_mass_hist): bins of width 1/kHistScale in d = (m - x) / T
+// up to d = 32 (e^-32 ~ 1e-14: the last bin holds a negligible tail); the bin
+// where the running mass passes top_p * S is gathered and ranked.  Three
+// vector passes and no sort, whatever the size of the nucleus.  False when
+// rounding leaves the target unreached (keep the whole row).
+constexpr int kHistBins = 4096;
+constexpr double kHistScale = 128.0;
+
+template <class T>
+bool top_p_by_histogram(const SamplingRowKernels<T>& k, const T* x, int64_t n, T m, T it, double top_p,
+                        RowScratch<T>& s, Cand<T>* b) {
+  double hist[kHistBins] = {};
+  const double S = k.mass_hist(x, n, m, it, T(kHistScale), kHistBins, hist);
+  const double target = top_p * S;
+  double acc = 0.0;
+  int bs = 0;
+  for (; bs < kHistBins; ++bs) {
+    if (acc + hist[bs] >= target) break;
+    acc += hist[bs];
+  }
+  if (bs == kHistBins) return false;
+  const int64_t nb = k.gather_bin(x, n, m, it, T(kHistScale), kHistBins, bs, s.cx, s.ci);
+  if (nb == 0) return false;  // not reached: the bin has mass
+  k.sum_exp(s.cx, s.ce, nb, m, it);
+  Cand<T>* w = s.w;
+  for (int64_t i = 0; i < nb; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], s.ce[i]};
+  int64_t p = weighted_prefix(w, nb, target - acc);
+  if (p < 0) {  // rounding: the bin's mass fell short; its last element in the order
+    p = 0;
+    for (int64_t i = 1; i < nb; ++i)
+      if (before(w[p], w[i])) p = i;
+  }
+  *b = w[p];
+  return true;
+}
+
+// ------------------------------------------------------------------ sample --
+
+template <class T>
+struct SampleJob {
+  const SamplingRowKernels<T>* k;
+  const T* x;
+  int64_t n, rs, ns;
+  const double* u;
+  double temperature;
+  int64_t top_k;
+  double top_p, min_p;
+  int64_t* out;
+  bool failed = false;
+};
+
+template <class T>
+int64_t sample_filtered(const SampleJob<T>& j, const T* x, T m, T it, double u, RowScratch<T>& s) {
+  const SamplingRowKernels<T>& k = *j.k;
+  const int64_t n = j.n;
+  const bool topk = j.top_k > 0 && j.top_k < n, topp = j.top_p < 1.0, minp = j.min_p > 0.0;
+  const double S_all = topp && !topk ? k.sum_exp(x, nullptr, n, m, it) : 0.0;
+  double tau = 0.0;
+  T xt;
+  if (topk) {
+    xt = topk_threshold(k, x, n, j.top_k, s.bm);
+  } else {
+    tau = topp ? 0x1p-6 : j.min_p;
+    if (minp && tau < j.min_p) tau = j.min_p;
+    xt = threshold_for(m, it, tau);
+  }
+  int64_t cnt;
+  bool by_hist = false, bounded = false;
+  Cand<T> b{};
+  for (;;) {
+    cnt = k.gather_ge(x, n, xt, s.cx, s.ci);
+    const double mass = k.sum_exp(s.cx, s.ce, cnt, m, it);
+    if (cnt == n || xt == T(-INFINITY)) break;
+    if (topk) {
+      if (cnt >= j.top_k) break;
+      xt = T(-INFINITY);  // not reached: the threshold guarantees k
+      continue;
+    }
+    if ((minp && tau <= j.min_p) || (topp && mass >= j.top_p * S_all)) break;
+    if (tau > 0x1p-10 && cnt <= n / 32) {  // one more, wider bound: 2^-14
+      tau *= 0x1p-8;
+      if (minp && tau <= j.min_p) tau = j.min_p;
+      xt = threshold_for(m, it, tau);
+      continue;
+    }
+    // A big nucleus (top-p without top-k, and the bounds so far held too
+    // little mass or too many tokens): the boundary from the mass histogram,
+    // then C = {x >= boundary}.
+    by_hist = true;
+    bounded = top_p_by_histogram(k, x, n, m, it, j.top_p, s, &b);
+    cnt = k.gather_ge(x, n, bounded ? b.x : T(-INFINITY), s.cx, s.ci);
+    k.sum_exp(s.cx, s.ce, cnt, m, it);
+    break;
+  }
+
+  Cand<T>* w = s.w;
+  if (by_hist) {
+    // boundary known
+  } else if (topk && j.top_k < cnt) {
+    for (int64_t i = 0; i < cnt; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], s.ce[i]};
+    std::nth_element(w, w + (j.top_k - 1), w + cnt, before<T>);
+    b = w[j.top_k - 1];
+    bounded = true;
+    if (topp) {
+      double Sk = 0.0;
+      for (int64_t i = 0; i < j.top_k; ++i) Sk += double(w[i].e);
+      const int64_t p = weighted_prefix(w, j.top_k, j.top_p * Sk);
+      if (p >= 0) b = w[p];
+    }
+  } else if (topp) {
+    double Sk = S_all;
+    if (topk) {  // C is the whole row and within top-k
+      Sk = 0.0;
+      for (int64_t i = 0; i < cnt; ++i) Sk += double(s.ce[i]);
+    }
+    bounded = top_p_boundary(s, cnt, m, it, j.top_p * Sk, &b);
+  }
+  // Inverse CDF over the kept candidates, in index order.  Branch-free mass
+  // (the keep test is a coin flip per candidate on a big nucleus, and
+  // mispredicted branches were a third of the time), summed in blocks.
+  const T bx = b.x;
+  const int64_t bi = bounded ? b.i : INT64_MAX;
+  const T bxx = bounded ? bx : T(-INFINITY);
+  const T emin = minp ? T(j.min_p) : T(0);
+  const int unb = bounded ? 0 : 1;
+  auto kept_e = [&](int64_t i) -> double {
+    const T x = s.cx[i], e = s.ce[i];
+    const int k = (int(x > bxx) | (int(x == bxx) & int(s.ci[i] <= bi)) | unb) & int(e >= emin);
+    return double(e) * double(k);  // a multiply, not a branch
+  };
+  constexpr int64_t kBlk = 16;
+  double p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+  int64_t i4 = 0;
+  for (; i4 + 4 <= cnt; i4 += 4) {
+    p0 += kept_e(i4);
+    p1 += kept_e(i4 + 1);
+    p2 += kept_e(i4 + 2);
+    p3 += kept_e(i4 + 3);
+  }
+  for (; i4 < cnt; ++i4) p0 += kept_e(i4);
+  const double target = u * ((p0 + p1) + (p2 + p3));
+  double acc = 0.0;
+  int64_t last = -1;
+  for (int64_t i0 = 0; i0 < cnt; i0 += kBlk) {
+    const int64_t i1 = cnt - i0 < kBlk ? cnt : i0 + kBlk;
+    double bs = 0.0;
+    for (int64_t i = i0; i < i1; ++i) bs += kept_e(i);
+    if (bs > 0) last = i0;
+    if (acc + bs <= target) {
+      acc += bs;
+      continue;
+    }
+    for (int64_t i = i0; i < i1; ++i) {
+      const double e = kept_e(i);
+      acc += e;
+      if (e > 0 && acc > target) return s.ci[i];
+    }
+  }
+  if (last < 0) return -1;
+  for (int64_t i = (cnt - last < kBlk ? cnt : last + kBlk) - 1; i >= last; --i)
+    if (kept_e(i) > 0) return s.ci[i];
+  return -1;
+}
+
+template <class T>
+int64_t sample_row(const SampleJob<T>& j, const T* x, double u, RowScratch<T>& s) {
+  const SamplingRowKernels<T>& k = *j.k;
+  const int64_t n = j.n;
+  T m;
+  if (k.max_nan(x, n, &m) || !std::isfinite(m)) return -1;
+  if (j.temperature == 0.0 || 1.0 / j.temperature >= double(std::numeric_limits<T>::max()))
+    return k.find_first_ge(x, n, m);
+  const T it = inverse_temperature<T>(j.temperature);
+  const bool filtered = (j.top_k > 0 && j.top_k < n) || j.top_p < 1.0 || j.min_p > 0.0;
+  if (!filtered) {
+    const double S = k.sum_exp(x, nullptr, n, m, it);
+    return k.pick_cumulative(x, n, m, it, u * S);
+  }
+  return sample_filtered(j, x, m, it, u, s);
+}
+
+template <class T>
+void sample_task(SampleJob<T>& j, int64_t r0, int64_t r1) {
+  RowScratch<T>& s = row_scratch<T>();
+  if ((j.ns != 1 && !s.reserve_pack(j.n)) || !s.reserve_cand(j.n)) {
+    j.failed = true;
+    return;
+  }
+  for (int64_t r = r0; r < r1; ++r)
+    j.out[r] = sample_row(j, row_ptr(j.x, r, j.n, j.rs, j.ns, s.pack), j.u[r], s);
+}
+
+template <class T>
+int sample_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t n, int64_t rs, int64_t ns,
+                const double* u, double temperature, int64_t top_k, double top_p, double min_p, int64_t* out) {
+  SampleJob<T> j;
+  j.k = &k;
+  j.x = x;
+  j.n = n;
+  j.rs = rs;
+  j.ns = ns;
+  j.u = u;
+  j.temperature = temperature;
+  j.top_k = top_k;
+  j.top_p = top_p;
+  j.min_p = min_p;
+  j.out = out;
+  auto f = [&](int64_t b, int64_t e) { sample_task(j, b, e); };
+  parallel_for(rows, grain_for(n), f);
+  return j.failed ? SC_ENOMEM : SC_OK;
+}
+
+// ------------------------------------------------------------ topk_softmax --
+
+template <class T>
+struct TopkJob {
+  const SamplingRowKernels<T>* k;
+  const T* x;
+  int64_t n, rs, ns, kk;
+  T it;
+  double it_d;  // 1/T in double
+  T* probs;
+  int64_t* idx;
+  bool failed = false;
+};
+
+template <class T>
+void topk_row(const TopkJob<T>& j, const T* x, T* probs, int64_t* idx, RowScratch<T>& s) {
+  const SamplingRowKernels<T>& k = *j.k;
+  const int64_t n = j.n, kk = j.kk;
+  T m;
+  if (k.max_nan(x, n, &m) || !std::isfinite(m)) {
+    for (int64_t i = 0; i < kk; ++i) {
+      probs[i] = T(NAN);
+      idx[i] = -1;
+    }
+    return;
+  }
+  const double S = k.sum_exp(x, nullptr, n, m, j.it);
+  const T xt = topk_threshold(k, x, n, kk, s.bm);
+  const int64_t cnt = k.gather_ge(x, n, xt, s.cx, s.ci);  // >= kk
+  Cand<T>* w = s.w;
+  for (int64_t i = 0; i < cnt; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], T(0)};
+  if (kk < cnt) std::nth_element(w, w + (kk - 1), w + cnt, before<T>);
+  std::sort(w, w + kk, before<T>);  // the k winners only
+  // The k numerators in double (k scalar exps): only the sum S carries the
+  // kernel exp's error, which averages over the row.
+  for (int64_t i = 0; i < kk; ++i) {
+    probs[i] = T(std::exp((double(w[i].x) - double(m)) * j.it_d) / S);
+    idx[i] = w[i].i;
+  }
+}
+
+template <class T>
+void topk_task(TopkJob<T>& j, int64_t r0, int64_t r1) {
+  RowScratch<T>& s = row_scratch<T>();
+  if ((j.ns != 1 && !s.reserve_pack(j.n)) || !s.reserve_cand(j.n)) {
+    j.failed = true;
+    return;
+  }
+  for (int64_t r = r0; r < r1; ++r)
+    topk_row(j, row_ptr(j.x, r, j.n, j.rs, j.ns, s.pack), j.probs + r * j.kk, j.idx + r * j.kk, s);
+}
+
+template <class T>
+int topk_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t n, int64_t rs, int64_t ns,
+              int64_t kk, double temperature, T* probs, int64_t* idx) {
+  TopkJob<T> j;
+  j.k = &k;
+  j.x = x;
+  j.n = n;
+  j.rs = rs;
+  j.ns = ns;
+  j.kk = kk;
+  j.it = inverse_temperature<T>(temperature);
+  j.it_d = 1.0 / temperature;
+  j.probs = probs;
+  j.idx = idx;
+  auto f = [&](int64_t b, int64_t e) { topk_task(j, b, e); };
+  parallel_for(rows, grain_for(n), f);
+  return j.failed ? SC_ENOMEM : SC_OK;
+}
+
+// --------------------------------------------------------- fit_temperature --
+
+template <class T>
+struct MomentsJob {
+  const SamplingRowKernels<T>* k;
+  const T* x;
+  int64_t n, rs, ns;
+  double beta;
+  double* res;  // 3 per row
+  bool failed = false;
+};
+
+template <class T>
+void moments_task(MomentsJob<T>& j, int64_t r0, int64_t r1) {
+  RowScratch<T>& s = row_scratch<T>();
+  if (j.ns != 1 && !s.reserve_pack(j.n)) {
+    j.failed = true;
+    return;
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* x = row_ptr(j.x, r, j.n, j.rs, j.ns, s.pack);
+    T m;
+    j.k->max_nan(x, j.n, &m);
+    double q[3];
+    j.k->moments(x, j.n, m, T(j.beta), q);
+    const double mu = q[1] / q[0];
+    double var = q[2] / q[0] - mu * mu;
+    j.res[3 * r] = j.beta * double(m) + std::log(q[0]);
+    j.res[3 * r + 1] = double(m) + mu;
+    j.res[3 * r + 2] = var > 0 ? var : 0.0;
+  }
+}
+
+template <class T>
+int moments_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t n, int64_t rs, int64_t ns,
+                 double beta, double* sums) {
+  std::vector<double> res;
+  try {
+    res.assign(size_t(3 * rows), 0.0);
+  } catch (const std::bad_alloc&) {
+    return SC_ENOMEM;
+  }
+  MomentsJob<T> j;
+  j.k = &k;
+  j.x = x;
+  j.n = n;
+  j.rs = rs;
+  j.ns = ns;
+  j.beta = beta;
+  j.res = res.data();
+  auto f = [&](int64_t b, int64_t e) { moments_task(j, b, e); };
+  parallel_for(rows, grain_for(n), f);
+  if (j.failed) return SC_ENOMEM;
+  sums[0] = sums[1] = sums[2] = 0.0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int c = 0; c < 3; ++c) sums[c] += res[size_t(3 * r + c)];
+  return SC_OK;
+}
+
+bool rows_ok(int64_t rows, int64_t n) { return rows >= 0 && n >= 1; }
+
+}  // namespace
+}  // namespace sc
+
+extern "C" {
+
+int sc_sample(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
+              const double* u, double temperature, int64_t top_k, double top_p, double min_p, int64_t* out) {
+  if (!sc::rows_ok(rows, n) || !(temperature >= 0) || !std::isfinite(temperature) || top_k < 0 ||
+      !(top_p > 0) || !(min_p >= 0 && min_p <= 1))
+    return SC_EINVAL;
+  const sc::KernelTable* t = sc::active();
+  if (dtype == SC_F32)
+    return sc::sample_impl<float>(t->sampling.f32, static_cast<const float*>(x), rows, n, row_stride, n_stride, u,
+                                  temperature, top_k, top_p, min_p, out);
+  if (dtype == SC_F64)
+    return sc::sample_impl<double>(t->sampling.f64, static_cast<const double*>(x), rows, n, row_stride, n_stride, u,
+                                   temperature, top_k, top_p, min_p, out);
+  return SC_EINVAL;
+}
+
+int sc_topk_softmax(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
+                    int64_t k, double temperature, void* probs, int64_t* idx) {
+  if (!sc::rows_ok(rows, n) || k < 1 || k > n || !(temperature > 0) || !std::isfinite(temperature))
+    return SC_EINVAL;
+  const sc::KernelTable* t = sc::active();
+  if (dtype == SC_F32)
+    return sc::topk_impl<float>(t->sampling.f32, static_cast<const float*>(x), rows, n, row_stride, n_stride, k,
+                                temperature, static_cast<float*>(probs), idx);
+  if (dtype == SC_F64)
+    return sc::topk_impl<double>(t->sampling.f64, static_cast<const double*>(x), rows, n, row_stride, n_stride, k,
+                                 temperature, static_cast<double*>(probs), idx);
+  return SC_EINVAL;
+}
+
+int sc_temperature_moments(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride,
+                           int64_t n_stride, double beta, double* sums) {
+  if (!sc::rows_ok(rows, n) || !(beta > 0) || !std::isfinite(beta)) return SC_EINVAL;
+  const sc::KernelTable* t = sc::active();
+  if (dtype == SC_F32)
+    return sc::moments_impl<float>(t->sampling.f32, static_cast<const float*>(x), rows, n, row_stride, n_stride,
+                                   beta, sums);
+  if (dtype == SC_F64)
+    return sc::moments_impl<double>(t->sampling.f64, static_cast<const double*>(x), rows, n, row_stride, n_stride,
+                                    beta, sums);
+  return SC_EINVAL;
+}
+
+}  // extern "C"

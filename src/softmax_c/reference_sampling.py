@@ -1,0 +1,114 @@
+"""float64 NumPy oracles of the sampling family, written to be obviously
+right rather than fast (full sorts, explicit loops).  Tests compare the
+kernels against these; benchmarks use them as baselines.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["sampling_distribution", "topk_softmax", "fit_temperature", "expected_calibration_error"]
+
+
+def _order(x):
+    """Indices by value descending, index ascending (the warpers' order)."""
+    return np.lexsort((np.arange(x.size), -x))
+
+
+def sampling_distribution(logits, temperature=1.0, top_k=None, top_p=None, min_p=None):
+    """The probability of each token of one row (1-D logits) under
+    :func:`softmax_c.sample`: softmax(x / T), then top-k, top-p, min-p, each
+    on the renormalised result of the previous one; temperature 0 puts
+    probability 1 on the first argmax."""
+    x = np.asarray(logits, dtype=np.float64)
+    n = x.size
+    if temperature == 0:
+        p = np.zeros(n)
+        p[int(np.argmax(x))] = 1.0
+        return p
+    z = x / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = _order(x)
+    keep = np.ones(n, dtype=bool)
+    if top_k is not None and top_k < n:
+        keep[order[top_k:]] = False
+        p = np.where(keep, p, 0.0)
+        p /= p.sum()
+    if top_p is not None and top_p < 1:
+        c = np.cumsum(p[order])
+        m = int(np.searchsorted(c, top_p, side="left")) + 1  # first prefix with mass >= top_p
+        m = max(1, min(m, n))
+        drop = np.ones(n, dtype=bool)
+        drop[order[:m]] = False
+        keep &= ~drop
+        p = np.where(keep, p, 0.0)
+        p /= p.sum()
+    if min_p is not None and min_p > 0:
+        keep &= p >= min_p * p.max()
+        p = np.where(keep, p, 0.0)
+        p /= p.sum()
+    return p
+
+
+def topk_softmax(logits, k, temperature=1.0):
+    """(probabilities, indices) of the k first entries of the order, rows on
+    the last axis, probabilities of the full-row softmax."""
+    x = np.asarray(logits, dtype=np.float64)
+    x2 = x.reshape(-1, x.shape[-1])
+    P = np.empty((x2.shape[0], k))
+    I = np.empty((x2.shape[0], k), dtype=np.int64)
+    for r, row in enumerate(x2):
+        z = row / temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        o = _order(row)[:k]
+        P[r], I[r] = p[o], o
+    return P.reshape(x.shape[:-1] + (k,)), I.reshape(x.shape[:-1] + (k,))
+
+
+def nll(logits, labels, temperature):
+    """Mean negative log-likelihood of labels under softmax(logits / T)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z.reshape(-1, z.shape[-1])
+    m = z.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
+    return float(np.mean(lse - z[np.arange(z.shape[0]), np.asarray(labels).reshape(-1)]))
+
+
+def fit_temperature(logits, labels, lo=1e-3, hi=1e3, iters=90):
+    """argmin over T of :func:`nll` by golden-section search on log T."""
+    a, b = np.log(lo), np.log(hi)
+    g = (np.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = nll(logits, labels, np.exp(c)), nll(logits, labels, np.exp(d))
+    for _ in range(iters):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = nll(logits, labels, np.exp(c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = nll(logits, labels, np.exp(d))
+    return float(np.exp((a + b) / 2))
+
+
+def expected_calibration_error(probs, labels, n_bins=15):
+    """ECE with equal-width bins (lo, hi] over (0, 1], a loop over bins."""
+    p = np.asarray(probs, dtype=np.float64)
+    p = p.reshape(-1, p.shape[-1])
+    y = np.asarray(labels).reshape(-1)
+    conf = p.max(axis=1)
+    hit = p.argmax(axis=1) == y
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ece = 0.0
+    for b in range(n_bins):
+        lo, hi = edges[b], edges[b + 1]
+        inb = (conf > lo) & (conf <= hi)
+        if b == 0:
+            inb |= conf <= lo
+        if b == n_bins - 1:
+            inb |= conf > hi
+        if inb.any():
+            ece += inb.mean() * abs(hit[inb].mean() - conf[inb].mean())
+    return float(ece)
