@@ -558,6 +558,10 @@ def gen_sample(rng):
         kwargs[key] = {"temperature": -1.0, "top_k": 0, "top_p": 1.5, "min_p": -0.1}[key]
         bad = True
     snap = np.asarray(x).astype(np.float64)
+    rows_chk = np.moveaxis(snap, axis, -1)
+    if rows_chk.size and (np.any(np.isnan(rows_chk) | (rows_chk == np.inf))
+                          or np.any(~np.any(np.isfinite(rows_chk), axis=-1))):
+        bad = True  # documented: a row with NaN/+inf or no finite entry is a ValueError
 
     def check(res, _exp):
         idx = np.asarray(res)
@@ -592,6 +596,8 @@ def gen_topk_softmax(rng):
         k = int(rng.choice([0, -1, n + 1]))
         bad = True
     snap = np.asarray(x).astype(np.float64)
+    if snap.size and (np.any(np.isnan(snap) | (snap == np.inf)) or np.any(~np.any(np.isfinite(snap), axis=-1))):
+        bad = True  # documented: a row with NaN/+inf or no finite entry is a ValueError
     t = kwargs.get("temperature", 1.0)
 
     def check(res, _exp):
@@ -602,7 +608,9 @@ def gen_topk_softmax(rng):
         picked = np.take_along_axis(snap, idx.astype(np.int64), axis=-1)
         kth = np.sort(snap, axis=-1)[:, -k][:, None]
         assert np.all(picked >= kth), "indices are not the top k"
-        compare(probs, ref.softmax(picked, axis=-1, temperature=t), "prob", f"topk_softmax[{kind}]")
+        # probabilities normalised over the full row (the spec), not the top k
+        full = ref.softmax(snap, axis=-1, temperature=t)
+        compare(probs, np.take_along_axis(full, idx.astype(np.int64), axis=-1), "prob", f"topk_softmax[{kind}]")
 
     return Case((x, k), kwargs, lambda: None, check, expect_error=bad, inputs=(x,),
                 note=f"shape={x.shape} dtype={np.dtype(dt).str} view={kind} k={k} {kwargs}")

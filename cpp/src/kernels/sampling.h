@@ -115,7 +115,7 @@ int64_t vec_gather_ge(const typename V::T* x, int64_t n, typename V::T t, typena
 template <class V>
 double vec_sample_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename V::T m,
                           typename V::T it) {
-  return vec_sum_exp<V, true, kFast>(x, e, n, m, it, typename V::T(0));
+  return vec_sum_exp<V, true, kFast>(x, e, n, m, it, typename V::T(0), nullptr);
 }
 
 // buf[0..4N) = e of x[0..len), zeros beyond len (len <= 4N).
