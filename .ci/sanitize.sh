@@ -10,7 +10,7 @@
 #
 # Environment: PYTHON (default python3), SOFTMAX_C_SAN_DIR (work folder,
 # default build/sanitize), SOFTMAX_C_SAN_PYTEST_ARGS (default: tests -m "not slow"),
-# SOFTMAX_C_FUZZ_SECONDS (fuzz budget, default 3 s per function here).
+# SOFTMAX_C_FUZZ_CASES (fuzz cases per function, default 150 here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -58,7 +58,7 @@ fi
 export LD_PRELOAD="$LIBASAN${LD_PRELOAD:+:$LD_PRELOAD}"
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:log_path=$LOGS/asan:strict_init_order=1:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87:log_path=$LOGS/ubsan"
-export SOFTMAX_C_FUZZ_SECONDS=${SOFTMAX_C_FUZZ_SECONDS:-9}   # ~3 s per function present
+export SOFTMAX_C_FUZZ_CASES=${SOFTMAX_C_FUZZ_CASES:-150}   # a fixed set of fuzz cases per function
 export PYTHONFAULTHANDLER=1
 
 # The sanitized module must be the one imported (it loads only with libasan preloaded).

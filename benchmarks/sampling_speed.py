@@ -12,7 +12,10 @@ temperature sampling, top-k 50, min-p 0.05, greedy, all warpers together.
 
 Each case checks its result first (same token set / same top-k as the
 baseline), then times: median of `--repeat` runs, all in one process,
-side by side.  Usage: python benchmarks/sampling_speed.py [--repeat 7]
+side by side.  The baselines (and the peaked logits) are those of the
+benchmark CLI, softmax_c._bench.ops (`python -m softmax_c bench --ops
+sample,topk_softmax` runs the goal cases with its checks).
+Usage: python benchmarks/sampling_speed.py [--repeat 7]
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import time
 import numpy as np
 
 import softmax_c
+from softmax_c._bench.ops import numpy_top_p, numpy_topk_softmax, peaked_logits, torch_top_p
 
 
 def median_time(f, repeat):
@@ -34,42 +38,6 @@ def median_time(f, repeat):
     return float(np.median(ts))
 
 
-def numpy_top_p(x, temperature, top_p, rng):
-    out = np.empty(x.shape[0], dtype=np.int64)
-    for r in range(x.shape[0]):
-        z = x[r] / temperature
-        p = np.exp(z - z.max())
-        p /= p.sum()
-        order = np.argsort(-p, kind="stable")
-        c = np.cumsum(p[order])
-        keep = int(np.searchsorted(c, top_p)) + 1
-        q = p[order[:keep]]
-        out[r] = order[rng.choice(keep, p=q / q.sum())]
-    return out
-
-
-def torch_top_p(torch, x, temperature, top_p, gen):
-    # transformers' TemperatureLogitsWarper + TopPLogitsWarper + multinomial
-    scores = x / temperature
-    sorted_logits, sorted_idx = torch.sort(scores, descending=False)
-    cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-    remove = cum <= (1 - top_p)
-    remove[..., -1:] = False
-    remove = remove.scatter(1, sorted_idx, remove)
-    scores = scores.masked_fill(remove, -float("inf"))
-    return torch.multinomial(scores.softmax(dim=-1), 1, generator=gen)[:, 0]
-
-
-def numpy_topk_softmax(x, k):
-    part = np.argpartition(-x, k - 1, axis=-1)[:, :k]
-    vals = np.take_along_axis(x, part, -1)
-    o = np.argsort(-vals, axis=-1, kind="stable")
-    idx = np.take_along_axis(part, o, -1)
-    m = x.max(axis=-1, keepdims=True)
-    lse = m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
-    return np.exp(np.take_along_axis(x, idx, -1) - lse), idx
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
@@ -79,9 +47,7 @@ def main(argv=None):
     softmax_c.set_num_threads(1)
     rng = np.random.default_rng(0)
     # LM-like logits: a Gaussian bulk plus a few strong candidates per row.
-    x = (rng.standard_normal((a.rows, a.vocab)) * 2.0).astype(np.float32)
-    hot = rng.integers(0, a.vocab, (a.rows, 20))
-    np.put_along_axis(x, hot, np.take_along_axis(x, hot, -1) + 8.0, -1)
+    x = peaked_logits(rng, (a.rows, a.vocab), np.float32)
     print(f"softmax_c {softmax_c.__version__}, target {softmax_c.cpu_info()['target']}, 1 thread, "
           f"x float32 {x.shape}, median of {a.repeat}")
 
@@ -109,7 +75,7 @@ def main(argv=None):
         torch.set_num_threads(1)
         xt = torch.from_numpy(x)
         gen = torch.Generator().manual_seed(0)
-        t_t = median_time(lambda: torch_top_p(torch, xt, T, P, gen), max(3, a.repeat // 2))
+        t_t = median_time(lambda: torch_top_p(xt, T, P, gen), max(3, a.repeat // 2))
         print(f"{'':29s}torch {t_t * 1e3:8.2f} ms -> {t_t / t_sc:6.1f}x (goal >= 3x)")
 
     k = 5
@@ -131,7 +97,7 @@ def main(argv=None):
             f"{t_np * 1e3:8.2f} ms -> {t_np / t_sc:6.1f}x")
     if torch is not None:
         xft = torch.from_numpy(xf)
-        t_t = median_time(lambda: torch_top_p(torch, xft, T, P, gen), max(3, a.repeat // 2))
+        t_t = median_time(lambda: torch_top_p(xft, T, P, gen), max(3, a.repeat // 2))
         line += f" | torch {t_t * 1e3:8.2f} ms -> {t_t / t_sc:6.1f}x"
     print(line)
 

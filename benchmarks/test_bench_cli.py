@@ -73,3 +73,67 @@ def test_check_flags_nan_and_shape():
     tol = tolerance_for("numpy", "float32", "prob")
     assert not check_result(np.array([0.5, np.nan]), ref, tol, "prob").ok
     assert not check_result(np.array([1.0]), ref, tol, "prob").ok
+
+
+def test_sampling_ops_quick_run(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    status = main(["--quick", "--ops", "sample,topk_softmax", "--time", "0.2",
+                   "--no-progress", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    data = json.loads(out.read_text())
+    ok = [r for r in data["results"] if r["status"] == "ok"]
+    assert {(r["op"], r["impl"]) for r in ok} >= {("sample", "numpy"), ("topk_softmax", "numpy")}
+    assert all(r["options"] for r in data["results"])
+
+
+def _sampling_case(op):
+    from softmax_c.bench import make_inputs, oracle
+
+    case = next(c for c in select_cases("quick") if c.op == op)
+    inputs = make_inputs(case, "float32")
+    return case, inputs, oracle(case, inputs)
+
+
+def test_topk_check_flags_wrong_indices_and_probabilities():
+    from softmax_c._bench.check import check_topk
+
+    case, inputs, (p, i) = _sampling_case("topk_softmax")
+    x = inputs["x"]
+    tol = tolerance_for("numpy", "float32", "prob")
+    assert check_topk((p, i), (p, i), x, tol).ok
+    swapped = i.copy()
+    swapped[0, [0, 1]] = swapped[0, [1, 0]]
+    assert "k largest" in check_topk((p, swapped), (p, i), x, tol).message
+    dup = i.copy()
+    dup[0, 1] = dup[0, 0]
+    assert "repeats" in check_topk((p, dup), (p, i), x, tol).message
+    assert not check_topk((p * 1.01, i), (p, i), x, tol).ok
+
+
+def test_sample_check_flags_tokens_outside_the_support_and_reseeding():
+    from softmax_c._bench.check import check_sample
+
+    case, inputs, support = _sampling_case("sample")
+    inside = support.strict.argmax(axis=1)  # the most likely token is always kept
+    outside = (~support.loose()).argmax(axis=1)
+    assert (~support.loose()).any(axis=1).all()  # top_p 0.9 on peaked logits drops tokens
+    assert check_sample(inside, support.strict, support.loose, inside).ok
+    bad = check_sample(outside, support.strict, support.loose)
+    assert not bad.ok and "outside the support" in bad.message
+    other = inside.copy()
+    other[0] = outside[0]
+    assert "same seed" in check_sample(inside, support.strict, support.loose, other).message
+
+
+def test_sample_mismatch_fails_the_run(tmp_path, capsys, monkeypatch):
+    def least_likely(case, inputs, threads):
+        x = inputs["x"]
+        return lambda: x.argmin(axis=-1)
+
+    monkeypatch.setitem(OPS["sample"].adapters, "numpy", least_likely)
+    out = tmp_path / "r.json"
+    status = main(["--quick", "--ops", "sample", "--impls", "numpy", "--time", "0.1",
+                   "--no-progress", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert status == 1 and "MISMATCH" in text and "outside the support" in text

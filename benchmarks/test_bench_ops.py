@@ -28,6 +28,6 @@ def test_bench(benchmark, bench_run, case_data):
             call = prepare_call(case, name, inputs, threads)
         except NotApplicable as exc:
             pytest.skip(str(exc))
-        check = check_call(case, name, call(), ref, inputs)
+        check = check_call(case, name, call(), ref, inputs, call)
         assert check.ok, f"{name} on {case.id}: {check.message}"
         benchmark(call)

@@ -44,16 +44,8 @@ constexpr int64_t kSplitRows = 16;           // groups with at most this many ro
 constexpr int64_t kPartialBytes = 8 << 20;   // decode partials per batch of groups
 constexpr double kInlineFlops = 4e6;         // below this, no thread wake-up
 
-// Per-thread scratch, grown on demand and kept.  nullptr when allocation fails.
-char* scratch(size_t bytes) {
-  thread_local std::unique_ptr<char[]> buf;
-  thread_local size_t cap = 0;
-  if (cap < bytes) {
-    buf.reset(new (std::nothrow) char[bytes]);
-    cap = buf ? bytes : 0;
-  }
-  return buf.get();
-}
+// Per-thread scratch (thread_pool.h), slot 2: the softmax family uses 0 and 1.
+char* scratch(size_t bytes) { return static_cast<char*>(thread_scratch(2, bytes)); }
 
 size_t align64(size_t b) { return (b + 63) / 64 * 64; }
 

@@ -31,21 +31,12 @@ namespace {
 
 constexpr int64_t kChunk = 16384;              // elements per chunk of a long row
 constexpr int64_t kCachedRowBytes = 1 << 20;    // one-exp 3-pass up to here (x + y ~ L2)
-constexpr int64_t kWorkPerTask = 32768;        // elements: below this, no thread wake-up
 constexpr int64_t kStreamBytes = 16 << 20;     // outputs above this bypass the cache
 
-// Per-thread scratch, grown on demand and kept (one per thread that ever ran a
-// kernel).  Returns nullptr when the allocation fails.
+// Per-thread scratch of n elements in slot 0 or 1 (thread_pool.h).
 template <class T>
 T* scratch(int slot, int64_t n) {
-  thread_local std::unique_ptr<double[]> buf[2];
-  thread_local int64_t cap[2] = {0, 0};
-  const int64_t words = (n * int64_t(sizeof(T)) + 7) / 8 + 8;
-  if (cap[slot] < words) {
-    buf[slot].reset(new (std::nothrow) double[size_t(words)]);
-    cap[slot] = buf[slot] ? words : 0;
-  }
-  return reinterpret_cast<T*>(buf[slot].get());
+  return static_cast<T*>(thread_scratch(slot, size_t(n) * sizeof(T) + 64));
 }
 
 template <class T>
@@ -80,12 +71,6 @@ int64_t outer_count(const sc_view& v) {
   int64_t c = 1;
   for (int d = 0; d < v.outer_ndim; ++d) c *= v.outer_shape[d];
   return c;
-}
-
-int64_t grain_for(int64_t work_per_item) {
-  if (work_per_item < 1) work_per_item = 1;
-  const int64_t g = kWorkPerTask / work_per_item;
-  return g < 1 ? 1 : g;
 }
 
 // 1/T split in two parts: it + it_lo = 1/T to about twice T's precision.

@@ -45,13 +45,6 @@
 namespace sc {
 namespace {
 
-constexpr int64_t kWorkPerTask = 32768;  // elements: below this, no thread wake-up
-
-int64_t grain_for(int64_t n) {
-  const int64_t g = kWorkPerTask / (n < 1 ? 1 : n);
-  return g < 1 ? 1 : g;
-}
-
 template <class T>
 struct Cand {
   T x;

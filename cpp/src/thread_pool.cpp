@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <thread>
@@ -184,6 +185,16 @@ void parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   std::unique_lock<std::mutex> lk(p->m);
   p->job = nullptr;  // late wakers find no job
   p->done.wait(lk, [&] { return job.active.load() == 0; });
+}
+
+void* thread_scratch(int slot, size_t bytes) {
+  thread_local std::unique_ptr<char[]> buf[4];
+  thread_local size_t cap[4] = {0, 0, 0, 0};
+  if (cap[slot] < bytes) {
+    buf[slot].reset(new (std::nothrow) char[bytes]);
+    cap[slot] = buf[slot] ? bytes : 0;
+  }
+  return buf[slot].get();
 }
 
 }  // namespace sc

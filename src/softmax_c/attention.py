@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from ._api import _check_out
+
 from . import _core
 
 __all__ = ["scaled_dot_product_attention", "merge_attention"]
@@ -37,17 +39,6 @@ def _strided_ok(x):
 
 def _kernel_view(x):
     return x if _strided_ok(x) else np.ascontiguousarray(x)
-
-
-def _check_out(out, shape, dtype):
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, expected {shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,

@@ -3,10 +3,12 @@
 Run ``python -m softmax_c bench --help`` (or the ``softmax-c-bench`` console
 script). With no options it takes about two minutes on a 2-core machine and
 covers softmax, log_softmax, logsumexp and attention on classifier, LLM-vocab,
-attention-score, out-of-cache, non-last-axis, prefill and decode shapes.
+attention-score, out-of-cache, non-last-axis, prefill and decode shapes, and
+top-p sampling and top-k softmax on 128k-vocabulary logits.
 
 Before a case is timed, every implementation's result is checked against
-:mod:`softmax_c.reference` (float64); a mismatch is reported and the command
+:mod:`softmax_c.reference` or :mod:`softmax_c.reference_sampling` (float64;
+sampled tokens must lie in the reference's support); a mismatch is reported and the command
 exits 1. Times are medians over adaptive repeats; throughput is compared with
 the memory-copy bandwidth or FMA peak measured in the same run.
 

@@ -1,7 +1,7 @@
 """The one list of benchmark cases, shared by the CLI and ``benchmarks/``.
 
-To add a case, append a :class:`Case` to :data:`CASES`. To add an operation
-(``sample``, ``topk_softmax``, ...), first describe it in
+To add a case, append a :class:`Case` to :data:`CASES`. To add an operation,
+first describe it in
 :mod:`softmax_c._bench.ops` (inputs, oracle, work measure, per-implementation
 adapters), then add cases naming it here.
 
@@ -19,7 +19,7 @@ Every case also has a ``quick`` shape: tiny sizes of the same layout, used by
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 __all__ = ["Case", "CASES", "select_cases"]
 
@@ -55,6 +55,10 @@ class Case:
         Which runs include the case (``"default"``, ``"full"``).
     note : str, optional
         What the case stands for, printed in the table title.
+    options : tuple of (str, value) pairs, optional
+        Keyword arguments of the operation itself (sampling:
+        ``temperature``, ``top_p``, ``k`` ...), as a hashable tuple; read
+        them with :attr:`kwargs`.
     """
 
     op: str
@@ -66,7 +70,13 @@ class Case:
     kv_heads: Optional[int] = None
     tiers: Tuple[str, ...] = ("default", "full")
     note: str = ""
+    options: Tuple[Tuple[str, Any], ...] = ()
     quick: bool = field(default=False, compare=False)
+
+    @property
+    def kwargs(self) -> Dict[str, Any]:
+        """The operation's options as a dict (``{"k": 5}``)."""
+        return dict(self.options)
 
     @property
     def id(self) -> str:
@@ -89,6 +99,12 @@ def _row_cases(name, shape, quick_shape, axis=-1, tiers=("default", "full"), not
 def _attention(name, shape, quick_shape, tiers=("default", "full"), **kw):
     """An attention :class:`Case`; ``shape`` is ``(B, H, L, S, E)``."""
     return Case("attention", name, shape, quick_shape, tiers=tiers, **kw)
+
+
+def _sampling(op, name, shape, quick_shape, tiers=("default", "full"), note="", **options):
+    """A sampling-family :class:`Case`; ``options`` are the op's keywords."""
+    return Case(op, name, shape, quick_shape, tiers=tiers, note=note,
+                options=tuple(options.items()))
 
 
 _FULL = ("full",)
@@ -120,6 +136,10 @@ CASES = [
                tiers=_FULL, note="decode, 32k context"),
     _attention("batch_short", (16, 12, 128, 128, 64), (2, 3, 9, 9, 16),
                tiers=_FULL, note="BERT-base, batch 16"),
+    _sampling("sample", "llm_vocab_32", (32, 128256), (3, 1031),
+              note="peaked LM logits, 128k vocab", temperature=0.7, top_p=0.9),
+    _sampling("topk_softmax", "llm_vocab_32", (32, 128256), (3, 1031),
+              note="peaked LM logits, 128k vocab", k=5),
 ]
 
 

@@ -12,6 +12,15 @@ Error measures, by the operation's ``domain``:
 ``attn`` (attention)
     ``|got - ref| <= rtol·|ref| + atol·max|v|``: outputs are averages of
     value rows and can be near 0, so the absolute part scales with ``v``.
+``topk`` (topk_softmax, :func:`check_topk`)
+    The indices must pick the k largest logits in descending order (a tie
+    may go either way: the logits at the returned indices must equal those
+    at the oracle's), without repeats; the probabilities as ``prob``.
+``sample`` (sample, :func:`check_sample`)
+    Random, so not compared with one expected value: every token must lie in
+    the support the float64 oracle gives after the warpers (or within
+    rounding of its boundary: ``worst`` is then 0.5), and running the call
+    again with the same seed must give the same tokens.
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ import numpy as np
 
 from .impls import LIBRARY
 
-__all__ = ["Tolerance", "CheckResult", "tolerance_for", "check_result"]
+__all__ = ["Tolerance", "CheckResult", "tolerance_for", "check_result", "check_topk",
+           "check_sample"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +138,101 @@ def check_result(got, ref, tol: Tolerance, domain: str,
     msg = (f"{bad} of {ratio.size} elements out of tolerance; worst at {tuple(map(int, i))}: "
            f"got {got64[i]!r}, expected {ref[i]!r} (error {worst:.3g}x the bound)")
     return CheckResult(False, worst, msg)
+
+
+def _pair(got):
+    """``(probabilities, indices)`` as ndarrays (torch returns a named tuple)."""
+    p, i = got
+    return np.asarray(p), np.asarray(i)
+
+
+def check_topk(got, ref, x, tol: Tolerance) -> CheckResult:
+    """Check a ``topk_softmax`` result against the float64 oracle.
+
+    Parameters
+    ----------
+    got : (array_like, array_like)
+        Probabilities and indices, ``(rows, k)``, sorted descending.
+    ref : (ndarray, ndarray)
+        The oracle's float64 probabilities and int64 indices.
+    x : ndarray
+        The logits, ``(rows, vocabulary)``.
+    tol : Tolerance
+        For the probabilities, as in the ``prob`` domain.
+
+    Returns
+    -------
+    CheckResult
+    """
+    try:
+        p, idx = _pair(got)
+    except (TypeError, ValueError) as exc:
+        return CheckResult(False, np.inf, f"expected (probabilities, indices), got {exc}")
+    ref_p, ref_i = ref
+    if idx.shape != ref_i.shape:
+        return CheckResult(False, np.inf, f"indices shape {idx.shape}, expected {ref_i.shape}")
+    if idx.dtype.kind not in "iu":
+        return CheckResult(False, np.inf, f"indices of dtype {idx.dtype}, expected integers")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[-1]):
+        return CheckResult(False, np.inf, f"indices outside [0, {x.shape[-1]})")
+    srt = np.sort(idx, axis=-1)
+    dup = (srt[:, 1:] == srt[:, :-1]).any(axis=-1)
+    if dup.any():
+        return CheckResult(False, np.inf, f"row {int(np.argmax(dup))} repeats an index")
+    wrong = np.take_along_axis(x, idx, -1) != np.take_along_axis(x, ref_i, -1)
+    if wrong.any():
+        r, j = map(int, np.argwhere(wrong)[0])
+        return CheckResult(False, np.inf, (
+            f"{int(wrong.sum())} of {wrong.size} indices do not pick the k largest logits in order; "
+            f"first at {(r, j)}: got index {int(idx[r, j])}, expected {int(ref_i[r, j])}"))
+    return check_result(p, ref_p, tol, "prob")
+
+
+def check_sample(got, strict, loose, again=None) -> CheckResult:
+    """Check sampled tokens against the support of the float64 oracle.
+
+    Parameters
+    ----------
+    got : array_like of int, shape (rows,)
+        One token per row.
+    strict : ndarray of bool, shape (rows, vocabulary)
+        The tokens the oracle may draw.
+    loose : callable
+        ``loose() -> ndarray of bool``: ``strict`` with the warper thresholds
+        widened by rounding (called only when some token is outside
+        ``strict``).
+    again : array_like, optional
+        The tokens of a second call with the same seed: must equal ``got``.
+
+    Returns
+    -------
+    CheckResult
+        ``worst`` is 0 when every token is in ``strict``, 0.5 when some are
+        only within rounding of its boundary.
+    """
+    tok = np.asarray(got)
+    rows, n = strict.shape
+    if tok.shape != (rows,):
+        return CheckResult(False, np.inf, f"shape {tok.shape}, expected {(rows,)}")
+    if tok.dtype.kind not in "iu":
+        return CheckResult(False, np.inf, f"tokens of dtype {tok.dtype}, expected integers")
+    tok = tok.astype(np.int64)
+    bad = (tok < 0) | (tok >= n)
+    if bad.any():
+        r = int(np.argmax(bad))
+        return CheckResult(False, np.inf, f"row {r}: token {int(tok[r])} outside [0, {n})")
+    ar = np.arange(rows)
+    worst = 0.0
+    out = ~strict[ar, tok]
+    if out.any():
+        out &= ~loose()[ar, tok]
+        if out.any():
+            r = int(np.argmax(out))
+            return CheckResult(False, np.inf, (
+                f"{int(out.sum())} of {rows} tokens outside the support of the warpers; "
+                f"first: row {r} token {int(tok[r])} ({int(strict[r].sum())} tokens kept)"))
+        worst = 0.5
+    if again is not None and not np.array_equal(np.asarray(again), np.asarray(got)):
+        return CheckResult(False, np.inf, "the same seed gave different tokens on a second call")
+    return CheckResult(True, worst)

@@ -3,7 +3,8 @@
 An :class:`Op` bundles, for one operation:
 
 * ``make_inputs`` -- reproducible random inputs for a :class:`Case`;
-* ``oracle`` -- the float64 result from :mod:`softmax_c.reference`;
+* ``oracle`` -- the float64 result from :mod:`softmax_c.reference` (the
+  sampling family: :mod:`softmax_c.reference_sampling`);
 * ``work`` -- bytes moved (memory-bound ops) or flops (attention);
 * ``adapters`` -- for each implementation name, a function
   ``prepare(case, inputs, threads)`` that does the set-up (tensor views,
@@ -11,25 +12,36 @@ An :class:`Op` bundles, for one operation:
   implementation without an adapter does not apply to the operation; an
   adapter raises :class:`NotApplicable` to skip one case with a reason.
 
+* ``check`` -- optional: a comparison of its own, for results that are not
+  one array close to the oracle's (``topk_softmax``: probabilities and
+  indices; ``sample``: random tokens, checked against the support).
+
 The NumPy baseline (``numpy_*``) is a straightforward float32 implementation,
 the code a user would write by hand; it is timed, and checked like the rest.
+The sampling baselines (:func:`numpy_top_p`, :func:`torch_top_p`,
+:func:`numpy_topk_softmax`) are also used by ``benchmarks/sampling_speed.py``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
 from .cases import Case
+from .check import check_sample, check_topk, tolerance_for
 from .impls import load_softmax_c, try_import
 
 __all__ = [
     "Op", "OPS", "NotApplicable", "make_inputs", "oracle",
     "numpy_softmax", "numpy_log_softmax", "numpy_logsumexp", "numpy_attention",
+    "numpy_top_p", "torch_top_p", "numpy_topk_softmax", "peaked_logits", "SAMPLE_SEED",
 ]
+
+#: Seed of every ``sample`` call (a fresh generator per call: repeatable).
+SAMPLE_SEED = 1
 
 
 class NotApplicable(Exception):
@@ -79,6 +91,62 @@ def _repeat_kv(q, kv):
     return kv if groups == 1 else np.repeat(kv, groups, axis=-3)
 
 
+def numpy_top_p(x, temperature, top_p, rng):
+    """Top-p sampling in NumPy, row by row: softmax, argsort, cumsum, choice.
+
+    ``x`` is ``(rows, vocabulary)``; returns one int64 index per row, drawn
+    with ``rng`` from the smallest set of most likely tokens whose mass is
+    >= ``top_p``.
+    """
+    out = np.empty(x.shape[0], dtype=np.int64)
+    for r in range(x.shape[0]):
+        z = x[r] / temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        order = np.argsort(-p, kind="stable")
+        c = np.cumsum(p[order])
+        keep = int(np.searchsorted(c, top_p)) + 1
+        q = p[order[:keep]]
+        out[r] = order[rng.choice(keep, p=q / q.sum())]
+    return out
+
+
+def torch_top_p(x, temperature, top_p, generator=None):
+    """Top-p sampling as Hugging Face transformers does it, in torch.
+
+    ``TemperatureLogitsWarper`` + ``TopPLogitsWarper`` + ``torch.multinomial``
+    (sort, softmax, cumsum, mask, scatter back, sample). ``x`` is a
+    ``(rows, vocabulary)`` tensor; returns one index per row (a tensor).
+    """
+    import torch
+
+    scores = x / temperature
+    sorted_logits, sorted_idx = torch.sort(scores, descending=False)
+    cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove = cum <= (1 - top_p)
+    remove[..., -1:] = False
+    remove = remove.scatter(1, sorted_idx, remove)
+    scores = scores.masked_fill(remove, -float("inf"))
+    return torch.multinomial(scores.softmax(dim=-1), 1, generator=generator)[:, 0]
+
+
+def numpy_topk_softmax(x, k, temperature=1.0):
+    """``(probabilities, indices)`` of the ``k`` largest entries per row.
+
+    ``np.argpartition`` for the candidates, a sort of those ``k``, and their
+    softmax over the full row (``exp(x - logsumexp(x))``).
+    """
+    if temperature != 1.0:
+        x = x / x.dtype.type(temperature)
+    part = np.argpartition(-x, k - 1, axis=-1)[:, :k]
+    vals = np.take_along_axis(x, part, -1)
+    o = np.argsort(-vals, axis=-1, kind="stable")
+    idx = np.take_along_axis(part, o, -1)
+    m = x.max(axis=-1, keepdims=True)
+    lse = m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    return np.exp(np.take_along_axis(x, idx, -1) - lse), idx
+
+
 # ------------------------------------------------------------------ inputs --
 
 def make_inputs(case: Case, dtype, seed: int = 0) -> Dict[str, np.ndarray]:
@@ -86,8 +154,12 @@ def make_inputs(case: Case, dtype, seed: int = 0) -> Dict[str, np.ndarray]:
     return OPS[case.op].make_inputs(case, np.dtype(dtype), np.random.default_rng(seed))
 
 
-def oracle(case: Case, inputs) -> np.ndarray:
-    """The float64 reference result of ``case`` on ``inputs``."""
+def oracle(case: Case, inputs):
+    """The float64 reference result of ``case`` on ``inputs``.
+
+    An ndarray; for ``topk_softmax`` a ``(probabilities, indices)`` pair, for
+    ``sample`` a :class:`SampleSupport`.
+    """
     return OPS[case.op].oracle(case, inputs)
 
 
@@ -96,6 +168,19 @@ def _logits(case, dtype, rng):
     x = rng.standard_normal(case.shape, dtype=dtype)
     x *= 3
     return {"x": x}
+
+
+def peaked_logits(rng, shape, dtype=np.float32, hot=20, boost=8.0):
+    """LM-like logits: an N(0, 2²) bulk plus ``hot`` strong candidates per
+    row (``+boost`` at random positions of the last axis)."""
+    x = (rng.standard_normal(shape) * 2.0).astype(dtype)
+    idx = rng.integers(0, shape[-1], shape[:-1] + (hot,))
+    np.put_along_axis(x, idx, np.take_along_axis(x, idx, -1) + boost, -1)
+    return x
+
+
+def _peaked(case, dtype, rng):
+    return {"x": peaked_logits(rng, case.shape, dtype)}
 
 
 def _qkv(case, dtype, rng):
@@ -138,6 +223,62 @@ def _attention_oracle(case, inputs):
     return np.asarray(out, dtype=np.float64)
 
 
+def _reference_sampling():
+    from .. import reference_sampling  # pure NumPy, no compiled code
+
+    return reference_sampling
+
+
+#: Slack of the "boundary" support of ``sample``, per dtype: a token left out
+#: by the float64 oracle is still accepted when it is kept with ``top_p`` +
+#: this and ``min_p`` * (1 - this) -- a cumulative mass that lands within
+#: rounding of the threshold.
+_SUPPORT_SLACK = {"float32": 1e-3, "float64": 1e-8}
+
+
+class SampleSupport:
+    """Oracle of ``sample``: which tokens each row may yield.
+
+    ``strict`` is the support of :func:`softmax_c.reference_sampling.sampling_distribution`
+    (float64) for every row; :meth:`loose` widens the warper thresholds by
+    :data:`_SUPPORT_SLACK` (computed only when some token is outside
+    ``strict``).
+    """
+
+    def __init__(self, x, options):
+        self.x = x.reshape(-1, x.shape[-1])
+        self.options = dict(options)
+        self.slack = _SUPPORT_SLACK[np.dtype(x.dtype).name]
+        self.strict = self._support(self.options)
+        self._loose = None
+
+    def _support(self, kw):
+        ref = _reference_sampling()
+        return np.stack([ref.sampling_distribution(row, **kw) > 0 for row in self.x])
+
+    def loose(self):
+        """The support with the thresholds widened by the dtype's slack."""
+        if self._loose is None:
+            kw = dict(self.options)
+            if kw.get("top_p") is not None:
+                kw["top_p"] = min(1.0, kw["top_p"] + self.slack)
+            if kw.get("min_p") is not None:
+                kw["min_p"] = kw["min_p"] * (1 - self.slack)
+            self._loose = self.strict | self._support(kw)
+        return self._loose
+
+
+def _sample_oracle(case, inputs):
+    return SampleSupport(inputs["x"], case.kwargs)
+
+
+def _topk_oracle(case, inputs):
+    kw = case.kwargs
+    p, i = _reference_sampling().topk_softmax(inputs["x"].astype(np.float64), kw["k"],
+                                              kw.get("temperature", 1.0))
+    return p, i
+
+
 # -------------------------------------------------------------------- work --
 
 def _row_bytes(out_shape):
@@ -161,6 +302,18 @@ def _attention_flops(case, inputs):
     """``4·B·H·E`` flops per query-key pair (Q·Kᵀ and P·V, multiply-add)."""
     b, h, l, s, e = case.shape
     return 4 * b * h * e * attention_pairs(l, s, case.causal)
+
+
+def _sample_bytes(case, inputs):
+    """Logits read once, one int64 written per row."""
+    x = inputs["x"]
+    return x.nbytes + (x.size // x.shape[-1]) * 8
+
+
+def _topk_bytes(case, inputs):
+    """Logits read once, ``k`` probabilities and int64 indices per row."""
+    x = inputs["x"]
+    return x.nbytes + (x.size // x.shape[-1]) * case.kwargs["k"] * (x.itemsize + 8)
 
 
 def _same_shape(case):
@@ -272,6 +425,83 @@ def _torch_attention(case, inputs, threads):
     return lambda: F.scaled_dot_product_attention(q, k, v, **kw)
 
 
+def _last_axis(case):
+    if case.axis not in (-1, len(case.shape) - 1):
+        raise NotApplicable("sampling cases take the last axis")
+
+
+def _top_p_only(case, who):
+    """``(temperature, top_p)`` of a case the top-p baselines can run."""
+    _last_axis(case)
+    kw = case.kwargs
+    other = sorted(set(kw) - {"temperature", "top_p"})
+    if other or kw.get("top_p") is None:
+        raise NotApplicable(f"the {who} baseline does temperature + top_p only")
+    return kw.get("temperature", 1.0), kw["top_p"]
+
+
+def _softmax_c_sample(case, inputs, threads):
+    fn = getattr(load_softmax_c(), "sample", None)
+    if fn is None:
+        raise NotApplicable("softmax_c.sample is missing")
+    x, kw = inputs["x"], case.kwargs
+    return lambda: fn(x, axis=case.axis, seed=SAMPLE_SEED, **kw)
+
+
+def _numpy_sample(case, inputs, threads):
+    t, p = _top_p_only(case, "numpy")
+    x = inputs["x"]
+    return lambda: numpy_top_p(x, t, p, np.random.default_rng(SAMPLE_SEED))
+
+
+def _torch_sample(case, inputs, threads):
+    import torch
+
+    t, p = _top_p_only(case, "torch")
+    x = torch.from_numpy(inputs["x"])
+    return lambda: torch_top_p(x, t, p, torch.Generator().manual_seed(SAMPLE_SEED))
+
+
+def _softmax_c_topk(case, inputs, threads):
+    fn = getattr(load_softmax_c(), "topk_softmax", None)
+    if fn is None:
+        raise NotApplicable("softmax_c.topk_softmax is missing")
+    x, kw = inputs["x"], case.kwargs
+    k = kw.pop("k")
+    return lambda: fn(x, k, axis=case.axis, **kw)
+
+
+def _numpy_topk(case, inputs, threads):
+    _last_axis(case)
+    x, kw = inputs["x"], case.kwargs
+    k, t = kw["k"], kw.get("temperature", 1.0)
+    return lambda: numpy_topk_softmax(x, k, t)
+
+
+def _torch_topk(case, inputs, threads):
+    import torch
+
+    _last_axis(case)
+    x, kw = torch.from_numpy(inputs["x"]), case.kwargs
+    k, t = kw["k"], kw.get("temperature", 1.0)
+    if t == 1.0:
+        return lambda: torch.topk(torch.softmax(x, dim=-1), k)
+    return lambda: torch.topk(torch.softmax(x / t, dim=-1), k)
+
+
+def _sample_check(case, impl, result, ref, inputs, call=None):
+    """Tokens in the support; the same seed again gives the same tokens."""
+    again = None if call is None else call()
+    return check_sample(result, ref.strict, ref.loose, again)
+
+
+def _topk_check(case, impl, result, ref, inputs, call=None):
+    """Indices of the k largest logits; probabilities as softmax's."""
+    x = inputs["x"]
+    return check_topk(result, ref, x.reshape(-1, x.shape[-1]),
+                      tolerance_for(impl, x.dtype, "prob"))
+
+
 # --------------------------------------------------------------------- ops --
 
 @dataclass(frozen=True)
@@ -291,10 +521,15 @@ class Op:
     unit : {"bytes", "flops"}
         What ``work`` counts: memory-bound ops are compared with copy
         bandwidth, compute-bound ones with the FMA peak.
-    domain : {"prob", "log", "attn"}
+    domain : {"prob", "log", "attn", "topk", "sample"}
         Which error measure :mod:`softmax_c._bench.check` applies.
     adapters : dict
         Implementation name -> ``prepare(case, inputs, threads) -> call``.
+    check : callable, optional
+        ``check(case, impl, result, ref, inputs, call=None) -> CheckResult``
+        for results that are not one array compared with the oracle's
+        (``call`` is the prepared call, to run it again). None: compare
+        ``result`` with the oracle by ``domain``.
     """
 
     name: str
@@ -304,6 +539,7 @@ class Op:
     unit: str
     domain: str
     adapters: Dict[str, Callable] = field(default_factory=dict)
+    check: Optional[Callable] = None
 
 
 def _row_op(name, baseline, domain, out_shape, onnx_node, reduce=False):
@@ -335,5 +571,23 @@ OPS: Dict[str, Op] = {
             "numpy": _numpy_attention,
             "torch": _torch_attention,
         },
+    ),
+    "sample": Op(
+        "sample", _peaked, _sample_oracle, _sample_bytes, "bytes", "sample",
+        {
+            "softmax_c": _softmax_c_sample,
+            "numpy": _numpy_sample,
+            "torch": _torch_sample,
+        },
+        check=_sample_check,
+    ),
+    "topk_softmax": Op(
+        "topk_softmax", _peaked, _topk_oracle, _topk_bytes, "bytes", "topk",
+        {
+            "softmax_c": _softmax_c_topk,
+            "numpy": _numpy_topk,
+            "torch": _torch_topk,
+        },
+        check=_topk_check,
     ),
 }

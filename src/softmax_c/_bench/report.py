@@ -185,6 +185,7 @@ def _case_title(res: CaseResult) -> str:
         work = f"{res.work / 1e9:.3g} GFLOP"
     else:
         layout = f"{c.shape} axis={c.axis}"
+        layout += "".join(f" {k}={v}" for k, v in c.options)
         work = f"{_fmt_bytes(res.work)} moved"
     note = f"  -- {c.note}" if c.note else ""
     return (f"{c.id}  {layout}  {res.dtype}  threads={res.threads}{note}\n"
@@ -247,15 +248,22 @@ def to_json(info: Dict, results: List[CaseResult]) -> Dict:
             out.append({
                 "op": c.op, "case": c.name, "id": c.id, "shape": list(c.shape),
                 "axis": c.axis, "causal": c.causal, "kv_heads": c.kv_heads,
+                "options": dict(c.options),
                 "dtype": res.dtype, "threads": res.threads, "impl": row.impl,
                 "status": row.status, "note": row.note,
                 "work": res.work, "work_unit": res.unit,
                 "limit": res.limit.value, "limit_unit": res.limit.unit,
                 "limit_how": res.limit.how,
-                "check_error_over_tol": row.check.worst if row.check else None,
+                "check_error_over_tol": _finite(row.check.worst) if row.check else None,
                 **row_metrics(res, row),
             })
     return {"system": _jsonable(info), "results": out}
+
+
+def _finite(v: float) -> Optional[float]:
+    """``v``, or None when it is inf or NaN (not JSON): a shape or index
+    mismatch has no finite error."""
+    return v if np.isfinite(v) else None
 
 
 def write_json(path: str, info: Dict, results: List[CaseResult]) -> None:

@@ -78,9 +78,15 @@ def prepare_call(case: Case, impl: str, inputs, threads: int) -> Callable:
     return adapter(case, inputs, threads)
 
 
-def check_call(case: Case, impl: str, result, ref, inputs) -> CheckResult:
-    """Check ``result`` of ``impl`` against the oracle's ``ref``."""
+def check_call(case: Case, impl: str, result, ref, inputs, call=None) -> CheckResult:
+    """Check ``result`` of ``impl`` against the oracle's ``ref``.
+
+    ``call`` (the prepared call that gave ``result``) lets a check run it
+    again: ``sample`` must give the same tokens for the same seed.
+    """
     op = OPS[case.op]
+    if op.check is not None:
+        return op.check(case, impl, result, ref, inputs, call)
     scale = float(np.abs(inputs["v"]).max()) if op.domain == "attn" else None
     dtype = next(iter(inputs.values())).dtype
     tol = tolerance_for(impl, dtype, op.domain)
@@ -98,7 +104,10 @@ def _run_impl(case, impl: Impl, inputs, ref, threads, budget) -> Row:
             result = call()
         except Exception as exc:  # reported, never hidden
             return Row(impl.name, "error", f"{type(exc).__name__}: {exc}")
-        chk = check_call(case, impl.name, result, ref, inputs)
+        try:
+            chk = check_call(case, impl.name, result, ref, inputs, call)
+        except Exception as exc:  # e.g. the second call of a sample check
+            return Row(impl.name, "error", f"{type(exc).__name__}: {exc}")
         del result
         if not chk.ok:
             return Row(impl.name, "mismatch", chk.message, check=chk)

@@ -1,0 +1,99 @@
+"""Type stubs of softmax_c's public API (see the docstrings in ``_api.py``,
+``attention.py`` and ``sampling.py`` for the semantics)."""
+
+from typing import Any, List, Literal, Optional, Sequence, Tuple, TypedDict, TypeVar, Union, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__version__: str
+__all__: List[str]
+
+_Axis = Union[int, Tuple[int, ...], None]
+_Floats = NDArray[np.floating[Any]]
+# A reduction to no axes left gives a NumPy scalar instead of an array.
+_FloatsOrScalar = Union[NDArray[np.floating[Any]], np.floating[Any]]
+_OutT = TypeVar("_OutT", bound=np.ndarray[Any, Any])
+
+class _CpuInfo(TypedDict):
+    version: str
+    features: List[str]
+    target: str
+    targets_compiled: List[str]
+    targets_supported: List[str]
+    num_threads: int
+
+# ------------------------------------------------------------ softmax family --
+
+@overload
+def softmax(x: ArrayLike, axis: _Axis = None, *, temperature: float = 1.0,
+            out: None = None) -> _Floats: ...
+@overload
+def softmax(x: ArrayLike, axis: _Axis = None, *, temperature: float = 1.0,
+            out: _OutT) -> _OutT: ...
+@overload
+def log_softmax(x: ArrayLike, axis: _Axis = None, *, temperature: float = 1.0,
+                out: None = None) -> _Floats: ...
+@overload
+def log_softmax(x: ArrayLike, axis: _Axis = None, *, temperature: float = 1.0,
+                out: _OutT) -> _OutT: ...
+
+@overload
+def logsumexp(a: ArrayLike, axis: _Axis = None, b: Optional[ArrayLike] = None,
+              keepdims: bool = False, return_sign: Literal[False] = False) -> _FloatsOrScalar: ...
+@overload
+def logsumexp(a: ArrayLike, axis: _Axis, b: Optional[ArrayLike], keepdims: bool,
+              return_sign: Literal[True]) -> Tuple[_FloatsOrScalar, _FloatsOrScalar]: ...
+@overload
+def logsumexp(a: ArrayLike, axis: _Axis = None, b: Optional[ArrayLike] = None,
+              keepdims: bool = False, *,
+              return_sign: Literal[True]) -> Tuple[_FloatsOrScalar, _FloatsOrScalar]: ...
+@overload
+def logsumexp(a: ArrayLike, axis: _Axis = None, b: Optional[ArrayLike] = None,
+              keepdims: bool = False, return_sign: bool = False
+              ) -> Union[_FloatsOrScalar, Tuple[_FloatsOrScalar, _FloatsOrScalar]]: ...
+
+# ----------------------------------------------------------------- attention --
+
+@overload
+def scaled_dot_product_attention(
+    query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = None,
+    dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
+    enable_gqa: bool = False, *, causal_alignment: Literal["upper_left", "lower_right"] = "upper_left",
+    return_lse: Literal[False] = False, out: Optional[NDArray[Any]] = None,
+) -> _Floats: ...
+@overload
+def scaled_dot_product_attention(
+    query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = None,
+    dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
+    enable_gqa: bool = False, *, causal_alignment: Literal["upper_left", "lower_right"] = "upper_left",
+    return_lse: Literal[True], out: Optional[NDArray[Any]] = None,
+) -> Tuple[_Floats, _Floats]: ...
+@overload
+def scaled_dot_product_attention(
+    query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = None,
+    dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
+    enable_gqa: bool = False, *, causal_alignment: Literal["upper_left", "lower_right"] = "upper_left",
+    return_lse: bool = False, out: Optional[NDArray[Any]] = None,
+) -> Union[_Floats, Tuple[_Floats, _Floats]]: ...
+
+def merge_attention(outputs: Union[Sequence[ArrayLike], NDArray[Any]],
+                    lses: Union[Sequence[ArrayLike], NDArray[Any]]) -> Tuple[_Floats, _Floats]: ...
+
+# ------------------------------------------------------------------ sampling --
+
+def sample(logits: ArrayLike, *, temperature: float = 1.0, top_k: Optional[int] = None,
+           top_p: Optional[float] = None, min_p: Optional[float] = None, axis: int = -1,
+           seed: Union[int, np.random.Generator, None] = None
+           ) -> Union[NDArray[np.int64], np.int64]: ...
+def topk_softmax(logits: ArrayLike, k: int, *, axis: int = -1,
+                 temperature: float = 1.0) -> Tuple[_Floats, NDArray[np.int64]]: ...
+def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float: ...
+def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float: ...
+
+# -------------------------------------------------------------------- config --
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def cpu_info() -> _CpuInfo: ...
+def show_config() -> None: ...
