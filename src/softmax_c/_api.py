@@ -131,7 +131,7 @@ def _softmax_family(x, axis, temperature, out, log_mode):
     if len(axes) == 1:
         y = out if direct else np.empty_like(xin)
         if not _core.softmax_into(xin, y, axes[0], t, log_mode):
-            xc = np.ascontiguousarray(xin)
+            xc = np.require(xin, requirements="CA")
             if y is out:
                 yc = np.empty_like(xc)
                 _core.softmax_into(xc, yc, axes[0], t, log_mode)
@@ -142,8 +142,8 @@ def _softmax_family(x, axis, temperature, out, log_mode):
     else:
         x2, perm = _moved(xin, axes)
         y2 = np.empty(x2.shape, dtype=kdt)
-        if not _core.softmax_into(x2, y2, x2.ndim - 1, t, log_mode):  # pragma: no cover
-            x2 = np.ascontiguousarray(x2)
+        if not _core.softmax_into(x2, y2, x2.ndim - 1, t, log_mode):
+            x2 = np.require(x2, requirements="CA")
             _core.softmax_into(x2, y2, x2.ndim - 1, t, log_mode)
         yt = y2.reshape([xin.shape[d] for d in perm])
         y = np.transpose(yt, np.argsort(perm))
@@ -307,8 +307,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         res = np.empty(oshape, dtype=kdt)
         sgn = np.empty(oshape, dtype=kdt) if return_sign else None
         if not _core.logsumexp_into(ain, bin_, res, sgn, ax):
-            ain = np.ascontiguousarray(ain)
-            bin_ = None if bin_ is None else np.ascontiguousarray(bin_)
+            ain = np.require(ain, requirements="CA")
+            bin_ = None if bin_ is None else np.require(bin_, requirements="CA")
             _core.logsumexp_into(ain, bin_, res, sgn, ax)
         if perm is not None:  # back to a's axis order, reduced axes of length 1
             res = res.reshape(kshape)

@@ -13,8 +13,9 @@ Design notes
    vectorise across it: no transpose copy), else 1 (row kernels).  Adjacent
    outer axes are merged when their strides allow.
 3. ``_fill_view`` returns False when the view cannot be described (a byte
-   stride that is not a multiple of the item size, or more than SC_MAX_OUTER
-   outer axes left after merging); the front then works on a copy.
+   stride that is not a multiple of the item size, misaligned data, or more
+   than SC_MAX_OUTER outer axes left after merging); the front then works on
+   an aligned C-contiguous copy.
 """
 from libc.stdint cimport int64_t, int32_t
 cimport numpy as cnp
@@ -140,6 +141,10 @@ cdef bint _fill_view(sc_view* v, cnp.ndarray x, cnp.ndarray y, cnp.ndarray b, in
     cdef int64_t best = 0, s
     if b is not None:
         bs = cnp.PyArray_STRIDES(b)
+    # Misaligned data (a view at an odd byte offset) would be undefined
+    # behaviour for T* loads: the front copies it.
+    if not cnp.PyArray_ISALIGNED(x) or not cnp.PyArray_ISALIGNED(y) or (b is not None and not cnp.PyArray_ISALIGNED(b)):
+        return False
     for d in range(nd):
         if xs[d] % isz or ys[d] % isz or (bs != NULL and bs[d] % isz):
             return False

@@ -20,6 +20,8 @@ cdef extern from "softmax_c/sampling.h" nogil:
 
 
 cdef bint _row_strides(cnp.ndarray x, int64_t* rs, int64_t* ns):
+    if not cnp.PyArray_ISALIGNED(x):  # odd byte offset: the front copies
+        return False
     cdef int64_t isz = cnp.PyArray_ITEMSIZE(x)
     cdef cnp.npy_intp* st = cnp.PyArray_STRIDES(x)
     if st[0] % isz or st[1] % isz:

@@ -32,13 +32,14 @@ def _array(x, name):
 
 
 def _strided_ok(x):
-    """The kernels take element strides: a byte stride that is not a multiple
-    of the item size (a view into a structured array, say) needs a copy."""
-    return all(s % x.itemsize == 0 for s in x.strides)
+    """The kernels take element strides of aligned data: a byte stride that is
+    not a multiple of the item size (a view into a structured array, say) or
+    data at an odd byte offset needs a copy."""
+    return x.flags.aligned and all(s % x.itemsize == 0 for s in x.strides)
 
 
 def _kernel_view(x):
-    return x if _strided_ok(x) else np.ascontiguousarray(x)
+    return x if _strided_ok(x) else np.require(x, requirements="CA")
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,

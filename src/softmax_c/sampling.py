@@ -89,7 +89,7 @@ def _invalid_row(bad, batch, what):
 
 def _call(fn, x2, *args):
     if not fn(x2, *args):
-        return fn(np.ascontiguousarray(x2), *args)
+        return fn(np.require(x2, requirements="CA"), *args)
     return True
 
 
@@ -334,7 +334,7 @@ def fit_temperature(logits, labels):
     def grad(beta):  # dNLL/dbeta and d2NLL/dbeta2
         s = _core.temperature_moments(x2, beta)
         if s is None:  # pragma: no cover - odd strides
-            s = _core.temperature_moments(np.ascontiguousarray(x2), beta)
+            s = _core.temperature_moments(np.require(x2, requirements="CA"), beta)
         return s[1] / rows - xy, s[2] / rows
 
     b = 1.0

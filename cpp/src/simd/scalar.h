@@ -79,14 +79,18 @@ inline VD pow2_from_biased(VD z) {
   return {r};
 }
 // 2^k for integer-valued k in the normal exponent range, by building the bits.
+// (k is clamped first and the shift done unsigned: no UB for NaN or a
+// negative biased exponent; such lanes are discarded by the caller anyway.)
 inline VF pow2i(VF k) {
-  int32_t bits = (int32_t(k.v) + 127) << 23;
+  const float kk = k.v > -200.0f ? (k.v < 200.0f ? k.v : 200.0f) : -200.0f;  // NaN -> -200
+  int32_t bits = int32_t(uint32_t(int32_t(kk) + 127) << 23);
   float r;
   std::memcpy(&r, &bits, 4);
   return {r};
 }
 inline VD pow2i(VD k) {
-  int64_t bits = (int64_t(k.v) + 1023) << 52;
+  const double kk = k.v > -2000.0 ? (k.v < 2000.0 ? k.v : 2000.0) : -2000.0;  // NaN -> -2000
+  int64_t bits = int64_t(uint64_t(int64_t(kk) + 1023) << 52);
   double r;
   std::memcpy(&r, &bits, 8);
   return {r};
