@@ -83,7 +83,7 @@ set -e
 
 # A report is a log with an error in it (allocator_may_return_null also logs
 # warnings for the deliberately impossible allocations of the MemoryError tests).
-reports=$(grep -l -E "ERROR|runtime error|CHECK failed" "$LOGS"/* 2>/dev/null | wc -l)
+reports=$( (grep -l -E "ERROR|runtime error|CHECK failed" "$LOGS"/* 2>/dev/null || true) | wc -l)
 if [ "$reports" -ne 0 ]; then
   echo "== sanitize: $reports sanitizer report(s):" >&2
   for f in $(grep -l -E "ERROR|runtime error|CHECK failed" "$LOGS"/*); do echo "--- $f" >&2; head -60 "$f" >&2; done
