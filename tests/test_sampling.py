@@ -4,7 +4,7 @@ Statistical tests use fixed seeds, so they are deterministic: a sampled
 histogram must pass a chi-square goodness-of-fit test at p > 1e-4 against the
 float64 oracle (softmax_c.reference_sampling), and tokens the oracle gives
 probability 0 must never be drawn.  Kernel-level tests run on every target
-this CPU supports (fixture ``isa``).
+this CPU supports (fixture ``target``).
 """
 from __future__ import annotations
 
@@ -15,17 +15,9 @@ import softmax_c
 from softmax_c import reference_sampling as ref
 
 ALPHA = 1e-4  # chi-square significance level (fixed seeds: deterministic)
-TARGETS = softmax_c.cpu_info()["targets_supported"]
 
 
-@pytest.fixture(params=TARGETS)
-def isa(request):
-    prev = softmax_c._core.get_target()
-    softmax_c._core.set_target(request.param)
-    try:
-        yield request.param
-    finally:
-        softmax_c._core.set_target(prev)
+# `target` (every supported kernel table, restored after) comes from conftest.py.
 
 
 @pytest.fixture
@@ -71,7 +63,7 @@ WARPERS = [
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kw", WARPERS, ids=lambda d: ",".join(f"{k}={v}" for k, v in d.items()))
-def test_chi_square_small_vocab(isa, kw, dtype):
+def test_chi_square_small_vocab(target, kw, dtype):
     draws = 40000
     x = np.tile(ROW.astype(dtype), (draws, 1))
     tok = softmax_c.sample(x, seed=1234, **kw)
@@ -83,7 +75,7 @@ def test_chi_square_small_vocab(isa, kw, dtype):
 @pytest.mark.parametrize("kw", [dict(temperature=0.8), dict(top_k=40), dict(top_p=0.7), dict(min_p=0.02),
                                 dict(temperature=0.7, top_k=100, top_p=0.9, min_p=0.01)],
                          ids=str)
-def test_chi_square_large_vocab(isa, kw):
+def test_chi_square_large_vocab(target, kw):
     # A peaked row of 3000 tokens; 64 rows per call, many calls (seeded).
     rng = np.random.default_rng(7)
     row = (rng.standard_normal(3000) * 2.5).astype(np.float32)
@@ -110,7 +102,7 @@ def test_inverse_cdf_in_index_order():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32])
-def test_greedy_is_argmax(isa, dtype):
+def test_greedy_is_argmax(target, dtype):
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((37, 1000)) * 3).astype(dtype)
     x[5, [3, 700]] = x[5].max() + 1  # tie: lowest index wins
@@ -126,7 +118,7 @@ def test_greedy_is_argmax(isa, dtype):
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 31, 33, 64, 65, 129, 1000, 4097])
-def test_lengths_and_excluded_tokens(isa, n):
+def test_lengths_and_excluded_tokens(target, n):
     rng = np.random.default_rng(n)
     x = (rng.standard_normal((200, n)) * 2).astype(np.float32)
     for kw in [dict(), dict(top_k=3), dict(top_p=0.5), dict(min_p=0.5), dict(top_k=2, top_p=0.9, min_p=0.1)]:
@@ -138,7 +130,7 @@ def test_lengths_and_excluded_tokens(isa, n):
             assert p[tok[r]] > 0, (kw, r)
 
 
-def test_ties_and_flat_rows(isa):
+def test_ties_and_flat_rows(target):
     x = np.zeros((50, 1000), dtype=np.float32)
     tok = softmax_c.sample(x, top_k=10, seed=2)
     assert tok.max() < 10  # ties go to the lower index
@@ -148,7 +140,7 @@ def test_ties_and_flat_rows(isa):
     assert len(np.unique(tok)) > 10  # all tied at p_max: all kept
 
 
-def test_big_vocabulary_membership(isa):
+def test_big_vocabulary_membership(target):
     # The candidate threshold paths on a (8, 128256) batch: every token lies in
     # the oracle's kept set.
     rng = np.random.default_rng(1)
@@ -207,7 +199,7 @@ def test_thread_count_invariance(threads):
 
 
 @pytest.mark.parametrize("bad", ["nan", "inf", "allneg"])
-def test_invalid_rows(isa, bad):
+def test_invalid_rows(target, bad):
     x = np.zeros((3, 4, 17))
     x[1, 2, 5] = {"nan": np.nan, "inf": np.inf, "allneg": -np.inf}[bad]
     if bad == "allneg":
@@ -256,7 +248,7 @@ def test_sample_errors():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [1, 2, 5, 17, 100, 999, 1000])
-def test_topk_softmax_matches_reference(isa, dtype, k):
+def test_topk_softmax_matches_reference(target, dtype, k):
     rng = np.random.default_rng(k)
     x = rng.standard_normal((9, 1000)).astype(dtype)
     x[0] = np.round(x[0] * 2)  # many ties
@@ -315,7 +307,7 @@ def _fit_case(T):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("T", [0.5, 1.0, 2.0, 3.5])
-def test_fit_temperature_recovers_T(isa, dtype, T):
+def test_fit_temperature_recovers_T(target, dtype, T):
     z, y, t_ref = _fit_case(T)
     got = softmax_c.fit_temperature(z.astype(dtype), y)
     assert abs(got / T - 1) < 0.02, got
@@ -368,7 +360,7 @@ def test_expected_calibration_error():
 
 @pytest.mark.parametrize("kw", [dict(top_p=0.95), dict(temperature=0.7, top_p=0.95), dict(top_p=0.97, min_p=0.005),
                                 dict(temperature=0.5, top_p=0.9)], ids=str)
-def test_chi_square_flat_big_nucleus(isa, kw):
+def test_chi_square_flat_big_nucleus(target, kw):
     # Flat N(0, 1) logits: the nucleus holds hundreds to thousands of tokens and
     # the bound e >= 2^-6 holds less mass than top_p but > n/32 tokens, so the top-p
     # boundary comes from the mass histogram path (sampling.cpp).  Tokens are

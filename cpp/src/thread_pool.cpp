@@ -72,7 +72,6 @@ struct Pool {
   Job* job = nullptr;
   std::atomic<uint64_t> generation{0};  // written under m; read without it while spinning
   int wanted = 0;         // workers allowed to join the current job
-  bool stop = false;
 
   void worker_main(int id) {
     t_in_pool = true;
@@ -87,8 +86,7 @@ struct Pool {
         cpu_relax();
       {
         std::unique_lock<std::mutex> lk(m);
-        wake.wait(lk, [&] { return stop || generation.load(std::memory_order_relaxed) != seen; });
-        if (stop) return;
+        wake.wait(lk, [&] { return generation.load(std::memory_order_relaxed) != seen; });
         seen = generation.load(std::memory_order_relaxed);
         if (id >= wanted || !job) continue;
         j = job;

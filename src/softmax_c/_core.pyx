@@ -206,20 +206,28 @@ cdef int _dtype_code(cnp.ndarray x) except -1:
     raise TypeError(f"internal: kernels take float32 or float64, got {x.dtype}")
 
 
+cdef int _run_softmax(int dt, cnp.ndarray x, cnp.ndarray y, sc_view* v, double temperature,
+                     bint log_mode) except -1:
+    """The kernel call, GIL released, status -> exception."""
+    cdef const void* xp = cnp.PyArray_DATA(x)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    cdef int status
+    with nogil:
+        status = sc_softmax(dt, xp, yp, v, temperature, log_mode)
+    if status != SC_OK:
+        raise_status(status, "log_softmax" if log_mode else "softmax")
+    return 0
+
+
 def softmax_into(cnp.ndarray x, cnp.ndarray y, int axis, double temperature, bint log_mode):
     """y = (log_)softmax(x / temperature) over `axis`.  x, y: same shape and
     dtype (float32/float64), y writeable; y may be x.  Returns False when the
     layout cannot be described (the caller then passes copies)."""
     cdef sc_view v
-    cdef int status, dt = _dtype_code(x)
+    cdef int dt = _dtype_code(x)
     if not _fill_view(&v, x, y, None, axis, True):
         return False
-    cdef const void* xp = cnp.PyArray_DATA(x)
-    cdef void* yp = cnp.PyArray_DATA(y)
-    with nogil:
-        status = sc_softmax(dt, xp, yp, &v, temperature, log_mode)
-    if status != SC_OK:
-        raise_status(status, "log_softmax" if log_mode else "softmax")
+    _run_softmax(dt, x, y, &v, temperature, log_mode)
     return True
 
 
@@ -287,13 +295,7 @@ def softmax_fast(x, axis, temperature, bint log_mode):
     v.x_outer[0] = v.y_outer[0] = v.n
     v.b_outer[0] = 0
     cdef cnp.ndarray y = cnp.PyArray_EMPTY(nd, shape, t, 0)
-    cdef const void* xp = cnp.PyArray_DATA(a)
-    cdef void* yp = cnp.PyArray_DATA(y)
-    cdef int status, dt = SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64
-    with nogil:
-        status = sc_softmax(dt, xp, yp, &v, temp, log_mode)
-    if status != SC_OK:
-        raise_status(status, "log_softmax" if log_mode else "softmax")
+    _run_softmax(SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64, a, y, &v, temp, log_mode)
     return y
 
 

@@ -106,6 +106,19 @@ void attn_pack_v(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T* 
   }
 }
 
+// The V tile of keys [j0, j0+n) as rows of stride *vs: V itself when its
+// rows are usable as they are, else packed into buf (attn_pack_v).
+template <class T>
+const T* attn_v_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, bool pack, T* buf, int64_t* vs) {
+  if (!pack) {
+    *vs = a.v_s;
+    return a.v + j0 * a.v_s;
+  }
+  attn_pack_v(a, j0, n, Evp, buf);
+  *vs = Evp;
+  return buf;
+}
+
 // Applies the causal limit and the mask of one row to its scores s[j * ld],
 // j in [0, n) for keys j0 + j.  Selection, not arithmetic: masked scores
 // become -inf whatever the key held.
@@ -302,13 +315,8 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
 
   for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
-    const T* vt = a.v + j0 * a.v_s;
-    int64_t vs = a.v_s;
-    if (pack) {
-      attn_pack_v(a, j0, bc, Evp, vp);
-      vt = vp;
-      vs = Evp;
-    }
+    int64_t vs;
+    const T* vt = attn_v_tile(a, j0, bc, Evp, pack, vp, &vs);
     const bool careful = !attn_tile_finite<V>(vt, vs, bc, Evp);
     for (int64_t p = 0; p < np; ++p) {
       const int64_t prow = rows - p * P < P ? rows - p * P : P;
@@ -450,13 +458,8 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       lr[r] = lr[r] * alpha[r] + reduce_add(sum);
       mr[r] = mnew;
     }
-    const T* vt = a.v + j0 * a.v_s;
-    int64_t vs = a.v_s;
-    if (pack) {
-      attn_pack_v(a, j0, bc, Evp, vp);
-      vt = vp;
-      vs = Evp;
-    }
+    int64_t vs;
+    const T* vt = attn_v_tile(a, j0, bc, Evp, pack, vp, &vs);
     if (!attn_tile_finite<V>(vt, vs, bc, Evp)) {
       attn_pv_careful<V>(s, Bc, 1, vt, vs, bc, R, alpha, a.o, a.ldo, Evp);
       continue;
