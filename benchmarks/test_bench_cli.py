@@ -137,3 +137,24 @@ def test_sample_mismatch_fails_the_run(tmp_path, capsys, monkeypatch):
                    "--no-progress", "--json", str(out)])
     text = capsys.readouterr().out
     assert status == 1 and "MISMATCH" in text and "outside the support" in text
+
+
+def test_missing_peers_are_named_with_the_command_that_adds_them(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from softmax_c._bench.impls import TORCH_CPU_INDEX, get_impl
+
+    for name in ("torch", "onnx", "threadpoolctl"):
+        monkeypatch.setitem(sys.modules, name, None)  # import of it fails as if not installed
+    torch_hint = get_impl("torch").install
+    assert torch_hint.startswith("torch not installed; ")
+    assert f"pip install torch --index-url {TORCH_CPU_INDEX}" in torch_hint
+    onnx_hint = get_impl("onnxruntime").install
+    assert onnx_hint.startswith("onnx not installed; ") and onnx_hint.endswith("pip install onnx")
+    assert get_impl("numpy").install == ""
+    status, _ = _quick(tmp_path, "--impls", "numpy")
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert "softmax_c[bench]" not in text  # the advice names what is missing, not an extra
+    assert f"peer torch skipped: {torch_hint}" in text
+    assert "threadpoolctl not installed; " in text and "pip install threadpoolctl" in text

@@ -10,7 +10,7 @@ from typing import List, Optional
 from .cases import select_cases
 from .impls import IMPLS, LIBRARY, np_dtype, try_import
 from .ops import OPS
-from .report import (available_cores, format_case, format_header, format_summary,
+from .report import (PLOT_NEEDS, available_cores, format_case, format_header, format_summary,
                      plot, system_info, write_json)
 from .runner import Progress, count_steps, run_all
 
@@ -136,8 +136,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _run(parser, args) -> int:
     if args.plot and try_import("matplotlib") is None:
-        parser.error('--plot needs matplotlib: pip install matplotlib '
-                     '(or pip install "softmax_c[bench]")')
+        parser.error(PLOT_NEEDS)
     tier, cases, dtypes, threads, impls = _plan(args)
     out = sys.stdout
     steps = count_steps(cases, dtypes, threads, impls)
@@ -158,7 +157,7 @@ def _run(parser, args) -> int:
     _write_files(args, info, results, out)
     for name, hint in info["missing"].items():
         if name != LIBRARY:
-            print(f"peer {name} not installed; add it with: {hint}", file=out)
+            print(f"peer {name} skipped: {hint}", file=out)
     return _report_failures(results, out)
 
 

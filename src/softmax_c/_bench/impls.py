@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
 __all__ = ["Impl", "IMPLS", "LIBRARY", "BASELINE", "get_impl", "load_softmax_c", "try_import",
+           "install_command", "pip_command", "TORCH_CPU_INDEX",
            "softmax_c_threads", "torch_threads", "blas_threads", "numpy_threads_note", "np_dtype"]
 
 LIBRARY = "softmax_c"
@@ -89,6 +90,58 @@ def _no_threads(n: int):
     yield
 
 
+#: Where pip finds torch's CPU-only wheels. Plain ``pip install torch`` takes
+#: a CUDA build of several GB on Linux; none of the benchmarks uses a GPU.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+#: Module a peer imports -> the distribution pip installs it from.
+_DISTRIBUTION = {"scipy.special": "scipy", "softmax_c": "."}
+
+
+def pip_command() -> str:
+    """``python3 -m pip`` when that is this interpreter, else this interpreter's
+    path: the command must install into the environment being benchmarked."""
+    import os
+    import shlex
+    import shutil
+    import sys
+
+    found = shutil.which("python3")
+    if found and os.path.realpath(found) == os.path.realpath(sys.executable):
+        return "python3 -m pip"
+    return f"{shlex.quote(sys.executable)} -m pip"
+
+
+def install_command(modules) -> str:
+    """The command that installs ``modules`` (torch from its CPU index).
+
+    >>> install_command(["onnx"])                                # doctest: +SKIP
+    'python3 -m pip install onnx'
+    """
+    pip = pip_command()
+    dists = [_DISTRIBUTION.get(m, m.partition(".")[0]) for m in modules]
+    parts = []
+    rest = [d for d in dists if d != "torch"]
+    if rest:
+        parts.append(f"{pip} install {' '.join(rest)}")
+    if "torch" in dists:
+        parts.append(f"{pip} install torch --index-url {TORCH_CPU_INDEX}")
+    return " && ".join(parts)
+
+
+def _import_problem(name: str) -> Optional[str]:
+    """None when ``name`` imports; else "not installed" or why it failed."""
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and not name.startswith(exc.name) and not exc.name.startswith(name):
+            return f"fails to import ({exc})"  # a dependency of it is missing
+        return "not installed"
+    except Exception as exc:  # a broken install can raise anything
+        return f"fails to import ({type(exc).__name__}: {exc})"
+    return None
+
+
 @dataclass(frozen=True)
 class Impl:
     """One implementation under test.
@@ -99,8 +152,6 @@ class Impl:
         Column label and key in :data:`softmax_c._bench.ops` adapters.
     modules : tuple of str
         Modules that must import for the implementation to be available.
-    install : str
-        How to add it, printed when it is missing.
     threads : callable
         ``threads(n)`` returns a context manager pinning its thread count.
     version_module : str, optional
@@ -109,7 +160,6 @@ class Impl:
 
     name: str
     modules: tuple
-    install: str
     threads: Callable = _no_threads
     version_module: Optional[str] = None
 
@@ -119,21 +169,39 @@ class Impl:
             return load_softmax_c() is not None
         return all(try_import(m) is not None for m in self.modules)
 
+    def problems(self) -> Dict[str, str]:
+        """Module -> "not installed" or why it fails to import, for each
+        module of :attr:`modules` that does not import."""
+        if self.name == LIBRARY:
+            return {} if self.available() else {LIBRARY: "not built"}
+        found = {m: _import_problem(m) for m in self.modules}
+        return {m: p for m, p in found.items() if p is not None}
+
+    @property
+    def install(self) -> str:
+        """What is missing and the command that adds it, e.g.
+        ``"onnx not installed; python3 -m pip install onnx"``."""
+        problems = self.problems()
+        if not problems:
+            return ""
+        if self.name == LIBRARY:
+            return f"the compiled core is not built; {pip_command()} install ."
+        what = ", ".join(f"{m.partition('.')[0]} {p}" for m, p in problems.items())
+        return f"{what}; {install_command(list(problems))}"
+
     def version(self) -> Optional[str]:
         """The library version, or None when unavailable."""
         mod = try_import(self.version_module or self.modules[0])
         return getattr(mod, "__version__", None) if mod is not None else None
 
 
-_PEERS_HINT = 'pip install "softmax_c[bench]"  or  pip install torch onnxruntime onnx'
-
 #: Implementations in table order: the library, the baseline, then peers.
 IMPLS = (
-    Impl(LIBRARY, ("softmax_c",), "build softmax_c: pip install .", softmax_c_threads),
-    Impl(BASELINE, ("numpy",), "pip install numpy", blas_threads),
-    Impl("scipy", ("scipy.special",), 'pip install "softmax_c[bench]"', version_module="scipy"),
-    Impl("torch", ("torch",), _PEERS_HINT, torch_threads),
-    Impl("onnxruntime", ("onnxruntime", "onnx"), _PEERS_HINT),
+    Impl(LIBRARY, ("softmax_c",), softmax_c_threads),
+    Impl(BASELINE, ("numpy",), blas_threads),
+    Impl("scipy", ("scipy.special",), version_module="scipy"),
+    Impl("torch", ("torch",), torch_threads),
+    Impl("onnxruntime", ("onnxruntime", "onnx")),
 )
 
 
@@ -148,7 +216,8 @@ def get_impl(name: str) -> Impl:
 def numpy_threads_note() -> str:
     """Say whether NumPy's BLAS threads follow ``--threads``."""
     if try_import("threadpoolctl") is None:
-        return "numpy BLAS threads not pinned (pip install threadpoolctl)"
+        return ("numpy BLAS threads not pinned: threadpoolctl not installed; "
+                + install_command(["threadpoolctl"]))
     return ""
 
 

@@ -25,11 +25,15 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .impls import BASELINE, IMPLS, LIBRARY, load_softmax_c, numpy_threads_note
+from .impls import BASELINE, IMPLS, LIBRARY, install_command, load_softmax_c, numpy_threads_note
 from .runner import CaseResult, Row
 
 __all__ = ["cpu_model", "available_cores", "system_info", "format_system", "format_header", "format_case",
            "format_summary", "row_metrics", "to_json", "write_json", "plot"]
+
+
+#: Why ``--plot`` cannot run, and the command that fixes it.
+PLOT_NEEDS = "--plot needs matplotlib (not installed); " + install_command(["matplotlib"])
 
 
 # ------------------------------------------------------------------ header --
@@ -97,8 +101,7 @@ def format_system(info: Dict) -> str:
     vers = "  ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
     lines.append(f"versions: python {info['python']}  {vers}")
     for name, hint in info["missing"].items():
-        what = "not built" if name == LIBRARY else "not installed"
-        lines.append(f"missing: {name} {what} -- {hint}")
+        lines.append(f"missing: {name} -- {hint}")
     return "\n".join(lines)
 
 
@@ -292,8 +295,7 @@ def plot(path: str, results: List[CaseResult]) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ImportError('--plot needs matplotlib: pip install matplotlib '
-                          '(or pip install "softmax_c[bench]")') from exc
+        raise ImportError(PLOT_NEEDS) from exc
     panels = sorted({(r.unit, r.threads, r.dtype) for r in results})
     fig, axes = plt.subplots(len(panels), 1, squeeze=False,
                              figsize=(max(8, 0.9 * len(results) / max(1, len(panels)) + 3),
