@@ -10,7 +10,10 @@ Before a case is timed, every implementation's result is checked against
 :mod:`softmax_c.reference` or :mod:`softmax_c.reference_sampling` (float64;
 sampled tokens must lie in the reference's support); a mismatch is reported and the command
 exits 1. Times are medians over adaptive repeats; throughput is compared with
-the memory-copy bandwidth or FMA peak measured in the same run.
+the case's limit measured in the same run: the least time its bytes take to
+copy or read, its exps take at softmax_c's vector-exp rate, or (attention)
+its flops take at the FMA peak, on the same threads
+(:mod:`softmax_c._bench.limits`).
 
 The case list (:data:`CASES`) and the set-up/check helpers are shared with
 the pytest-benchmark suite in ``benchmarks/``.
@@ -28,13 +31,14 @@ from ._bench.impls import BASELINE, IMPLS, LIBRARY, Impl, get_impl, load_softmax
 from ._bench.ops import OPS, NotApplicable, Op, make_inputs, oracle
 from ._bench.report import available_cores
 from ._bench.runner import applicable_impls, check_call, prepare_call
-from ._bench.timing import copy_bandwidth, fma_peak, measure
+from ._bench.limits import case_limit, exp_rate, fma_peak, traffic_time
+from ._bench.timing import measure
 
 __all__ = [
     "CASES", "Case", "select_cases", "OPS", "Op", "NotApplicable", "make_inputs",
     "oracle", "IMPLS", "Impl", "LIBRARY", "BASELINE", "get_impl", "load_softmax_c",
     "applicable_impls", "prepare_call", "check_call", "check_result",
-    "tolerance_for", "CheckResult", "measure", "copy_bandwidth", "fma_peak",
+    "tolerance_for", "CheckResult", "measure", "case_limit", "traffic_time", "exp_rate", "fma_peak",
     "available_cores", "build_parser", "main",
 ]
 

@@ -6,7 +6,8 @@ Modules, one idea each:
 ``ops``     what each operation is: inputs, oracle, work, per-library adapters
 ``impls``   the libraries compared: availability, versions, thread pinning
 ``check``   tolerances and the comparison with the float64 oracle
-``timing``  medians with adaptive repeats; copy bandwidth and FMA peak
+``timing``  medians with adaptive repeats
+``limits``  each case's limit: traffic, exp rate, FMA peak, measured in the run
 ``runner``  set-up → check → time, per case and implementation
 ``report``  header, tables, summary, JSON, plot
 ``cli``     ``python -m softmax_c bench``

@@ -530,6 +530,13 @@ class Op:
         for results that are not one array compared with the oracle's
         (``call`` is the prepared call, to run it again). None: compare
         ``result`` with the oracle by ``domain``.
+    traffic : {"copy", "read"}
+        The cheapest pass over the inputs that the op cannot beat (see
+        :mod:`softmax_c._bench.limits`): a copy into an output of the same
+        size, or a read (the output is negligible).
+    exps : int
+        exps the op must compute per element of ``x`` (0: no exp bound,
+        e.g. when selection may skip elements).
     """
 
     name: str
@@ -540,10 +547,14 @@ class Op:
     domain: str
     adapters: Dict[str, Callable] = field(default_factory=dict)
     check: Optional[Callable] = None
+    traffic: str = "read"
+    exps: int = 0
 
 
 def _row_op(name, baseline, domain, out_shape, onnx_node, reduce=False):
-    """An :class:`Op` for a softmax-like reduction along ``case.axis``."""
+    """An :class:`Op` for a softmax-like reduction along ``case.axis``: one
+    exp per element; it writes an output of the input's size unless it
+    ``reduce``s."""
     return Op(
         name, _logits, _row_oracle(name, baseline), _row_bytes(out_shape),
         "bytes", domain,
@@ -554,6 +565,7 @@ def _row_op(name, baseline, domain, out_shape, onnx_node, reduce=False):
             "torch": _torch_row(name),
             "onnxruntime": _onnx_row(onnx_node, reduce),
         },
+        traffic="read" if reduce else "copy", exps=1,
     )
 
 

@@ -11,8 +11,9 @@ vs best peer
     Fastest peer's median / this median; peers are every implementation
     except softmax_c.
 of limit
-    throughput / the limit measured in the same run (copy bandwidth, or the
-    FMA peak).
+    throughput / the case's limit measured in the same run (the least time
+    of its traffic, its exps or its flops: :mod:`softmax_c._bench.limits`);
+    never above 100 % beyond timing noise.
 """
 
 from __future__ import annotations
@@ -327,7 +328,7 @@ def _plot_panel(ax, group: List[CaseResult], names: List[str]) -> None:
     for x, res in zip(xs, group):
         ax.hlines(res.limit.value, x - 0.45, x + 0.45, colors="black",
                   linestyles="--", linewidth=1.2,
-                  label="limit (copy bw / FMA peak)" if x == 0 else None)
+                  label="limit (traffic / exp / FMA peak)" if x == 0 else None)
     ax.set_xticks(xs)
     ax.set_xticklabels([r.case.id for r in group], rotation=35, ha="right", fontsize=8)
     ax.set_yscale("log")

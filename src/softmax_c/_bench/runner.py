@@ -18,7 +18,8 @@ from .cases import Case
 from .check import CheckResult, check_result, tolerance_for
 from .impls import IMPLS, LIBRARY, Impl
 from .ops import OPS, NotApplicable, make_inputs, oracle
-from .timing import Limit, Timing, copy_bandwidth, fma_peak, measure
+from .limits import Limit, case_limit
+from .timing import Timing, measure
 
 __all__ = ["Row", "CaseResult", "Progress", "prepare_call", "check_call", "count_steps",
            "applicable_impls", "run_case", "run_all"]
@@ -152,17 +153,12 @@ class Progress:
             self.stream.flush()
 
 
-def _limit(case: Case, inputs, threads: int, unit: str, cache: dict) -> Limit:
-    if unit == "flops":
-        if threads not in cache:
-            cache[threads] = fma_peak(threads)
-        return cache[threads]
-    return copy_bandwidth(sum(a.nbytes for a in inputs.values()), threads)
-
-
 def run_case(case: Case, dtype, threads_list, budget: float, progress: Progress,
-             peak_cache: dict, impls=IMPLS) -> List[CaseResult]:
-    """Run one case at every thread count; the oracle is computed once."""
+             limit_cache: dict, impls=IMPLS) -> List[CaseResult]:
+    """Run one case at every thread count; the oracle is computed once.
+
+    ``limit_cache`` keeps the bounds measured so far in the run (see
+    :func:`softmax_c._bench.limits.case_limit`)."""
     op = OPS[case.op]
     inputs = make_inputs(case, dtype)
     ref = oracle(case, inputs)
@@ -170,7 +166,7 @@ def run_case(case: Case, dtype, threads_list, budget: float, progress: Progress,
     out = []
     for threads in threads_list:
         res = CaseResult(case, np.dtype(dtype).name, threads, work, op.unit,
-                         _limit(case, inputs, threads, op.unit, peak_cache))
+                         case_limit(op, inputs, work, threads, limit_cache))
         for impl in impls:
             if impl.name not in op.adapters:
                 continue
@@ -211,11 +207,11 @@ def run_all(cases, dtypes, threads_list, budget: float, on_result=None,
     list of CaseResult
     """
     progress = progress or Progress(0, enabled=False)
-    peaks: dict = {}
+    limits: dict = {}
     results = []
     for dtype in dtypes:
         for case in cases:
-            for res in run_case(case, dtype, threads_list, budget, progress, peaks, impls):
+            for res in run_case(case, dtype, threads_list, budget, progress, limits, impls):
                 results.append(res)
                 if on_result is not None:
                     progress.clear()
