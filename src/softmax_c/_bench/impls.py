@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
+import shlex
+import shutil
+import sys
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
@@ -101,11 +105,6 @@ _DISTRIBUTION = {"scipy.special": "scipy", "softmax_c": "."}
 def pip_command() -> str:
     """``python3 -m pip`` when that is this interpreter, else this interpreter's
     path: the command must install into the environment being benchmarked."""
-    import os
-    import shlex
-    import shutil
-    import sys
-
     found = shutil.which("python3")
     if found and os.path.realpath(found) == os.path.realpath(sys.executable):
         return "python3 -m pip"
