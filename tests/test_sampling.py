@@ -338,7 +338,7 @@ def test_expected_calibration_error():
     probs = softmax_c.softmax(logits, axis=1)
     y = rng.integers(0, 7, 5000)
     for nb in (1, 10, 15, 40):
-        assert softmax_c.expected_calibration_error(probs, y, nb) == pytest.approx(
+        assert softmax_c.expected_calibration_error(probs, y, n_bins=nb) == pytest.approx(
             ref.expected_calibration_error(probs, y, nb), rel=1e-12, abs=1e-15)
     # confidences on the bin edges go to the bin (lo, hi]
     edges = np.linspace(0, 1, 16)
@@ -349,9 +349,9 @@ def test_expected_calibration_error():
         ref.expected_calibration_error(probs.astype(np.float32), y), rel=1e-6)
     assert softmax_c.expected_calibration_error([[0.9, 0.1], [0.6, 0.4]], [0, 1]) == pytest.approx(0.35)
     with pytest.raises(ValueError):
-        softmax_c.expected_calibration_error(probs, y, 0)
+        softmax_c.expected_calibration_error(probs, y, n_bins=0)
     with pytest.raises(TypeError):
-        softmax_c.expected_calibration_error(probs, y, 2.0)
+        softmax_c.expected_calibration_error(probs, y, n_bins=2.0)
     with pytest.raises(ValueError):
         softmax_c.expected_calibration_error(-probs, y)
     with pytest.raises(ValueError):
