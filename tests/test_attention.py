@@ -324,3 +324,58 @@ def test_out_aliasing_input():
     r = sdpa(q, k, v, out=q)
     assert r is q
     np.testing.assert_array_equal(q, exp)
+
+
+# ------------------------------------------------------------------- out= --
+
+def test_out_pair_with_lse():
+    rng = np.random.default_rng(31)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 4), (2, 5, 4), (2, 5, 6)))
+    eo, el = sdpa(q, k, v, return_lse=True)
+    o, l = np.zeros((2, 3, 6), np.float32), np.zeros((2, 3), np.float32)
+    got = sdpa(q, k, v, return_lse=True, out=(o, l))
+    assert got[0] is o and got[1] is l
+    np.testing.assert_array_equal(o, eo)
+    np.testing.assert_array_equal(l, el)
+    o2 = np.zeros((2, 3, 6), np.float32)  # an array alone: the lse is allocated
+    got = sdpa(q, k, v, return_lse=True, out=o2)
+    assert got[0] is o2
+    np.testing.assert_array_equal(got[1], el)
+    lt = np.zeros((3, 2), np.float32).T  # a strided lse
+    sdpa(q, k, v, return_lse=True, out=(np.zeros((2, 3, 6), np.float32), lt))
+    np.testing.assert_array_equal(lt, el)
+    with pytest.raises(ValueError, match=r"out\[1\]"):
+        sdpa(q, k, v, return_lse=True, out=(o, np.zeros((2, 4), np.float32)))
+    with pytest.raises(TypeError, match=r"out\[1\]"):
+        sdpa(q, k, v, return_lse=True, out=(o, np.zeros((2, 3))))
+
+
+def test_merge_attention_out():
+    rng = np.random.default_rng(32)
+    q, k, v = (rng.standard_normal(s) for s in ((2, 3, 4), (2, 8, 4), (2, 8, 6)))
+    parts = [sdpa(q, k[:, a:b], v[:, a:b], return_lse=True) for a, b in ((0, 3), (3, 8))]
+    eo, el = softmax_c.merge_attention([p[0] for p in parts], [p[1] for p in parts])
+    o, l = np.zeros((2, 3, 6)), np.zeros((2, 3))
+    got = softmax_c.merge_attention([p[0] for p in parts], [p[1] for p in parts], out=(o, l))
+    assert got[0] is o and got[1] is l
+    np.testing.assert_array_equal(o, eo)
+    np.testing.assert_array_equal(l, el)
+
+
+@pytest.mark.parametrize("out,exc,words", [
+    ((np.zeros((2, 3, 5)), np.zeros((2, 3))), ValueError, r"out\[0\]"),
+    ((np.zeros((2, 3, 6)), np.zeros((2, 3), np.float32)), TypeError, r"out\[1\]"),
+    (np.zeros((2, 3, 6)), TypeError, "tuple"),
+])
+def test_merge_attention_bad_out_untouched(out, exc, words):
+    o = np.ones((2, 2, 3, 6))
+    lse = np.ones((2, 2, 3))
+    with pytest.raises(exc, match=words):
+        softmax_c.merge_attention(o, lse, out=out)
+    for a in (out if isinstance(out, tuple) else (out,)):
+        assert np.all(a == 0)
+    ro = (np.zeros((2, 3, 6)), np.zeros((2, 3)))
+    ro[1].flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        softmax_c.merge_attention(o, lse, out=ro)
+    assert np.all(ro[0] == 0)

@@ -340,3 +340,64 @@ def test_bad_axis(sc, axis):
 def test_duplicate_axis(sc):
     with pytest.raises(ValueError):
         sc.logsumexp(np.zeros((3, 4)), axis=(0, 0))
+
+
+# --------------------------------------------------------------------------
+# out= (a keyword-only extra: scipy has none)
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (None, True), (1, False), (1, True), ((0, 2), False)])
+@pytest.mark.parametrize("return_sign", [False, True])
+def test_out(sc, axis, keepdims, return_sign, rng):
+    a = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    exp = sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign)
+    shape = np.shape(exp[0] if return_sign else exp)
+    res = np.full(shape, 42.0, np.float32)
+    if return_sign:
+        sgn = np.full(shape, 42.0, np.float32)
+        got = sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=True, out=(res, sgn))
+        assert got[0] is res and got[1] is sgn
+        np.testing.assert_array_equal(sgn, exp[1])
+        np.testing.assert_array_equal(res, exp[0])
+    else:
+        got = sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, out=res)
+        assert got is res
+        np.testing.assert_array_equal(res, exp)
+
+
+def test_out_strided_and_float16(sc, rng):
+    a = rng.standard_normal((6, 7))
+    out = np.zeros((6, 2))[:, 0]  # a strided view
+    assert sc.logsumexp(a, axis=1, out=out) is out
+    np.testing.assert_array_equal(out, sc.logsumexp(a, axis=1))
+    out16 = np.zeros(6, np.float16)
+    sc.logsumexp(a.astype(np.float16), axis=1, out=out16)
+    np.testing.assert_array_equal(out16, sc.logsumexp(a.astype(np.float16), axis=1))
+
+
+@pytest.mark.parametrize("kw,out,exc,words", [
+    (dict(axis=1), np.zeros(4, np.float64), ValueError, "shape"),
+    (dict(axis=1, keepdims=True), np.zeros(3, np.float64), ValueError, "shape"),
+    (dict(axis=1), np.zeros(3, np.float32), TypeError, "dtype"),
+    (dict(axis=1), [0.0, 0.0, 0.0], TypeError, "out"),
+    (dict(axis=1, return_sign=True), np.zeros(3), TypeError, "tuple"),
+    (dict(axis=1, return_sign=True), (np.zeros(3), np.zeros(2)), ValueError, r"out\[1\]"),
+    (dict(axis=1), (np.zeros(3), np.zeros(3)), TypeError, "out"),
+])
+def test_out_errors_leave_out_untouched(sc, kw, out, exc, words):
+    a = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(exc, match=words):
+        sc.logsumexp(a, out=out, **kw)
+    for o in (out if isinstance(out, tuple) else (out,)):
+        assert np.all(np.asarray(o) == 0)
+
+
+def test_out_readonly(sc):
+    out = np.zeros(3)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        sc.logsumexp(np.ones((3, 4)), axis=1, out=out)
+    res, sgn = np.zeros(3), np.zeros(3)
+    with pytest.raises(ValueError, match="share memory"):
+        sc.logsumexp(np.ones((3, 4)), axis=1, return_sign=True, out=(res, res))

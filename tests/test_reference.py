@@ -308,3 +308,15 @@ def test_merge_ignores_dead_shard_even_with_nan():
     o, l = ref.merge_attention([o1, o1], [l1, l1])
     np.testing.assert_allclose(o, o1, rtol=1e-15)
     np.testing.assert_allclose(l, l1 + math.log(2), rtol=1e-15)
+
+
+def test_attention_positional_arguments_match_the_public_function(sc):
+    # (query, key, value, attn_mask, dropout_p, is_causal, ...) as torch and softmax_c
+    rng = np.random.default_rng(8)
+    q, k, v = (rng.standard_normal(s) for s in ((1, 4, 3), (1, 4, 3), (1, 4, 2)))
+    np.testing.assert_array_equal(ref.scaled_dot_product_attention(q, k, v, None, 0.0, True),
+                                  ref.scaled_dot_product_attention(q, k, v, is_causal=True))
+    np.testing.assert_allclose(sc.scaled_dot_product_attention(q, k, v, None, 0.0, True),
+                               ref.scaled_dot_product_attention(q, k, v, None, 0.0, True), rtol=1e-12)
+    with pytest.raises(ValueError, match="dropout_p"):
+        ref.scaled_dot_product_attention(q, k, v, dropout_p=0.1)

@@ -338,7 +338,7 @@ def test_expected_calibration_error():
     probs = softmax_c.softmax(logits, axis=1)
     y = rng.integers(0, 7, 5000)
     for nb in (1, 10, 15, 40):
-        assert softmax_c.expected_calibration_error(probs, y, nb) == pytest.approx(
+        assert softmax_c.expected_calibration_error(probs, y, n_bins=nb) == pytest.approx(
             ref.expected_calibration_error(probs, y, nb), rel=1e-12, abs=1e-15)
     # confidences on the bin edges go to the bin (lo, hi]
     edges = np.linspace(0, 1, 16)
@@ -349,9 +349,9 @@ def test_expected_calibration_error():
         ref.expected_calibration_error(probs.astype(np.float32), y), rel=1e-6)
     assert softmax_c.expected_calibration_error([[0.9, 0.1], [0.6, 0.4]], [0, 1]) == pytest.approx(0.35)
     with pytest.raises(ValueError):
-        softmax_c.expected_calibration_error(probs, y, 0)
+        softmax_c.expected_calibration_error(probs, y, n_bins=0)
     with pytest.raises(TypeError):
-        softmax_c.expected_calibration_error(probs, y, 2.0)
+        softmax_c.expected_calibration_error(probs, y, n_bins=2.0)
     with pytest.raises(ValueError):
         softmax_c.expected_calibration_error(-probs, y)
     with pytest.raises(ValueError):
@@ -375,3 +375,104 @@ def test_chi_square_flat_big_nucleus(target, kw):
     assert (p[tok] > 0).all(), "drew an excluded token"
     group = np.minimum((np.cumsum(p) - p / 2) * 40, 39).astype(int)
     chi2_check(group[tok], np.bincount(group, weights=p, minlength=40), str(kw))
+
+
+# ------------------------------------------------------------------- out= --
+
+def test_sample_out():
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((3, 4, 50))
+    exp = softmax_c.sample(x, top_k=5, seed=3)
+    out = np.full((3, 4), -7, np.int64)
+    assert softmax_c.sample(x, top_k=5, seed=3, out=out) is out
+    np.testing.assert_array_equal(out, exp)
+    strided = np.full((4, 6), -7, np.int64)[:, ::2].T  # (3, 4), non-contiguous
+    softmax_c.sample(x, top_k=5, seed=3, out=strided)
+    np.testing.assert_array_equal(strided, exp)
+    out1 = np.full((3, 4), -7, np.int64)  # axis=1: the shape without that axis
+    softmax_c.sample(np.moveaxis(x, 2, 1), axis=1, top_k=5, seed=3, out=out1)
+    np.testing.assert_array_equal(out1, exp)
+    out0 = np.zeros((), np.int64)
+    assert softmax_c.sample(x[0, 0], temperature=0, out=out0) is out0
+    assert out0 == np.argmax(x[0, 0])
+
+
+@pytest.mark.parametrize("out,exc,words", [
+    (np.zeros((3,), np.int64), ValueError, "shape"),
+    (np.zeros((3, 4), np.int32), TypeError, "dtype"),
+    ([0] * 12, TypeError, "out"),
+])
+def test_sample_bad_out_untouched(out, exc, words):
+    x = np.zeros((3, 4, 5))
+    gen = np.random.default_rng(0)
+    state = gen.bit_generator.state
+    with pytest.raises(exc, match=words):
+        softmax_c.sample(x, seed=gen, out=out)
+    assert gen.bit_generator.state == state, "uniforms drawn before out was checked"
+    assert np.all(np.asarray(out) == 0)
+
+
+def test_sample_out_readonly_and_invalid_row():
+    out = np.zeros((2,), np.int64)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        softmax_c.sample(np.zeros((2, 3)), out=out)
+    out = np.full((2,), 9, np.int64)
+    x = np.zeros((2, 3))
+    x[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"row \(1,\)"):
+        softmax_c.sample(x, seed=0, out=out)
+    assert np.all(out == 9), "out written for a call that failed"
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_topk_softmax_out(axis):
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((6, 7, 8)).astype(np.float32)
+    ep, ei = softmax_c.topk_softmax(x, 3, axis=axis, temperature=0.7)
+    p = np.full(ep.shape, 42.0, np.float32)
+    i = np.full(ei.shape, 42, np.int64)
+    got = softmax_c.topk_softmax(x, 3, axis=axis, temperature=0.7, out=(p, i))
+    assert got[0] is p and got[1] is i
+    np.testing.assert_array_equal(p, ep)
+    np.testing.assert_array_equal(i, ei)
+    p16 = np.zeros((6, 7, 3), np.float16)
+    softmax_c.topk_softmax(x.astype(np.float16), top_k=3, out=(p16, np.zeros((6, 7, 3), np.int64)))
+    np.testing.assert_array_equal(p16, softmax_c.topk_softmax(x.astype(np.float16), 3)[0])
+
+
+@pytest.mark.parametrize("out,exc,words", [
+    ((np.zeros((2, 3)), np.zeros((2, 2), np.int64)), ValueError, r"out\[0\]"),
+    ((np.zeros((2, 2), np.float32), np.zeros((2, 2), np.int64)), TypeError, r"out\[0\]"),
+    ((np.zeros((2, 2)), np.zeros((2, 2), np.int32)), TypeError, r"out\[1\]"),
+    (np.zeros((2, 2)), TypeError, "tuple"),
+    ((np.zeros((2, 2)),), TypeError, "tuple"),
+])
+def test_topk_softmax_bad_out_untouched(out, exc, words):
+    with pytest.raises(exc, match=words):
+        softmax_c.topk_softmax(np.zeros((2, 5)), 2, out=out)
+    for o in (out if isinstance(out, tuple) else (out,)):
+        assert np.all(o == 0)
+
+
+def test_topk_softmax_out_readonly_and_invalid_row():
+    p, i = np.zeros((2, 2)), np.zeros((2, 2), np.int64)
+    i.flags.writeable = False
+    with pytest.raises(ValueError, match=r"out\[1\] is read-only"):
+        softmax_c.topk_softmax(np.zeros((2, 5)), 2, out=(p, i))
+    x = np.zeros((2, 5))
+    x[0, 1] = np.inf
+    i = np.zeros((2, 2), np.int64)
+    with pytest.raises(ValueError, match=r"row \(0,\)"):
+        softmax_c.topk_softmax(x, 2, out=(p, i))
+    assert np.all(p == 0) and np.all(i == 0)
+
+
+def test_topk_softmax_top_k_named():
+    x = np.log([0.1, 0.6, 0.3])
+    p, i = softmax_c.topk_softmax(x, top_k=2)
+    np.testing.assert_array_equal(i, [1, 2])
+    with pytest.raises(ValueError, match="top_k"):
+        softmax_c.topk_softmax(x, 4)
+    with pytest.raises(TypeError, match="top_k"):
+        softmax_c.topk_softmax(x, 2.0)

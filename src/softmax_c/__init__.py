@@ -10,9 +10,9 @@ from __future__ import annotations
 import os as _os
 
 from . import _core
-from .sampling import expected_calibration_error, fit_temperature, sample, topk_softmax
-from ._api import log_softmax, logsumexp, softmax
+from .special import log_softmax, logsumexp, softmax
 from .attention import merge_attention, scaled_dot_product_attention
+from .sampling import expected_calibration_error, fit_temperature, sample, topk_softmax
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""Type stubs of softmax_c's public API (see the docstrings in ``_api.py``,
+"""Type stubs of softmax_c's public API (see the docstrings in ``special.py``,
 ``attention.py`` and ``sampling.py`` for the semantics)."""
 
 from typing import Any, List, Literal, Optional, Sequence, Tuple, TypedDict, TypeVar, Union, overload
@@ -38,19 +38,28 @@ def log_softmax(x: ArrayLike, axis: _Axis = None, *, temperature: float = 1.0,
 def log_softmax(x: ArrayLike, axis: _Axis = None, *, temperature: float = 1.0,
                 out: _OutT) -> _OutT: ...
 
+_Out2 = Tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]
+
 @overload
 def logsumexp(a: ArrayLike, axis: _Axis = None, b: Optional[ArrayLike] = None,
-              keepdims: bool = False, return_sign: Literal[False] = False) -> _FloatsOrScalar: ...
+              keepdims: bool = False, return_sign: Literal[False] = False, *,
+              out: None = None) -> _FloatsOrScalar: ...
+@overload
+def logsumexp(a: ArrayLike, axis: _Axis = None, b: Optional[ArrayLike] = None,
+              keepdims: bool = False, return_sign: Literal[False] = False, *,
+              out: _OutT) -> _OutT: ...
 @overload
 def logsumexp(a: ArrayLike, axis: _Axis, b: Optional[ArrayLike], keepdims: bool,
-              return_sign: Literal[True]) -> Tuple[_FloatsOrScalar, _FloatsOrScalar]: ...
+              return_sign: Literal[True], *,
+              out: Optional[_Out2] = None) -> Tuple[_FloatsOrScalar, _FloatsOrScalar]: ...
 @overload
 def logsumexp(a: ArrayLike, axis: _Axis = None, b: Optional[ArrayLike] = None,
-              keepdims: bool = False, *,
-              return_sign: Literal[True]) -> Tuple[_FloatsOrScalar, _FloatsOrScalar]: ...
+              keepdims: bool = False, *, return_sign: Literal[True],
+              out: Optional[_Out2] = None) -> Tuple[_FloatsOrScalar, _FloatsOrScalar]: ...
 @overload
 def logsumexp(a: ArrayLike, axis: _Axis = None, b: Optional[ArrayLike] = None,
-              keepdims: bool = False, return_sign: bool = False
+              keepdims: bool = False, return_sign: bool = False, *,
+              out: Union[np.ndarray[Any, Any], _Out2, None] = None
               ) -> Union[_FloatsOrScalar, Tuple[_FloatsOrScalar, _FloatsOrScalar]]: ...
 
 # ----------------------------------------------------------------- attention --
@@ -67,29 +76,35 @@ def scaled_dot_product_attention(
     query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = None,
     dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
     enable_gqa: bool = False, *, causal_alignment: Literal["upper_left", "lower_right"] = "upper_left",
-    return_lse: Literal[True], out: Optional[NDArray[Any]] = None,
+    return_lse: Literal[True], out: Union[NDArray[Any], _Out2, None] = None,
 ) -> Tuple[_Floats, _Floats]: ...
 @overload
 def scaled_dot_product_attention(
     query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = None,
     dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
     enable_gqa: bool = False, *, causal_alignment: Literal["upper_left", "lower_right"] = "upper_left",
-    return_lse: bool = False, out: Optional[NDArray[Any]] = None,
+    return_lse: bool = False, out: Union[NDArray[Any], _Out2, None] = None,
 ) -> Union[_Floats, Tuple[_Floats, _Floats]]: ...
 
 def merge_attention(outputs: Union[Sequence[ArrayLike], NDArray[Any]],
-                    lses: Union[Sequence[ArrayLike], NDArray[Any]]) -> Tuple[_Floats, _Floats]: ...
+                    lses: Union[Sequence[ArrayLike], NDArray[Any]], *,
+                    out: Optional[_Out2] = None) -> Tuple[_Floats, _Floats]: ...
 
 # ------------------------------------------------------------------ sampling --
 
+@overload
 def sample(logits: ArrayLike, *, temperature: float = 1.0, top_k: Optional[int] = None,
            top_p: Optional[float] = None, min_p: Optional[float] = None, axis: int = -1,
-           seed: Union[int, np.random.Generator, None] = None
+           seed: Union[int, np.random.Generator, None] = None, out: None = None
            ) -> Union[NDArray[np.int64], np.int64]: ...
-def topk_softmax(logits: ArrayLike, k: int, *, axis: int = -1,
-                 temperature: float = 1.0) -> Tuple[_Floats, NDArray[np.int64]]: ...
+@overload
+def sample(logits: ArrayLike, *, temperature: float = 1.0, top_k: Optional[int] = None,
+           top_p: Optional[float] = None, min_p: Optional[float] = None, axis: int = -1,
+           seed: Union[int, np.random.Generator, None] = None, out: _OutT) -> _OutT: ...
+def topk_softmax(logits: ArrayLike, top_k: int, *, axis: int = -1, temperature: float = 1.0,
+                 out: Optional[_Out2] = None) -> Tuple[_Floats, NDArray[np.int64]]: ...
 def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float: ...
-def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float: ...
+def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, *, n_bins: int = 15) -> float: ...
 
 # -------------------------------------------------------------------- config --
 

@@ -61,7 +61,8 @@ def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarra
     """out (and lse) = attention(q, k, v).  q (..., Hq, L, E), k (..., H, S, E),
     v (..., H, S, Ev), out (..., Hq, L, Ev), lse None or (..., Hq, L), mask None
     or (..., Hq, L, S) bool / q's dtype; same batch shape everywhere; every byte
-    stride a multiple of the item size (the front makes sure)."""
+    stride a multiple of the item size (the front makes sure).  Returns True
+    (the answer ``_rules.call_kernel`` expects of a binding that ran)."""
     cdef sc_attn a
     cdef cnp.ndarray m = mask
     cdef cnp.ndarray ls = lse
@@ -107,3 +108,4 @@ def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarra
         st = sc_attention(&a)
     if st != SC_OK:
         raise_status(st, "scaled_dot_product_attention")
+    return True

@@ -3,7 +3,8 @@
 
 Design notes
 ------------
-1. The Python front (``_api.py``) validates every argument and allocates every
+1. The Python fronts (``special.py``, ``attention.py``, ``sampling.py``, with
+   the shared rules of ``_rules.py``) validate every argument and allocate every
    output; this module only turns NumPy arrays into pointers and element
    strides, releases the GIL around each kernel call and turns a status code
    into an exception.
@@ -252,11 +253,13 @@ def logsumexp_into(cnp.ndarray x, b, cnp.ndarray out, sign, int axis):
     return True
 
 
-def softmax_fast(x, axis, temperature, bint log_mode):
-    """The common call, with no Python-level overhead: a C-contiguous float32
-    or float64 ndarray, axis an int or None, temperature a float, no out.
-    Returns the result, or None when the call is not of that kind (the front
-    then takes the general path, which validates and explains)."""
+def softmax_fast(x, axis, double temperature, bint log_mode):
+    """The common call without Python-level overhead, recognised by layout
+    only: a C-contiguous native float32/float64 ndarray of at least one
+    element, `axis` None or the last axis (as an int), no out.  Returns the
+    result, or None for any other layout (the front then takes the general
+    path).  `temperature` must already be valid (the front checks it with
+    the first line of ``_rules.positive_finite``): every argument rule lives in ``_rules.py``."""
     if type(x) is not cnp.ndarray:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
@@ -264,12 +267,7 @@ def softmax_fast(x, axis, temperature, bint log_mode):
     if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not cnp.PyArray_IS_C_CONTIGUOUS(a)
             or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
-    if type(temperature) is not float and type(temperature) is not int:
-        return None
-    cdef double temp = temperature
-    if not (temp > 0.0 and temp < float("inf")):
-        return None
-    cdef int nd = cnp.PyArray_NDIM(a), ax
+    cdef int nd = cnp.PyArray_NDIM(a)
     cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
     cdef sc_view v
     cdef int64_t size = cnp.PyArray_SIZE(a), rows = 1
@@ -277,13 +275,8 @@ def softmax_fast(x, axis, temperature, bint log_mode):
         return None
     if axis is None:
         v.n = size
-    elif type(axis) is int:
-        ax = axis
-        if ax < 0:
-            ax += nd
-        if ax != nd - 1 or ax < 0:  # only the last axis here
-            return None
-        v.n = shape[ax]
+    elif type(axis) is int and (axis == -1 or axis == nd - 1):
+        v.n = shape[nd - 1]
         rows = size // v.n
     else:
         return None
@@ -295,7 +288,7 @@ def softmax_fast(x, axis, temperature, bint log_mode):
     v.x_outer[0] = v.y_outer[0] = v.n
     v.b_outer[0] = 0
     cdef cnp.ndarray y = cnp.PyArray_EMPTY(nd, shape, t, 0)
-    _run_softmax(SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64, a, y, &v, temp, log_mode)
+    _run_softmax(SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64, a, y, &v, temperature, log_mode)
     return y
 
 

@@ -6,40 +6,15 @@ Every argument is validated here, before any output is written.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from ._api import _check_out
-
 from . import _core
+from . import _rules as R
 
 __all__ = ["scaled_dot_product_attention", "merge_attention"]
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _CAUSAL = {"upper_left": 1, "lower_right": 2}
-
-
-def _array(x, name):
-    if not isinstance(x, np.ndarray):
-        try:
-            x = np.asarray(x)
-        except Exception as e:  # ragged lists and the like
-            raise TypeError(f"{name}: cannot be converted to an array ({e})") from None
-    if not x.dtype.isnative:  # byte-swapped float32/64: compute on a native copy
-        x = x.astype(x.dtype.newbyteorder("="))
-    return x
-
-
-def _strided_ok(x):
-    """The kernels take element strides of aligned data: a byte stride that is
-    not a multiple of the item size (a view into a structured array, say) or
-    data at an odd byte offset needs a copy."""
-    return x.flags.aligned and all(s % x.itemsize == 0 for s in x.strides)
-
-
-def _kernel_view(x):
-    return x if _strided_ok(x) else np.require(x, requirements="CA")
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
@@ -85,9 +60,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         (decode with a KV cache).
     return_lse : bool, optional
         Also return the log-sum-exp of the scaled, masked scores.
-    out : ndarray, optional
+    out : ndarray, or tuple of two ndarrays with ``return_lse``, optional
         Where to write the output: shape ``(..., Hq, L, Ev)``, the inputs'
-        dtype, writeable, any strides.
+        dtype, writeable, any strides.  With ``return_lse`` either that array
+        (the lse is then allocated) or a pair ``(out, lse)``, the lse of shape
+        ``(..., Hq, L)``.  Checked before anything is written.
 
     Returns
     -------
@@ -120,25 +97,20 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     >>> softmax_c.scaled_dot_product_attention(q, kv, kv).shape
     (1, 2, 4)
     """
-    q = _array(query, "query")
-    k = _array(key, "key")
-    v = _array(value, "value")
+    q = R.as_array(query, "query", native=True)
+    k = R.as_array(key, "key", native=True)
+    v = R.as_array(value, "value", native=True)
     for name, x in (("query", q), ("key", k), ("value", v)):
-        if x.dtype not in _FLOATS:
-            raise TypeError(f"{name}: expected float32 or float64, got dtype {x.dtype}")
+        R.kernel_float(x, name)
         if x.ndim < 2:
             raise ValueError(f"{name}: expected at least 2 dimensions (..., L, E), got shape {x.shape}")
     if not (q.dtype == k.dtype == v.dtype):
         raise TypeError(f"query, key and value must have one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
     dtype = q.dtype
-    if isinstance(dropout_p, bool) or not isinstance(dropout_p, numbers.Real):
-        raise TypeError(f"dropout_p must be a real number, got {type(dropout_p).__name__}")
-    if dropout_p != 0.0:
+    if R.real(dropout_p, "dropout_p") != 0.0:
         raise ValueError(f"dropout_p must be 0 (inference only), got {dropout_p}")
-    if not isinstance(is_causal, (bool, np.bool_)):
-        raise TypeError(f"is_causal must be a bool, got {type(is_causal).__name__}")
-    if not isinstance(enable_gqa, (bool, np.bool_)):
-        raise TypeError(f"enable_gqa must be a bool, got {type(enable_gqa).__name__}")
+    is_causal = R.boolean(is_causal, "is_causal")
+    enable_gqa = R.boolean(enable_gqa, "enable_gqa")
     if causal_alignment not in _CAUSAL:
         raise ValueError(f"causal_alignment must be 'upper_left' or 'lower_right', got {causal_alignment!r}")
     if is_causal and attn_mask is not None:
@@ -151,12 +123,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError(f"value: S = {S} keys, key has {k.shape[-2]}")
     if E == 0:
         raise ValueError("query: E (the last dimension) must be >= 1")
-    if scale is None:
-        s = 1.0 / math.sqrt(E)
-    else:
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-            raise TypeError(f"scale must be a real number or None, got {type(scale).__name__}")
-        s = float(scale)
+    s = 1.0 / math.sqrt(E) if scale is None else R.real(scale, "scale")
 
     # Heads and batch: every array seen as (*batch, heads, rows, cols).
     def heads(x):
@@ -178,7 +145,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     mask = None
     if attn_mask is not None:
-        mask = _array(attn_mask, "attn_mask")
+        mask = R.as_array(attn_mask, "attn_mask", native=True)
         if mask.dtype == np.bool_:
             pass
         elif mask.dtype.kind == "f":
@@ -195,38 +162,49 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                              f"{batch + (hq, L, S)}")
         two_d = two_d and mask.ndim <= 2
     if len(batch) > _core.ATTENTION_MAX_BATCH:
-        raise ValueError(f"at most {_core.ATTENTION_MAX_BATCH} batch dimensions")
+        raise ValueError(f"query: at most {_core.ATTENTION_MAX_BATCH} batch dimensions, got {len(batch)}")
     full_q = batch + (hq, L, E)
     result_shape = (L, Ev) if two_d else batch + (hq, L, Ev)
     lse_shape = result_shape[:-1]
 
-    if out is not None:
-        _check_out(out, result_shape, dtype)
+    lse_out = None
+    if out is not None and return_lse and isinstance(out, (tuple, list)):
+        out, lse_out = R.check_outs(out, ((result_shape, dtype), (lse_shape, dtype)))
+    elif out is not None:
+        R.check_out(out, result_shape, dtype)
 
     # ---- validated: views for the kernel (no copies of q, k, v) ----
     def full(x, shape):
-        x = _kernel_view(x)
+        x = R.kernel_view(x)
         if x.ndim == 2:
             x = x[None]
         return np.broadcast_to(x, shape)
     qf = full(q, full_q)
     kf = full(k, batch + (hk, S, E))
     vf = full(v, batch + (hk, S, Ev))
-    mf = None if mask is None else np.broadcast_to(_kernel_view(mask), batch + (hq, L, S))
-    direct = (out is not None and _strided_ok(out)
-              and not any(np.shares_memory(out, x) for x in (q, k, v) + ((mask,) if mask is not None else ())))
-    res = out if direct else np.empty(result_shape, dtype)
-    of = res[None] if two_d else res  # a view, even for a strided out
-    lse = np.empty(lse_shape, dtype) if return_lse else None
+    mf = None if mask is None else np.broadcast_to(R.kernel_view(mask), batch + (hq, L, S))
+    inputs = (q, k, v) + (() if mask is None else (mask,))
+
+    def target(o, shape):  # the caller's array, unless it overlaps an input
+        if o is None or any(np.shares_memory(o, x) for x in inputs):
+            return np.empty(shape, dtype)
+        return o
+    res = target(out, result_shape)
+    lse = target(lse_out, lse_shape) if return_lse else None
+    of = res[None] if two_d else res  # views, even of a strided out
     lf = None if lse is None else (lse[None] if two_d else lse)
-    _core.attention_into(qf, kf, vf, mf, of, lf, _CAUSAL[causal_alignment] if is_causal else 0, s)
+    R.call_kernel(_core.attention_into, qf, kf, vf, mf, of, lf,
+                  _CAUSAL[causal_alignment] if is_causal else 0, s, writes=(4, 5))
     if out is not None and res is not out:
         out[...] = res
         res = out
+    if lse_out is not None and lse is not lse_out:
+        lse_out[...] = lse
+        lse = lse_out
     return (res, lse) if return_lse else res
 
 
-def merge_attention(outputs, lses):
+def merge_attention(outputs, lses, *, out=None):
     r"""Merge attention results computed over disjoint key/value shards.
 
     For shards ``k`` with outputs ``O_k`` (each normalised over its own keys)
@@ -242,6 +220,10 @@ def merge_attention(outputs, lses):
     outputs : sequence of array_like, each shape (..., L, Ev)
     lses : sequence of array_like, each shape (..., L)
         One per output.  float32 or float64.
+    out : tuple of two ndarrays, optional
+        ``(out, lse)``: where to write the results (shapes as returned, the
+        inputs' dtype, writeable, any strides).  Checked before anything is
+        written; returned.
 
     Returns
     -------
@@ -254,16 +236,18 @@ def merge_attention(outputs, lses):
     Raises
     ------
     TypeError
-        Non-float or mixed dtypes.
+        Non-float or mixed dtypes, `out` not a pair of arrays of the right
+        dtype.
     ValueError
-        No shards, different counts, shapes that do not match.
+        No shards, different counts, shapes that do not match, `out` of the
+        wrong shape or read-only.
     """
     if isinstance(outputs, np.ndarray):
         outputs = list(outputs)
     if isinstance(lses, np.ndarray):
         lses = list(lses)
-    outputs = [_array(o, "outputs") for o in outputs]
-    lses = [_array(x, "lses") for x in lses]
+    outputs = [R.as_array(o, "outputs", native=True) for o in outputs]
+    lses = [R.as_array(x, "lses", native=True) for x in lses]
     if not outputs:
         raise ValueError("outputs: at least one shard is needed")
     if len(outputs) != len(lses):
@@ -271,14 +255,15 @@ def merge_attention(outputs, lses):
     dtype = outputs[0].dtype
     for name, xs in (("outputs", outputs), ("lses", lses)):
         for x in xs:
-            if x.dtype not in _FLOATS:
-                raise TypeError(f"{name}: expected float32 or float64, got dtype {x.dtype}")
+            R.kernel_float(x, name)
             if x.dtype != dtype:
                 raise TypeError(f"{name}: every shard must have dtype {dtype}, got {x.dtype}")
     o = np.stack(outputs)
     lv = np.stack(lses)
     if o.ndim < 2 or o.shape[:-1] != lv.shape:
         raise ValueError(f"outputs (stacked {o.shape}) and lses (stacked {lv.shape}) do not match")
+    if out is not None:
+        out = R.check_outs(out, ((o.shape[1:], dtype), (lv.shape[1:], dtype)))
     live = lv != -np.inf
     m = np.max(np.where(live, lv, -np.inf), axis=0)
     shift = np.where(np.isfinite(m), m, 0).astype(dtype)
@@ -287,6 +272,10 @@ def merge_attention(outputs, lses):
         total = w.sum(axis=0)
         empty = total == 0
         safe = np.where(empty, 1, total)
-        out = np.where(live[..., None], (w / safe)[..., None] * o, 0).sum(axis=0).astype(dtype)
+        merged = np.where(live[..., None], (w / safe)[..., None] * o, 0).sum(axis=0).astype(dtype)
         lse = np.where(empty, -np.inf, shift + np.log(safe)).astype(dtype)
-    return out, lse
+    if out is None:
+        return merged, lse
+    out[0][...] = merged
+    out[1][...] = lse
+    return out

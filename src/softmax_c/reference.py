@@ -281,8 +281,8 @@ def _attention_allowed(L, S, attn_mask, is_causal, causal_alignment):
     return allowed, bias
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False,
-                                 scale=None, enable_gqa=False, *,
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False, *,
                                  causal_alignment="upper_left", return_lse=False):
     r"""Scaled dot-product attention in float64 (torch semantics).
 
@@ -297,6 +297,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     attn_mask : array_like, optional
         Broadcastable to ``(..., Hq, L, S)``.  bool: True means "may attend".
         float: added to the scaled scores (``-inf`` entries mask out).
+    dropout_p : float, optional
+        Must be 0 (there to keep the positional arguments of
+        :func:`softmax_c.scaled_dot_product_attention` and torch's).
     is_causal : bool, optional
         Apply a causal mask; cannot be combined with ``attn_mask``.
     scale : float, optional
@@ -324,6 +327,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     NaN or inf there: selection is done with ``np.where``, never by
     multiplying with 0.
     """
+    if dropout_p != 0:
+        raise ValueError(f"dropout_p must be 0 (inference only), got {dropout_p}")
     q = _as_float64(query, "query")
     k = _as_float64(key, "key")
     v = _as_float64(value, "value")

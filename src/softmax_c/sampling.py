@@ -2,7 +2,7 @@
 :func:`topk_softmax`, :func:`fit_temperature`,
 :func:`expected_calibration_error`.
 
-Argument rules and dtype policy as the softmax family (``_api.py``): every
+Argument rules and dtype policy are the shared ones (``_rules.py``): every
 argument is validated before any kernel runs; float32 and float64 run in their
 own precision, float16 in float32, bool/int/list input as float64; complex
 input raises TypeError.  The kernels (``cpp/src/sampling.cpp``) see a 2-D
@@ -13,59 +13,16 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 
 import numpy as np
 
 from . import _core
-from ._api import _as_array, _compute_dtypes, _temperature
-
-try:  # NumPy >= 2
-    from numpy.lib.array_utils import normalize_axis_index
-except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core.multiarray import normalize_axis_index
+from . import _rules as R
 
 __all__ = ["sample", "topk_softmax", "fit_temperature", "expected_calibration_error"]
 
 
 # ----------------------------------------------------------------- helpers --
-
-def _real(v, name):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    return float(v)
-
-
-def _int(v, name):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    return operator.index(v)
-
-
-def _axis(axis, ndim):
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
-    return normalize_axis_index(operator.index(axis), ndim)
-
-
-def _rows(x, axis, name):
-    """(2-D kernel-dtype view (rows, n) with `axis` last, batch shape, axis,
-    result dtype)."""
-    x = _as_array(x, name)
-    kdt, rdt = _compute_dtypes(x.dtype, name)
-    if x.ndim == 0:
-        raise ValueError(f"{name}: expected at least one dimension (the vocabulary), got a scalar")
-    ax = _axis(axis, x.ndim)
-    n = x.shape[ax]
-    if n == 0:
-        raise ValueError(f"{name}: empty vocabulary (axis {ax} has length 0)")
-    xm = np.moveaxis(x, ax, -1)
-    batch = xm.shape[:-1]
-    x2 = xm.reshape(-1, n)
-    if x2.dtype != kdt:
-        x2 = x2.astype(kdt)
-    return x2, batch, ax, rdt
-
 
 def _generator(seed):
     if seed is None:
@@ -87,15 +44,10 @@ def _invalid_row(bad, batch, what):
         "(it defines no probability distribution)")
 
 
-def _call(fn, x2, *args):
-    if not fn(x2, *args):
-        return fn(np.require(x2, requirements="CA"), *args)
-    return True
-
-
 # ------------------------------------------------------------------ sample --
 
-def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=-1, seed=None):
+def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=-1, seed=None,
+           out=None):
     """Draw one token per row from ``softmax(logits / temperature)`` after the
     top-k, top-p and min-p warpers, in one fused pass per row.
 
@@ -143,6 +95,10 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
         seed and input give the same tokens for any thread count.  Kernel
         targets (ISAs) may differ in the last bits of exp, so across targets a
         draw within rounding of a CDF step or warper boundary can differ.
+    out : ndarray of int64, optional
+        Where to write the tokens: `logits`' shape without `axis`, writeable,
+        any strides.  Checked before the uniforms are drawn; written only
+        when every row is valid; returned (a 0-d `out` stays an array).
 
     Returns
     -------
@@ -166,61 +122,58 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
     >>> softmax_c.sample(np.log([[0.7, 0.2, 0.1]]), top_k=1, seed=0)
     array([0])
     """
-    t = _real(temperature, "temperature")
-    if not (math.isfinite(t) and t >= 0.0):
-        raise ValueError(f"temperature must be finite and >= 0, got {t}")
-    k = 0
-    if top_k is not None:
-        k = _int(top_k, "top_k")
-        if k < 1:
-            raise ValueError(f"top_k must be >= 1, got {k}")
-    p = 1.0
-    if top_p is not None:
-        p = _real(top_p, "top_p")
-        if not (0.0 < p <= 1.0):
-            raise ValueError(f"top_p must be in (0, 1], got {p}")
-    mp = 0.0
-    if min_p is not None:
-        mp = _real(min_p, "min_p")
-        if not (0.0 <= mp <= 1.0):
-            raise ValueError(f"min_p must be in [0, 1], got {mp}")
-    x2, batch, _, _ = _rows(logits, axis, "logits")
+    t = R.in_range(temperature, "temperature", 0, math.inf)
+    k = 0 if top_k is None else R.integer(top_k, "top_k", lo=1)
+    p = 1.0 if top_p is None else R.in_range(top_p, "top_p", 0, 1, lo_open=True)
+    mp = 0.0 if min_p is None else R.in_range(min_p, "min_p", 0, 1)
+    x2, batch, _, _ = R.rows(logits, axis, "logits")
+    if out is not None:
+        R.check_out(out, batch, R.I64)
     rng = _generator(seed)
     rows = x2.shape[0]
     u = np.ascontiguousarray(rng.random(rows), dtype=np.float64)
-    out = np.empty(rows, dtype=np.int64)
+    tokens = np.empty(rows, dtype=np.int64)
     if k >= x2.shape[1]:
         k = 0
-    _call(_core.sample_rows, x2, u, t, k, p, mp, out)
-    bad = out < 0
+    R.call_kernel(_core.sample_rows, x2, u, t, k, p, mp, tokens, writes=(6,))
+    bad = tokens < 0
     if bad.any():
         _invalid_row(bad, batch, "sample")
-    return out.reshape(batch)[()]
+    if out is not None:
+        out[...] = tokens.reshape(batch)
+        return out
+    return tokens.reshape(batch)[()]
 
 
 # ------------------------------------------------------------ topk_softmax --
 
-def topk_softmax(logits, k, *, axis=-1, temperature=1.0):
-    """The `k` most likely entries of ``softmax(logits / temperature)`` along
-    `axis`, without forming the softmax or sorting the row.
+def topk_softmax(logits, top_k, *, axis=-1, temperature=1.0, out=None):
+    """The `top_k` most likely entries of ``softmax(logits / temperature)``
+    along `axis`, without forming the softmax or sorting the row.
 
     Parameters
     ----------
     logits : array_like
         dtype rules as :func:`softmax`.
-    k : int
-        1 <= k <= the length of `axis`.
+    top_k : int
+        1 <= top_k <= the length of `axis` (named as :func:`sample`'s
+        ``top_k``).
     axis : int, optional
         The vocabulary axis (default last).
     temperature : float, optional
         T > 0, finite.
+    out : tuple of two ndarrays, optional
+        ``(probabilities, indices)``: where to write the results, shapes as
+        returned, dtypes the result dtype and int64, writeable, any strides.
+        Checked before the kernel runs; written only when every row is
+        valid; returned.
 
     Returns
     -------
     probabilities : ndarray
         The result dtype of :func:`softmax`; normalised over the FULL row
-        (they sum to < 1 unless k covers the mass); shape of `logits` with
-        `axis` replaced by k.  Sorted descending.
+        (they sum to < 1 unless top_k covers the mass); shape of `logits`
+        with `axis` replaced by top_k.  Sorted descending.
     indices : ndarray of int64
         Same shape: their positions along `axis`; ties go to the lower index
         first.
@@ -228,11 +181,12 @@ def topk_softmax(logits, k, *, axis=-1, temperature=1.0):
     Raises
     ------
     ValueError
-        Bad k or temperature, empty vocabulary, or a row holding a NaN or
+        Bad top_k or temperature, empty vocabulary, or a row holding a NaN or
         +inf or with every entry -inf (its softmax is NaN; the message names
-        the row).
+        the row), `out` of the wrong shape or read-only.
     TypeError
-        Complex or non-numeric logits, non-int k.
+        Complex or non-numeric logits, non-int top_k, `out` not a pair of
+        arrays of the right dtypes.
 
     Examples
     --------
@@ -243,30 +197,37 @@ def topk_softmax(logits, k, *, axis=-1, temperature=1.0):
     >>> np.round(p, 6)
     array([0.6, 0.3])
     """
-    kk = _int(k, "k")
-    t = _temperature(temperature)
-    x2, batch, ax, rdt = _rows(logits, axis, "logits")
+    k = R.integer(top_k, "top_k")
+    t = R.positive_finite(temperature, "temperature")
+    x2, batch, ax, rdt = R.rows(logits, axis, "logits")
     n = x2.shape[1]
-    if not (1 <= kk <= n):
-        raise ValueError(f"k must be in [1, {n}] (the length of axis {ax}), got {kk}")
+    if not (1 <= k <= n):
+        raise ValueError(f"top_k must be in [1, {n}] (the length of axis {ax}), got {k}")
+    if out is not None:
+        shape = batch[:ax] + (k,) + batch[ax:]
+        out = R.check_outs(out, ((shape, rdt), (shape, R.I64)))
     rows = x2.shape[0]
-    probs = np.empty((rows, kk), dtype=x2.dtype)
-    idx = np.empty((rows, kk), dtype=np.int64)
-    _call(_core.topk_softmax_rows, x2, kk, t, probs, idx)
+    probs = np.empty((rows, k), dtype=x2.dtype)
+    idx = np.empty((rows, k), dtype=np.int64)
+    R.call_kernel(_core.topk_softmax_rows, x2, k, t, probs, idx, writes=(3, 4))
     bad = idx[:, 0] < 0
     if bad.any():
         _invalid_row(bad, batch, "topk_softmax")
-    probs = probs.reshape(batch + (kk,))
-    idx = idx.reshape(batch + (kk,))
+    probs = np.moveaxis(probs.reshape(batch + (k,)), -1, ax)
+    idx = np.moveaxis(idx.reshape(batch + (k,)), -1, ax)
+    if out is not None:
+        out[0][...] = probs
+        out[1][...] = idx
+        return out
     if probs.dtype != rdt:
         probs = probs.astype(rdt)
-    return np.moveaxis(probs, -1, ax), np.moveaxis(idx, -1, ax)
+    return probs, idx
 
 
 # ------------------------------------------------------------- calibration --
 
 def _labels(labels, shape, n, name):
-    lab = _as_array(labels, name)
+    lab = R.as_array(labels, name)
     if lab.dtype.kind not in "iu" or lab.dtype == np.bool_:
         raise TypeError(f"{name} must be an integer array, got dtype {lab.dtype}")
     if lab.shape != shape:
@@ -318,23 +279,18 @@ def fit_temperature(logits, labels):
     >>> abs(softmax_c.fit_temperature(z, y) - 2.0) < 0.1
     True
     """
-    x = _as_array(logits, "logits")
-    _compute_dtypes(x.dtype, "logits")
-    if x.ndim == 0:
-        raise ValueError("logits: expected shape (..., C), got a scalar")
-    x2, batch, _, _ = _rows(x, -1, "logits")
+    x2, batch, _, _ = R.rows(logits, -1, "logits")
     lab = _labels(labels, batch, x2.shape[1], "labels")
     rows = x2.shape[0]
     if rows == 0:
-        raise ValueError("fit_temperature: no rows")
+        raise ValueError("logits: no rows (fit_temperature needs at least one)")
     if not np.isfinite(x2).all():
         raise ValueError("logits must be finite")
     xy = float(np.mean(x2[np.arange(rows), lab], dtype=np.float64))
+    x2 = R.kernel_view(x2)  # once, not on every Newton step
 
     def grad(beta):  # dNLL/dbeta and d2NLL/dbeta2
-        s = _core.temperature_moments(x2, beta)
-        if s is None:  # pragma: no cover - odd strides
-            s = _core.temperature_moments(np.require(x2, requirements="CA"), beta)
+        s = R.call_kernel(_core.temperature_moments, x2, beta)
         return s[1] / rows - xy, s[2] / rows
 
     b = 1.0
@@ -378,7 +334,7 @@ def fit_temperature(logits, labels):
     return 1.0 / b
 
 
-def expected_calibration_error(probs, labels, n_bins=15):
+def expected_calibration_error(probs, labels, *, n_bins=15):
     """Expected calibration error of predicted probabilities (Guo et al. 2017).
 
     The confidence of a row is its largest probability, its prediction the
@@ -390,11 +346,13 @@ def expected_calibration_error(probs, labels, n_bins=15):
     Parameters
     ----------
     probs : array_like, shape (..., C)
-        Probabilities (finite, >= 0), classes on the last axis.
+        Probabilities (finite, >= 0), classes on the last axis: named
+        `probs`, not `logits`, because it takes probabilities (a softmax's
+        output), not unnormalised log-probabilities.
     labels : array_like of int, shape (...)
         True classes in [0, C).
     n_bins : int, optional
-        >= 1.
+        >= 1; keyword-only.
 
     Returns
     -------
@@ -414,14 +372,12 @@ def expected_calibration_error(probs, labels, n_bins=15):
     >>> softmax_c.expected_calibration_error(np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([0, 1]))
     0.35
     """
-    nb = _int(n_bins, "n_bins")
-    if nb < 1:
-        raise ValueError(f"n_bins must be >= 1, got {nb}")
-    x2, batch, _, _ = _rows(probs, -1, "probs")
+    nb = R.integer(n_bins, "n_bins", lo=1)
+    x2, batch, _, _ = R.rows(probs, -1, "probs")
     lab = _labels(labels, batch, x2.shape[1], "labels")
     rows = x2.shape[0]
     if rows == 0:
-        raise ValueError("expected_calibration_error: no rows")
+        raise ValueError("probs: no rows (expected_calibration_error needs at least one)")
     if not np.isfinite(x2).all() or (x2 < 0).any():
         raise ValueError("probs must be finite and >= 0")
     conf = x2.max(axis=1).astype(np.float64)
