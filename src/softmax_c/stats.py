@@ -104,6 +104,44 @@ def softmax_stats(x, axis=-1, *, temperature=1.0, b=None):
     return m, s
 
 
+def _max_stats(x, axis=-1, *, temperature=1.0):
+    """``(max(x / T), sum(exp(x / T - max)))``: the state with the exact
+    shift that softmax and log_softmax need (no weights).
+
+    The ``(lse, sign)`` state of :func:`softmax_stats` stores the chunk's
+    log-sum-exp rounded to the input precision: the lost ``ulp(lse) / 2``
+    comes back as a relative error of each probability (float32 logits near
+    1000: 3e-5; float64 rows of equal 1e300 entries lose their count).
+    Here the sum is taken relative to the exact max, ``log s`` by the
+    logsumexp kernel on ``x / T - max`` (its absolute error is ~1 ulp of
+    ``log s <= log n``).  Three passes (max, shift, kernel) until a kernel
+    returns this state in one.
+    """
+    from . import logsumexp
+
+    t = _check_temperature(temperature)
+    x = np.asarray(x)
+    kdt = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
+    z = np.divide(x, t, dtype=kdt) if (t != 1.0 or x.dtype != kdt) else x
+    kshape = tuple(1 if d in _norm_axes(axis, x.ndim) else n for d, n in enumerate(x.shape))
+    if z.size == 0:
+        return np.full(kshape, -np.inf, kdt), np.zeros(kshape, kdt)
+    m = np.max(z, axis=axis, keepdims=True)
+    fin = np.isfinite(m)
+    with np.errstate(invalid="ignore", over="ignore"):
+        shifted = z - np.where(fin, m, 0).astype(kdt)
+        s = np.exp(np.asarray(logsumexp(shifted, axis=axis, keepdims=True), dtype=kdt))
+        s = np.where(fin, s, np.where(m == np.inf, 1, np.where(m == -np.inf, 0, np.nan))).astype(kdt)
+    return m.reshape(kshape), s.reshape(kshape)
+
+
+def _norm_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    return tuple(a % ndim for a in axes) if ndim else ()
+
+
 def merge_stats(m, s, axis):
     """Merge a stack of partial states ``(m, s)`` along `axis` into one.
 
