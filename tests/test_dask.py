@@ -39,7 +39,7 @@ def tol(kind, dtype):
     return 2 * t
 
 
-CHUNKINGS = [(7, 13), (3, 4), (1, 1), (7, 1), (2, (5, 1, 7)), (-1, (1, 12))]
+CHUNKINGS = [(5, 9), (2, 4), (1, 1), (5, 1), (2, (4, 1, 4)), (-1, (1, 8))]
 
 
 def test_import_softmax_c_does_not_import_dask():
@@ -55,7 +55,7 @@ def test_import_softmax_c_does_not_import_dask():
 def test_logsumexp_softmax_log_softmax(client, rng, dtype):
     """Every chunking (along and across the axis, uneven, size 1) x axes, in
     one compute."""
-    x = (rng.normal(size=(7, 13)) * 20).astype(dtype)
+    x = (rng.normal(size=(5, 9)) * 20).astype(dtype)
     cases, lazy = [], []
     for chunks in CHUNKINGS:
         dx = da.from_array(x, chunks=chunks)
@@ -211,3 +211,54 @@ def test_worker_killed_mid_computation(client, rng):
     got = fut.result(timeout=60)
     assert_close(got, sc.softmax(x, -1), "prob", tol=1e-13)
     client.wait_for_workers(2, timeout=60)
+
+
+# ----------------------------------------------------------------- attention --
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attention_sharded_kv(client, rng, dtype):
+    """1..7 KV chunks (uneven; split between the two dtypes to keep CI fast),
+    query chunked along L, masks and both causal alignments, GQA and 2-D
+    inputs; one compute for all cases."""
+    q = rng.normal(size=(2, 4, 5, 8)).astype(dtype)
+    k = rng.normal(size=(2, 2, 13, 8)).astype(dtype)
+    v = rng.normal(size=(2, 2, 13, 3)).astype(dtype)
+    bmask = rng.random((5, 13)) > 0.4
+    bmask[2] = False  # a fully masked query row: zeros, lse -inf
+    fmask = np.where(rng.random((4, 1, 13)) > 0.3, 0.0, -np.inf).astype(dtype)
+    variants = [dict(), dict(is_causal=True), dict(is_causal=True, causal_alignment="lower_right"),
+                dict(attn_mask=bmask), dict(attn_mask=fmask), dict(scale=0.3)]
+    lazy, want = [], []
+    for n in ((1, 4, 7) if dtype == np.float32 else (2, 3, 5, 6)):
+        cut = np.linspace(0, 13, n + 1).astype(int)
+        ch = tuple(int(c) for c in np.diff(cut))
+        dk = da.from_array(k, chunks=(2, 2, ch, 8))
+        dv = da.from_array(v, chunks=(2, 2, ch, 3))
+        dq = da.from_array(q, chunks=(2, 4, (2, 3), 8))
+        for kw in variants:
+            dkw = dict(kw)
+            if "attn_mask" in kw:
+                dkw["attn_mask"] = da.from_array(kw["attn_mask"], chunks=2)
+            lazy.append(scd.scaled_dot_product_attention(dq, dk, dv, enable_gqa=True, return_lse=True, **dkw))
+            want.append((n, kw))
+    lazy.append(scd.scaled_dot_product_attention(q[0, 0], da.from_array(k[0, 0], chunks=(4, 8)),
+                                                 da.from_array(v[0, 0], chunks=(4, 3)), is_causal=True))
+    got = client.compute(lazy, sync=True)
+    atol = 2e-5 if dtype == np.float32 else 1e-12
+    for (o, l), (n, kw) in zip(got[:-1], want):
+        o0, l0 = sc.scaled_dot_product_attention(q, k, v, enable_gqa=True, return_lse=True, **kw)
+        assert o.shape == o0.shape and o.dtype == dtype
+        np.testing.assert_allclose(o, o0, rtol=0, atol=atol, err_msg=f"{n} chunks {kw}")
+        np.testing.assert_allclose(l, l0, rtol=0, atol=atol * 10, err_msg=f"{n} chunks {kw}")
+    o0 = sc.scaled_dot_product_attention(q[0, 0], k[0, 0], v[0, 0], is_causal=True)
+    np.testing.assert_allclose(got[-1], o0, rtol=0, atol=atol)
+
+
+def test_attention_validates_like_numpy():
+    q = np.zeros((2, 4, 8))
+    with pytest.raises(ValueError):
+        scd.scaled_dot_product_attention(q, da.zeros((2, 6, 7)), da.zeros((2, 6, 3)))
+    with pytest.raises(ValueError):
+        scd.scaled_dot_product_attention(q, da.zeros((2, 6, 8)), da.zeros((2, 6, 3)), dropout_p=0.1)
+    with pytest.raises(TypeError):
+        scd.scaled_dot_product_attention(q.astype(np.float32), da.zeros((2, 6, 8)), da.zeros((2, 6, 3)))

@@ -305,3 +305,135 @@ def log_softmax(x, axis=None, *, temperature=1.0, split_every=None):
     """Log-softmax along `axis` of a Dask array, ``x / T - logsumexp(x / T)``;
     as :func:`softmax` (same reduction, one ``map_blocks``)."""
     return _softmax_family(x, axis, temperature, split_every, True)
+
+
+# ----------------------------------------------------------------- attention --
+
+def _attention_block(q, k, v, *rest, has_mask, causal, L, S, scale, enable_gqa, ev):
+    """One (query chunk, key chunk) pair -> (1, ..., Lc, Ev + 1): the chunk's
+    output with its lse in the last column.  Causal masks are rebuilt from
+    the absolute positions of the chunk's queries and keys."""
+    from . import scaled_dot_product_attention as _np_sdpa
+
+    _task_threads()
+    mask = rest[0] if has_mask else None
+    qpos, kpos = rest[-2], rest[-1]
+    if causal:
+        limit = qpos[:, None] + (S - L if causal == "lower_right" else 0)
+        band = kpos[None, :] <= limit
+        if band.all():
+            mask = None
+        elif not band.any():  # wholly outside the band: no keys seen, skipped
+            shape = np.broadcast_shapes(q.shape[:-1], k.shape[:-3] + (q.shape[-3], q.shape[-2]))
+            r = np.zeros((1,) + shape + (ev + 1,), q.dtype)
+            r[..., ev] = -np.inf
+            return r
+        else:
+            mask = band
+    out, lse = _np_sdpa(q, k, v, attn_mask=mask, scale=scale, enable_gqa=enable_gqa, return_lse=True)
+    r = np.empty((1,) + out.shape[:-1] + (ev + 1,), out.dtype)
+    r[0, ..., :ev] = out
+    r[0, ..., ev] = lse
+    return r
+
+
+def _attention_merge(p, *, axis, keepdims, **_):
+    """A stack of packed (output, lse) partials along axis 0 -> one."""
+    from . import merge_attention
+
+    ev = p.shape[-1] - 1
+    out, lse = merge_attention(list(p[..., :ev]), list(p[..., ev]))
+    r = np.empty((1,) + out.shape[:-1] + (ev + 1,), out.dtype)
+    r[0, ..., :ev] = out
+    r[0, ..., ev] = lse
+    return r if keepdims else r[0]
+
+
+def _identity_chunk(x, *, axis, keepdims, **_):
+    return x
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+                                 scale=None, enable_gqa=False, *, causal_alignment="upper_left",
+                                 return_lse=False, split_every=None):
+    """Attention over a sharded KV cache: `key` and `value` chunked along the
+    sequence axis (-2), one task per (query chunk, key chunk), the partial
+    results merged in a tree by :func:`softmax_c.merge_attention`.
+
+    Same signature and semantics as :func:`softmax_c.scaled_dot_product_attention`
+    (and its validation: the same errors, raised before anything is built),
+    on Dask arrays or NumPy arrays.  The query may be chunked along L; every
+    other axis (batch, heads, E, Ev) is kept in one chunk.  Masks: a user
+    mask is chunked like the scores (L by the query's chunks, S by the
+    keys'); ``is_causal`` with either alignment is rebuilt per chunk from the
+    absolute positions (upper-left: key j is seen by query i iff j <= i;
+    lower-right: iff j <= i + S - L); chunks wholly outside the band are not
+    computed and contribute nothing (their lse is -inf).  ``split_every``:
+    partials merged per task.
+
+    Returns
+    -------
+    dask.array.Array (and its lse with ``return_lse``)
+        Equal to the one-machine call to rounding (the merge reorders the
+        softmax sum: float32 ~2e-5 relative to the output scale, float64
+        ~1e-12).
+    """
+    from . import scaled_dot_product_attention as _np_sdpa
+
+    q, k, v = (_dask(a, n) for a, n in ((query, "query"), (key, "key"), (value, "value")))
+    m = None if attn_mask is None else _dask(attn_mask, "attn_mask")
+    # validate with the one-machine front on tiny stand-ins (L = S = 1)
+    def tiny(a, rows):
+        shape = list(a.shape)
+        for d in rows:
+            if a.ndim >= -d and shape[d] > 1:
+                shape[d] = 1
+        return np.zeros(shape, a.dtype)
+    _np_sdpa(tiny(q, (-2,)), tiny(k, (-2,)), tiny(v, (-2,)),
+             None if m is None else tiny(m, (-2, -1)), dropout_p, is_causal, scale, enable_gqa,
+             causal_alignment=causal_alignment)
+    two_d = q.ndim == k.ndim == v.ndim == 2 and (m is None or m.ndim <= 2)
+    q, k, v = (a[None] if a.ndim == 2 else a for a in (q, k, v))
+    L, E = q.shape[-2:]
+    S, Ev = v.shape[-2:]
+    nb = max(q.ndim, k.ndim, v.ndim) - 3
+    B = tuple(f"b{i}" for i in range(nb))
+    idx = lambda a, tail: B[nb - (a.ndim - 3):] + tail  # noqa: E731
+    q = q.rechunk({d: -1 for d in range(q.ndim) if d != q.ndim - 2})
+    k = k.rechunk({d: -1 for d in range(k.ndim) if d != k.ndim - 2})
+    v = v.rechunk({d: -1 for d in range(v.ndim) if d != v.ndim - 2})
+    v = v.rechunk({v.ndim - 2: k.chunks[-2]})
+    args = [q, idx(q, ("hq", "l", "d")), k, idx(k, ("hk", "j", "d")), v, idx(v, ("hk", "j", "e"))]
+    if m is not None:
+        full = B + ("hq", "l", "j")
+        mi = full[len(full) - m.ndim:]
+        want = {}
+        for d, name in enumerate(mi):
+            if m.shape[d] == 1:
+                want[d] = -1
+            elif name == "l":
+                want[d] = q.chunks[-2]
+            elif name == "j":
+                want[d] = k.chunks[-2]
+            else:
+                want[d] = -1
+        args += [m.rechunk(want), mi]
+    qpos = da.arange(L, chunks=(q.chunks[-2],))
+    kpos = da.arange(S, chunks=(k.chunks[-2],))
+    args += [qpos, ("l",), kpos, ("j",)]
+    causal = causal_alignment if is_causal else None
+    parts = da.blockwise(
+        partial(_attention_block, has_mask=m is not None, causal=causal, L=L, S=S, scale=scale,
+                enable_gqa=enable_gqa, ev=Ev),
+        ("j",) + B + ("hq", "l", "e"), *args,
+        adjust_chunks={"j": 1, "e": Ev + 1}, new_axes={}, concatenate=True, dtype=q.dtype,
+        meta=np.empty((0,) * (nb + 4), q.dtype), name=None, token="softmax_c-attention-part",
+        align_arrays=True)
+    merged = da.reduction(
+        parts, _identity_chunk, _attention_merge, combine=_attention_merge, axis=0, keepdims=False,
+        dtype=q.dtype, split_every=split_every, concatenate=True, name="softmax_c-attention-merge",
+        meta=np.empty((0,) * (nb + 3), q.dtype))
+    out, lse = merged[..., :Ev], merged[..., Ev]
+    if two_d:
+        out, lse = out[0], lse[0]
+    return (out, lse) if return_lse else out
