@@ -262,3 +262,54 @@ def test_attention_validates_like_numpy():
         scd.scaled_dot_product_attention(q, da.zeros((2, 6, 8)), da.zeros((2, 6, 3)), dropout_p=0.1)
     with pytest.raises(TypeError):
         scd.scaled_dot_product_attention(q.astype(np.float32), da.zeros((2, 6, 8)), da.zeros((2, 6, 3)))
+
+
+# ------------------------------------------------------------------ sampling --
+
+def test_sample_row_chunked_is_the_numpy_draw(client, rng):
+    x = rng.normal(size=(3, 10, 50)) * 2
+    want = sc.sample(x, temperature=0.8, top_k=7, top_p=0.9, seed=5)
+    lazy = [scd.sample(da.from_array(x, chunks=(c, d, 50)), temperature=0.8, top_k=7, top_p=0.9, seed=5)
+            for c, d in ((3, 10), (1, 3), (2, 1))]
+    for got in client.compute(lazy, sync=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_sample_vocab_chunked(client, rng):
+    x = rng.normal(size=(6, 40)) * 2
+    x[1, 10:] = -np.inf  # whole chunks with nothing in them
+    chunkings = [(2, 10), (3, (1, 13, 26)), (6, 7)]
+    lazy = []
+    for ch in chunkings:
+        dx = da.from_array(x, chunks=ch)
+        lazy += [scd.sample(dx, temperature=0, seed=1), scd.sample(dx, top_k=5, top_p=0.8, min_p=0.05, seed=3),
+                 scd.sample(dx, temperature=1.3, seed=9)]
+    got = client.compute(lazy, sync=True)
+    greedy = sc.sample(x, temperature=0)
+    topk = sc.sample(x, top_k=5, top_p=0.8, min_p=0.05, seed=3)
+    for j in range(len(chunkings)):
+        np.testing.assert_array_equal(got[3 * j], greedy)       # exact, any chunking
+        np.testing.assert_array_equal(got[3 * j + 1], topk)     # top-k merge: the one-machine draw
+        assert np.all(got[3 * j + 2][1] < 10)                   # never a -inf token
+    again = client.compute(scd.sample(da.from_array(x, chunks=(2, 10)), temperature=1.3, seed=9), sync=True)
+    np.testing.assert_array_equal(again, got[2])               # reproducible for a chunking
+    with pytest.raises(NotImplementedError):
+        scd.sample(da.from_array(x, chunks=(2, 10)), top_p=0.5, seed=0)
+    bad = x.copy()
+    bad[4, 33] = np.nan
+    with pytest.raises(ValueError, match="row 4"):
+        client.compute(scd.sample(da.from_array(bad, chunks=(6, 10)), seed=0), sync=True)
+
+
+def test_vocab_parallel_frequencies_chi_square(client):
+    """4000 rows of one distribution over 12 tokens, the vocabulary in 3
+    uneven chunks: the token counts fit softmax(x / T) (chi-square)."""
+    from scipy import stats
+    logits = np.log(np.array([0.2, 0.01, 0.05, 0.1, 0.04, 0.15, 0.05, 0.1, 0.02, 0.08, 0.1, 0.1]))
+    x = np.broadcast_to(logits, (4000, 12))
+    dx = da.from_array(x, chunks=(1000, (2, 7, 3)))
+    tok = client.compute(scd.sample(dx, temperature=1.5, seed=2024), sync=True)
+    p = np.exp(logits / 1.5)
+    p /= p.sum()
+    counts = np.bincount(tok, minlength=12)
+    assert stats.chisquare(counts, p * counts.sum()).pvalue > 1e-4

@@ -56,8 +56,7 @@ try:  # NumPy >= 2
 except ImportError:  # pragma: no cover - NumPy 1.x
     from numpy.core.numeric import normalize_axis_tuple
 
-__all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample",
-           "topk_softmax"]
+__all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample"]
 
 _STATE = np.dtype([("m", np.float64), ("s", np.float64)])
 
@@ -437,3 +436,206 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if two_d:
         out, lse = out[0], lse[0]
     return (out, lse) if return_lse else out
+
+
+# ------------------------------------------------------------------ sampling --
+#
+# Uniforms.  Row r (flat, C order over the batch) draws from two streams,
+# both keyed by (seed, r) and never by the chunking:
+#   u(r)  = numpy.random.default_rng(seed).random(rows)[r]   -- the very
+#           uniform softmax_c.sample uses for row r; reached in a block
+#           starting at row r0 by PCG64.advance(r0), no client-side array;
+#   u1(r) = the same from PCG64(SeedSequence(seed, spawn_key=(1,))), used
+#           only to choose a vocabulary chunk.
+# Hence with the vocabulary in one chunk the tokens are the one-machine
+# call's, for any row chunking.
+#
+# Vocabulary chunked (exact vocab-parallel sampling):
+# * temperature > 0, no warpers: chunk c returns its lse_c = log Z_c and a
+#   candidate drawn within it by inverse CDF with u(r); the chunk is chosen
+#   by inverse CDF over Z_c / Z with u1(r).  Since u1 is independent of u,
+#   P(token t in chunk c) = P(chunk c) P(t | c) = (Z_c / Z)(e^{x_t/T} / Z_c)
+#   = e^{x_t/T} / Z: exactly softmax(x / T).  The tokens are reproducible
+#   for a given vocabulary chunking; another vocabulary chunking draws from
+#   the same distribution but not the same tokens (one pass cannot know the
+#   mass before its chunk, which the global inverse CDF needs).
+# * temperature 0 (greedy): per-chunk argmax, merged by (max value, lowest
+#   index): exact, chunking-invariant.
+# * top_k (with or without top_p / min_p): each chunk's top-k by (value
+#   desc, index asc); the top-k of their union is the global top-k set
+#   exactly; top-p and min-p then act on that set (they only keep prefixes
+#   of it), and the token is the inverse CDF in index order with u(r):
+#   the one-machine draw (to rounding), whatever the chunking.
+# * top_p or min_p without top_k: NotImplementedError (they need the global
+#   order of the whole row); rechunk the vocabulary into one chunk.
+
+def _row_streams(seed, r0):
+    g = np.random.default_rng(seed)
+    g.bit_generator.advance(int(r0))
+    g1 = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1,))))
+    g1.bit_generator.advance(int(r0))
+    return g, g1
+
+
+def _sample_rows_block(x, rowpos, *, seed, kw):
+    from . import sample as _np_sample
+
+    _task_threads()
+    rowpos = rowpos.reshape(-1)  # (rows, 1): map_blocks aligns trailing axes
+    g, _ = _row_streams(seed, rowpos[0]) if rowpos.size else (None, None)
+    if x.shape[0] == 0:
+        return np.empty(0, np.int64)
+    return np.asarray(_np_sample(x, seed=g, **kw), np.int64).reshape(x.shape[0])
+
+
+def _vocab_part(x, rowpos, colpos, *, seed, temperature, top_k):
+    """One (rows, vocabulary chunk) block -> float64 (rows, width) partials:
+    greedy [max, index]; temperature [lse, candidate]; top-k [values, indices]."""
+    from . import logsumexp as _lse
+    from . import sample as _np_sample
+    from . import topk_softmax as _np_topk
+
+    _task_threads()
+    rows = x.shape[0]
+    c0 = int(colpos[0])
+    xf = np.asarray(x, np.float64) if x.dtype.kind != "f" else x
+    if rows == 0:
+        return np.empty((0, 2 * (top_k or 1)))
+    if temperature == 0:
+        i = np.argmax(xf, axis=1)
+        return np.stack([xf[np.arange(rows), i].astype(np.float64), (i + c0).astype(np.float64)], 1)
+    z = np.divide(xf, temperature, dtype=np.float64)
+    if top_k:
+        k = min(top_k, x.shape[1])
+        zmax = np.max(z, axis=1)  # NaN for a NaN anywhere
+        ok = np.isfinite(zmax)
+        _, idx = _np_topk(np.where(ok[:, None], xf, 0), k, temperature=temperature)
+        vals = np.take_along_axis(z, idx, 1)
+        vals[~ok] = zmax[~ok, None]  # NaN, +inf: invalid rows; -inf: nothing here
+        idx[~ok] = -1
+        out = np.full((rows, 2 * top_k), -np.inf)
+        out[:, top_k:] = -1
+        out[:, :k] = vals
+        out[:, top_k:top_k + k] = idx + c0
+        return out
+    lse = np.asarray(_lse(z, axis=1), np.float64)
+    live = np.isfinite(lse)
+    g, _ = _row_streams(seed, rowpos[0])
+    cand = np.asarray(_np_sample(np.where(live[:, None], xf, 0), temperature=temperature, seed=g), np.int64)
+    return np.stack([lse, np.where(live, cand + c0, -1).astype(np.float64)], 1)
+
+
+def _invalid(bad, rowpos):
+    r = int(rowpos[np.flatnonzero(bad)[0]])
+    raise ValueError(f"sample: logits row {r} (flat) has a NaN or +inf entry, or no finite entry "
+                     "(it defines no probability distribution)")
+
+
+def _vocab_choose(parts, rowpos, *, seed, temperature, top_k, top_p, min_p):
+    """All vocabulary chunks' partials of a row block -> the tokens."""
+    rowpos = rowpos.reshape(-1)  # (rows, 1): map_blocks aligns trailing axes
+    rows = parts.shape[0]
+    if rows == 0:
+        return np.empty(0, np.int64)
+    if temperature == 0:
+        v, i = parts[:, 0::2], parts[:, 1::2]
+        if np.isnan(v).any() or (v == np.inf).any() or (v == -np.inf).all(axis=1).any():
+            _invalid(np.isnan(v).any(1) | (v == np.inf).any(1) | (v == -np.inf).all(1), rowpos)
+        c = np.argmax(v, axis=1)  # first max: the lowest chunk, hence the lowest index
+        return i[np.arange(rows), c].astype(np.int64)
+    g, g1 = _row_streams(seed, rowpos[0])
+    u, u1 = g.random(rows), g1.random(rows)
+    if top_k:
+        w = parts.shape[1] // (2 * top_k)
+        v = parts.reshape(rows, w, 2, top_k)[:, :, 0, :].reshape(rows, -1)
+        i = parts.reshape(rows, w, 2, top_k)[:, :, 1, :].reshape(rows, -1)
+        bad = np.isnan(v).any(1) | (v == np.inf).any(1) | (v == -np.inf).all(1)
+        if bad.any():
+            _invalid(bad, rowpos)
+        out = np.empty(rows, np.int64)
+        for r in range(rows):  # k * chunks candidates per row: small
+            live = i[r] >= 0
+            vr, ir = v[r][live], i[r][live].astype(np.int64)
+            order = np.lexsort((ir, -vr))[:top_k]
+            vr, ir = vr[order], ir[order]
+            p = np.exp(vr - vr[0])
+            p /= p.sum()
+            keep = len(p)
+            if top_p is not None and top_p < 1:
+                keep = min(keep, int(np.searchsorted(np.cumsum(p), top_p, side="left")) + 1)
+            p, ir = p[:keep], ir[:keep]
+            if min_p:
+                sel = p / p.sum() >= min_p * (p[0] / p.sum())
+                p, ir = p[sel], ir[sel]
+            o = np.argsort(ir)  # inverse CDF in index order, as the kernel
+            c = np.cumsum(p[o])
+            out[r] = ir[o][min(int(np.searchsorted(c, u[r] * c[-1], side="right")), len(c) - 1)]
+        return out
+    lse, cand = parts[:, 0::2], parts[:, 1::2]
+    top = np.max(lse, axis=1, keepdims=True)
+    bad = np.isnan(top[:, 0]) | (top[:, 0] == np.inf) | (top[:, 0] == -np.inf)
+    if bad.any():
+        _invalid(bad, rowpos)
+    c = np.cumsum(np.exp(lse - top), axis=1)
+    pick = (c > (u1 * c[:, -1])[:, None]).argmax(axis=1)
+    return cand[np.arange(rows), pick].astype(np.int64)
+
+
+def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=-1, seed=None):
+    """:func:`softmax_c.sample` on a Dask array: one token per row.
+
+    Rows chunked, vocabulary in one chunk: blockwise, the same tokens as the
+    one-machine call for any row chunking.  Vocabulary chunked: exact
+    vocab-parallel sampling (see the notes above this function in the
+    source: per-chunk lse and candidate, the chunk chosen with probability
+    ``Z_c / Z``; greedy and top-k merged exactly).  `seed` must be an int
+    (None draws one): the per-row uniforms are keyed by (seed, row), never by
+    the chunking.  ``top_p`` / ``min_p`` without ``top_k`` on a chunked
+    vocabulary raise NotImplementedError.
+
+    Returns
+    -------
+    dask.array.Array of int64
+        `logits`' shape without `axis`.  An invalid row raises ValueError at
+        compute time (its flat row index in the message).
+    """
+    from . import sample as _np_sample
+
+    x = _dask(logits, "logits")
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"seed must be an int >= 0 or None on Dask arrays (per-row streams are keyed by it), "
+                        f"got {seed!r}")
+    kw = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
+    if x.ndim == 0:
+        raise ValueError("logits: expected at least one dimension (the vocabulary), got a scalar")
+    _np_sample(np.zeros((1, 2), x.dtype), **kw)  # argument rules of the NumPy function
+    x = da.moveaxis(x, axis, -1)
+    batch, n = x.shape[:-1], x.shape[-1]
+    if n == 0:
+        raise ValueError("logits: empty vocabulary")
+    x2 = x.reshape((-1, n))
+    rowpos = da.arange(x2.shape[0], chunks=(x2.chunks[0],))
+    if x2.numblocks[1] == 1:
+        tok = da.map_blocks(partial(_sample_rows_block, seed=int(seed), kw=kw), x2, rowpos[:, None],
+                            drop_axis=1, dtype=np.int64, meta=np.empty(0, np.int64),
+                            token="softmax_c-sample")
+        return tok.reshape(batch)
+    t = float(temperature)
+    k = None if top_k is None or top_k >= n else int(top_k)
+    if k is None and ((top_p is not None and top_p < 1) or (min_p is not None and min_p > 0)) and t > 0:
+        raise NotImplementedError(
+            "sample: top_p / min_p without top_k need the order of the whole row; on a vocabulary "
+            "split over chunks pass top_k too, or rechunk the vocabulary axis into one chunk")
+    colpos = da.arange(n, chunks=(x2.chunks[1],))
+    width = 2 * (k or 1) if t > 0 else 2
+    parts = da.blockwise(partial(_vocab_part, seed=int(seed), temperature=t, top_k=k if t > 0 else None),
+                         ("r", "c"), x2, ("r", "c"), rowpos, ("r",), colpos, ("c",),
+                         adjust_chunks={"c": width}, dtype=np.float64, meta=np.empty((0, 0)),
+                         token="softmax_c-sample-part")
+    tok = da.map_blocks(partial(_vocab_choose, seed=int(seed), temperature=t, top_k=k if t > 0 else None,
+                                top_p=top_p, min_p=min_p),
+                        parts.rechunk({1: -1}), rowpos[:, None], drop_axis=1, dtype=np.int64,
+                        meta=np.empty(0, np.int64), token="softmax_c-sample")
+    return tok.reshape(batch)
