@@ -49,12 +49,8 @@ from . import get_num_threads, set_num_threads
 from . import log_softmax as _np_log_softmax
 from . import logsumexp as _np_logsumexp
 from . import softmax as _np_softmax
+from ._api import _axes  # argument rules (moving to _rules.py in the layout refactor)
 from .stats import _check_temperature, _max_stats, merge_stats, softmax_stats
-
-try:  # NumPy >= 2
-    from numpy.lib.array_utils import normalize_axis_tuple
-except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core.numeric import normalize_axis_tuple
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample"]
 
@@ -130,14 +126,6 @@ def _state_lse(p, dtype):
 
 def _state_sign(p, dtype):
     return np.sign(p["s"]).astype(dtype)
-
-
-def _axes(axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, bool):
-        raise TypeError("axis must be an int, a tuple of ints or None, got bool")
-    return tuple(sorted(normalize_axis_tuple(axis, ndim, "axis")))
 
 
 def _state_reduction(x, axes, *, b=None, temperature=1.0, exact_shift=False, keepdims, split_every, name):

@@ -19,21 +19,14 @@ them.  The states are computed by the compiled logsumexp kernel, one read of
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 
+# the argument rules of the softmax family (moving to _rules.py in the layout refactor)
+from ._api import _temperature as _check_temperature
+
 __all__ = ["softmax_stats", "merge_stats"]
-
-
-def _check_temperature(t):
-    if isinstance(t, bool) or not isinstance(t, numbers.Real):
-        raise TypeError(f"temperature must be a real number, got {type(t).__name__}")
-    t = float(t)
-    if not (math.isfinite(t) and t > 0.0):
-        raise ValueError(f"temperature must be finite and > 0, got {t}")
-    return t
 
 
 def softmax_stats(x, axis=-1, *, temperature=1.0, b=None):
