@@ -62,6 +62,12 @@ def logsumexp(a: ArrayLike, axis: _Axis = None, b: Optional[ArrayLike] = None,
               out: Union[np.ndarray[Any, Any], _Out2, None] = None
               ) -> Union[_FloatsOrScalar, Tuple[_FloatsOrScalar, _FloatsOrScalar]]: ...
 
+# ------------------------------------------------------------ partial states --
+
+def softmax_stats(x: ArrayLike, axis: _Axis = -1, *, temperature: float = 1.0,
+                  b: Optional[ArrayLike] = None) -> Tuple[_Floats, _Floats]: ...
+def merge_stats(m: ArrayLike, s: ArrayLike, axis: Union[int, Tuple[int, ...]]) -> Tuple[_Floats, _Floats]: ...
+
 # ----------------------------------------------------------------- attention --
 
 @overload
