@@ -30,6 +30,7 @@
 #include "attention/table.h"
 #include "core/sc_assert.h"
 #include "simd/exp.h"
+#include "simd/loops.h"
 
 namespace sc {
 namespace SC_NS {
@@ -452,21 +453,16 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       T* sr = s + r * Bc;
       attn_mask_row(a, r, j0, bc, sr, 1);
       V mx = V::set1(mr[r]);
-      for (j = 0; j < bc; j += N) mx = max(V::load_partial(sr + j, bc - j, -T(INFINITY)), mx);
+      vector_loop<V, 1>(0, bc, [&](int64_t i, int, auto part) { mx = max(load<V>(sr + i, part, -T(INFINITY)), mx); });
       const T mnew = reduce_max(mx);
       V vsh;
       alpha[r] = attn_lane0(attn_online_rescale(V::set1(mr[r]), V::set1(mnew), &vsh));
       V sum = V::zero();
-      for (j = 0; j + N <= bc; j += N) {
-        const V p = attn_weight(V::load(sr + j), vsh);
-        store(sr + j, p);
+      vector_loop<V, 1>(0, bc, [&](int64_t i, int, auto part) {
+        const V p = attn_weight(load<V>(sr + i, part, -T(INFINITY)), vsh);  // lanes past bc: e^(-inf) = 0
+        store(sr + i, part, p);
         sum = sum + p;
-      }
-      if (j < bc) {
-        const V p = attn_weight(V::load_partial(sr + j, bc - j, -T(INFINITY)), vsh);
-        store_partial(sr + j, bc - j, p);
-        sum = sum + p;  // lanes past bc: e^(-inf) = 0
-      }
+      });
       lr[r] = lr[r] * alpha[r] + reduce_add(sum);
       mr[r] = mnew;
     }
