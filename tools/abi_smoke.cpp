@@ -1,7 +1,8 @@
 // A C++-only smoke test of the C ABI, for cross builds (e.g. aarch64 under
 // qemu-user) where no Python is at hand:
 //   aarch64-linux-gnu-g++ -std=c++17 -O2 -static -Icpp/include -Icpp/src \
-//     tools/abi_smoke.cpp cpp/src/*.cpp cpp/src/targets/{scalar,baseline}.cpp -o /tmp/smoke -pthread
+//     tools/abi_smoke.cpp cpp/src/{core,softmax,attention,sampling,bench}/*.cpp \
+//     cpp/src/targets/{scalar,baseline}.cpp -o /tmp/smoke -pthread
 //   qemu-aarch64 /tmp/smoke
 // Checks softmax / log_softmax / logsumexp of every supported target against
 // a long double loop; exits non-zero on a mismatch.

@@ -17,13 +17,13 @@ cdef extern from "softmax_c/attention.h" nogil:
     ctypedef struct sc_attn:
         int32_t dtype
         int32_t batch_ndim
-        int64_t batch_shape[16]
-        int64_t q_batch[16]
-        int64_t k_batch[16]
-        int64_t v_batch[16]
-        int64_t o_batch[16]
-        int64_t lse_batch[16]
-        int64_t mask_batch[16]
+        int64_t batch_shape[SC_ATTN_MAX_BATCH]
+        int64_t q_batch[SC_ATTN_MAX_BATCH]
+        int64_t k_batch[SC_ATTN_MAX_BATCH]
+        int64_t v_batch[SC_ATTN_MAX_BATCH]
+        int64_t o_batch[SC_ATTN_MAX_BATCH]
+        int64_t lse_batch[SC_ATTN_MAX_BATCH]
+        int64_t mask_batch[SC_ATTN_MAX_BATCH]
         int64_t Hq, H, L, S, E, Ev
         const void* q
         int64_t q_h, q_l, q_e

@@ -30,6 +30,7 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
         SC_EINVAL
         SC_ENOMEM
         SC_EISA
+        SC_EINTERNAL
         SC_F32
         SC_F64
         SC_MAX_OUTER
@@ -39,10 +40,10 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
         int64_t y_n, y_inner
         int64_t b_n, b_inner
         int32_t outer_ndim
-        int64_t outer_shape[32]
-        int64_t x_outer[32]
-        int64_t y_outer[32]
-        int64_t b_outer[32]
+        int64_t outer_shape[SC_MAX_OUTER]
+        int64_t x_outer[SC_MAX_OUTER]
+        int64_t y_outer[SC_MAX_OUTER]
+        int64_t b_outer[SC_MAX_OUTER]
     int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double temperature, int log_mode)
     int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v)
     const char* sc_target_name()
@@ -52,8 +53,11 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
     const char* sc_cpu_features()
     int sc_num_threads()
     void sc_set_num_threads(int n)
-    double sc_fma_peak_gflops(int threads, double seconds)
     int sc_exp(int dtype, const void* x, void* y, int64_t n)
+    const char* sc_last_error()
+
+cdef extern from "softmax_c/bench.h" nogil:
+    double sc_bench_fma_peak_gflops(int threads, double seconds)
 
 
 cdef int raise_status(int status, str what) except -1:
@@ -61,7 +65,11 @@ cdef int raise_status(int status, str what) except -1:
         raise MemoryError(f"{what}: out of memory for scratch buffers")
     if status == SC_EISA:
         raise ValueError(f"{what}: target not available")
-    raise ValueError(f"{what}: invalid arguments (status {status})")
+    if status == SC_EINTERNAL:
+        raise RuntimeError(f"{what}: internal error in the kernels (status {status})")
+    # SC_EINVAL: the kernels' message names the argument (this thread's last).
+    msg = sc_last_error().decode(errors="replace")
+    raise ValueError(f"{what}: {msg}" if msg else f"{what}: invalid arguments (status {status})")
 
 
 # ------------------------------------------------------------------ dispatch --
@@ -101,10 +109,12 @@ def set_num_threads(int n):
 
 
 def fma_peak_gflops(int threads=1, double seconds=0.2):
-    """Measured float32 FMA peak of the active target, GFLOP/s."""
+    """Measured float32 FMA peak of the active target, GFLOP/s, on `threads`
+    threads of its own (softmax_c/bench.h; the pool's thread count is left
+    alone)."""
     cdef double r
     with nogil:
-        r = sc_fma_peak_gflops(threads, seconds)
+        r = sc_bench_fma_peak_gflops(threads, seconds)
     return r
 
 

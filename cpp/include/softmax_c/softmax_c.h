@@ -17,12 +17,18 @@ enum sc_status {
   SC_OK = 0,
   SC_EINVAL = 1,   /* bad argument (a front bug if it ever reaches here) */
   SC_ENOMEM = 2,   /* scratch allocation failed */
-  SC_EISA = 3      /* target not compiled in or not supported by this CPU/OS */
+  SC_EISA = 3,     /* target not compiled in or not supported by this CPU/OS */
+  SC_EINTERNAL = 4 /* an unexpected C++ exception, caught at the ABI (a bug) */
 };
+
+/* The message behind the last SC_EINVAL returned on this thread, naming the
+ * argument and the value it got (e.g. "temperature: must be finite and > 0,
+ * got -1"); "" when the last call on this thread succeeded. */
+const char* sc_last_error(void);
 
 enum sc_dtype { SC_F32 = 0, SC_F64 = 1 };
 
-#define SC_MAX_OUTER 32
+#define SC_MAX_OUTER 32  /* outer axes of an sc_view */
 
 /* A reduction seen as (outer..., n, inner): reduce over n for every outer
  * multi-index and inner position.  inner == 1 means rows (vectorised along n);
@@ -61,10 +67,6 @@ const char* sc_targets_supported(void);      /* compiled and runnable here */
 const char* sc_cpu_features(void);           /* comma separated */
 int sc_num_threads(void);
 void sc_set_num_threads(int n);
-
-/* Peak float32 FMA throughput of the active target, GFLOP/s, measured for
- * about `seconds` on `threads` threads (benchmarks' roofline). */
-double sc_fma_peak_gflops(int threads, double seconds);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 // Valid range: every input.  Inputs are clamped to [lo, hi] first, beyond
 // which the result is already 0 or inf, so n stays in [-1100, 1100].
 #pragma once
+#include "core/exp_mode.h"
 
 namespace sc {
 namespace SC_NS {
@@ -105,12 +106,23 @@ inline V exp(V x) {
   return scale_by_pow2(p, n);
 }
 
+// d = fl(x - m) and *err = (x - m) - d exactly: Knuth's TwoSum with the
+// addend -m (6 flops, no branch, valid for any magnitudes; Knuth TAOCP 2,
+// 4.2.2, Theorem B).
+template <class V>
+inline V two_diff(V x, V m, V* err) {
+  const V d = x - m;
+  const V z = d - x;
+  *err = (x - (d - z)) - (m + z);
+  return d;
+}
+
 // exp((x - m) * it) where the argument is carried exactly in two parts.
 //
 // Why: for float32, x - m rounds to 24 bits. When |x - m| is near 69 (outputs
 // near 1e-30) and x is small, that rounding is up to 2^-18 ~ 3.8e-6 of the
-// output, above our 3e-6 bound against a float64 reference.  Knuth's TwoSum
-// gives the rounding error of x - m exactly (5 flops), the exact product error
+// output, above our 3e-6 bound against a float64 reference.  two_diff (TwoSum)
+// gives the rounding error of x - m exactly, the exact product error
 // of the temperature multiply comes from mul_err, and both enter the reduced
 // argument through exp_hilo.  lo is clamped so that an inf/NaN produced only
 // by the compensation (x = -inf gives inf - inf) cannot reach the result.
@@ -118,9 +130,8 @@ inline V exp(V x) {
 template <class V, bool kScaled>
 inline V exp_shifted(V x, V m, V it, V it_lo) {
   using T = typename V::T;
-  V d = x - m;
-  V z = d - x;
-  V err = (x - (d - z)) - (m + z);
+  V err;
+  const V d = two_diff(x, m, &err);
   V hi = d, lo = err;
   if (kScaled) {
     hi = d * it;
@@ -196,26 +207,16 @@ inline V exp_neg(V hi, V lo) {
   return zero_if(lt(hi, V::set1(K::cutoff)), p * pow2_from_biased(z));
 }
 
-// How the argument (x - m) * it is formed; the row kernels pick one per row
-// (reduce.cpp, choose_mode):
-//  kFast:        d = x - m rounded once.  Used when the row's scaled range
-//                (max - min) * it < 16, where that rounding costs < 1e-6
-//                relative in the output.
-//  kCompensated: d and its exact rounding error (TwoSum), the temperature
-//                product's exact error (mul_err): the argument is carried to
-//                ~2^-48 relative, so outputs near 1e-30 (|d| ~ 69, where one
-//                float32 rounding alone is 3.8e-6) keep the 3e-6 bound.
-//  kGeneral:     the max is not finite (+inf, or an all -inf row): the full
-//                range exp, as scipy's arithmetic (NaN for inf - inf).
-enum ExpMode { kFast = 0, kCompensated = 1, kGeneral = 2 };
-
+// e^((x - m) * it), the argument formed as the ExpMode says (core/exp_mode.h).
 template <class V, bool kScaled, int kMode>
 inline V exp_minus_max(V x, V m, V it, V it_lo) {
   if (kMode == kGeneral) return exp_shifted<V, kScaled>(x, m, it, it_lo);
-  V d = x - m;
-  if (kMode == kFast) return exp_neg<V, false>(kScaled ? d * it : d, d);
-  V z = d - x;
-  V err = (x - (d - z)) - (m + z);
+  if (kMode == kFast) {
+    const V d = x - m;
+    return exp_neg<V, false>(kScaled ? d * it : d, d);
+  }
+  V err;
+  const V d = two_diff(x, m, &err);
   if (!kScaled) return exp_neg<V, true>(d, err);
   V hi = d * it;
   return exp_neg<V, true>(hi, mul_err(d, it, hi) + fma(d, it_lo, err * it));

@@ -1,6 +1,6 @@
 // The sampling family over rows: threads, scratch, candidate selection and
 // the choice of token.  ISA-free: the passes over a row are the target's
-// kernels (kernels/sampling.h, through the kernel table).
+// kernels (sampling/row_kernels.h, through the kernel table).
 //
 // sample, one row (m = row max, e_i = exp((x_i - m) / T), e_max = 1):
 //  * greedy (T = 0): the first index holding the max.  Two passes, the second
@@ -33,14 +33,15 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <memory>
-#include <new>
 #include <vector>
 
-#include "kernel_table.h"
+#include "core/driver.h"
+#include "core/kernel_table.h"
+#include "core/sc_assert.h"
+#include "core/scratch.h"
+#include "core/strided.h"
 #include "softmax_c/sampling.h"
 #include "softmax_c/softmax_c.h"
-#include "thread_pool.h"
 
 namespace sc {
 namespace {
@@ -58,49 +59,46 @@ inline bool before(const Cand<T>& a, const Cand<T>& b) {
   return a.x > b.x || (a.x == b.x && a.i < b.i);
 }
 
-template <class U>
-U* grow(std::unique_ptr<U[]>& p, int64_t& cap, int64_t n) {
-  if (cap < n) {
-    p.reset(new (std::nothrow) U[size_t(n < 16 ? 16 : n)]);
-    cap = p ? n : 0;
-  }
-  return p.get();
-}
-
-// Per-thread scratch, grown on demand and kept.
+// The per-thread scratch of one task (core/scratch.h): a packed row and the
+// candidate arrays, each of n elements (bm: n / 4 + 1).
 template <class T>
 struct RowScratch {
-  std::unique_ptr<T[]> pack_, cx_, ce_, bm_;
-  std::unique_ptr<int64_t[]> ci_;
-  std::unique_ptr<Cand<T>[]> w_;
-  int64_t cap_pack = 0, cap_cx = 0, cap_ce = 0, cap_bm = 0, cap_ci = 0, cap_w = 0;
   T *pack = nullptr, *cx = nullptr, *ce = nullptr, *bm = nullptr;
   int64_t* ci = nullptr;
   Cand<T>* w = nullptr;
 
-  bool reserve_pack(int64_t n) { return (pack = grow(pack_, cap_pack, n)) != nullptr; }
-  bool reserve_cand(int64_t n) {
-    cx = grow(cx_, cap_cx, n);
-    ce = grow(ce_, cap_ce, n);
-    ci = grow(ci_, cap_ci, n);
-    w = grow(w_, cap_w, n);
-    bm = grow(bm_, cap_bm, n / 4 + 1);
+  // false when an allocation failed.
+  bool reserve(int64_t n, bool packed, bool candidates) {
+    if (packed && !(pack = scratch<T>(Scratch::kPackX, n))) return false;
+    if (!candidates) return true;
+    cx = scratch<T>(Scratch::kCandX, n);
+    ce = scratch<T>(Scratch::kCandE, n);
+    ci = scratch<int64_t>(Scratch::kCandI, n);
+    w = scratch<Cand<T>>(Scratch::kCandSort, n);
+    bm = scratch<T>(Scratch::kBlockMax, n / 4 + 1);
     return cx && ce && ci && w && bm;
   }
 };
 
+// The rows of one call: the kernels, x, and its shape (rows of n elements,
+// row stride rs, element stride ns).  Every job below extends it.
 template <class T>
-RowScratch<T>& row_scratch() {
-  thread_local RowScratch<T> s;
-  return s;
-}
+struct RowsIn {
+  const SamplingRowKernels<T>* k;
+  const T* x;
+  int64_t rows, n, rs, ns;
+};
 
-template <class T>
-const T* row_ptr(const T* x, int64_t r, int64_t n, int64_t rs, int64_t ns, T* pack) {
-  const T* p = x + r * rs;
-  if (ns == 1) return p;
-  for (int64_t i = 0; i < n; ++i) pack[i] = p[i * ns];
-  return pack;
+// row(r, x_r, scratch) for every row, on the pool; x_r is contiguous (packed
+// when ns != 1).  candidates: whether the rows use the candidate arrays.
+template <class T, class F>
+int for_each_row(const RowsIn<T>& in, bool candidates, F&& row) {
+  return run_items(in.rows, grain_for(in.n), [&](int64_t r0, int64_t r1) {
+    RowScratch<T> s;
+    if (!s.reserve(in.n, in.ns != 1, candidates)) return false;
+    for (int64_t r = r0; r < r1; ++r) row(r, contiguous_row(in.x + r * in.rs, in.ns, in.n, s.pack), s);
+    return true;
+  });
 }
 
 // 1/T in the kernel's type; an overflow (T below 1/max) saturates: the row is
@@ -187,6 +185,34 @@ int64_t weighted_prefix(Cand<T>* w, int64_t len, double target) {
 constexpr int64_t kSmallSelect = 4096;
 constexpr int kBuckets = 2048;
 
+// The walk of a mass histogram: the first bin where the running mass
+// reaches target, and the mass of the bins before it (*before); bins when
+// the target is never reached (rounding).
+inline int mass_walk(const double* hist, int bins, double target, double* before) {
+  double acc = 0.0;
+  int b = 0;
+  for (; b < bins; ++b) {
+    if (acc + hist[b] >= target) break;
+    acc += hist[b];
+  }
+  *before = acc;
+  return b;
+}
+
+// The top-p boundary inside the candidates w[0..nb) of the bin mass_walk
+// found, given the mass still missing: their weighted prefix, or, when
+// rounding left the bin's mass short, its last element in the order.
+template <class T>
+Cand<T> bin_boundary(Cand<T>* w, int64_t nb, double missing) {
+  int64_t p = weighted_prefix(w, nb, missing);
+  if (p < 0) {
+    p = 0;
+    for (int64_t i = 1; i < nb; ++i)
+      if (before(w[p], w[i])) p = i;
+  }
+  return w[p];
+}
+
 template <class T>
 bool top_p_boundary(RowScratch<T>& s, int64_t cnt, T m, T it, double target, Cand<T>* b) {
   Cand<T>* w = s.w;
@@ -208,32 +234,23 @@ bool top_p_boundary(RowScratch<T>& s, int64_t cnt, T m, T it, double target, Can
   };
   double hist[kBuckets] = {};
   for (int64_t i = 0; i < cnt; ++i) hist[bin(i)] += double(s.ce[i]);
-  double acc = 0.0;
-  int bs = 0;
-  for (; bs < kBuckets; ++bs) {
-    if (acc + hist[bs] >= target) break;
-    acc += hist[bs];
-  }
+  double acc;
+  const int bs = mass_walk(hist, kBuckets, target, &acc);
   if (bs == kBuckets) return false;
   int64_t nb = 0;
   for (int64_t i = 0; i < cnt; ++i)
     if (bin(i) == bs) w[nb++] = Cand<T>{s.cx[i], s.ci[i], s.ce[i]};
-  int64_t p = weighted_prefix(w, nb, target - acc);
-  if (p < 0) {  // rounding: the bin's mass fell short; its last element in the order
-    p = 0;
-    for (int64_t i = 1; i < nb; ++i)
-      if (before(w[p], w[i])) p = i;
-  }
-  *b = w[p];
+  *b = bin_boundary(w, nb, target - acc);
   return true;
 }
 
-// The top-p boundary of a whole row from its mass histogram (kernels/
-// sampling.h, vec_mass_hist): bins of width 1/kHistScale in d = (m - x) / T
+// The top-p boundary of a whole row from its mass histogram (sampling/
+// row_kernels.h, vec_mass_hist): bins of width 1/kHistScale in d = (m - x) / T
 // up to d = 32 (e^-32 ~ 1e-14: the last bin holds a negligible tail); the bin
 // where the running mass passes top_p * S is gathered and ranked.  Three
 // vector passes and no sort, whatever the size of the nucleus.  False when
-// rounding leaves the target unreached (keep the whole row).
+// rounding leaves the target unreached (keep the whole row).  (Its own bin
+// count: the results depend on the binning, so both stay as they were.)
 constexpr int kHistBins = 4096;
 constexpr double kHistScale = 128.0;
 
@@ -243,41 +260,27 @@ bool top_p_by_histogram(const SamplingRowKernels<T>& k, const T* x, int64_t n, T
   double hist[kHistBins] = {};
   const double S = k.mass_hist(x, n, m, it, T(kHistScale), kHistBins, hist);
   const double target = top_p * S;
-  double acc = 0.0;
-  int bs = 0;
-  for (; bs < kHistBins; ++bs) {
-    if (acc + hist[bs] >= target) break;
-    acc += hist[bs];
-  }
+  double acc;
+  const int bs = mass_walk(hist, kHistBins, target, &acc);
   if (bs == kHistBins) return false;
   const int64_t nb = k.gather_bin(x, n, m, it, T(kHistScale), kHistBins, bs, s.cx, s.ci);
   if (nb == 0) return false;  // not reached: the bin has mass
   k.sum_exp(s.cx, s.ce, nb, m, it);
   Cand<T>* w = s.w;
   for (int64_t i = 0; i < nb; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], s.ce[i]};
-  int64_t p = weighted_prefix(w, nb, target - acc);
-  if (p < 0) {  // rounding: the bin's mass fell short; its last element in the order
-    p = 0;
-    for (int64_t i = 1; i < nb; ++i)
-      if (before(w[p], w[i])) p = i;
-  }
-  *b = w[p];
+  *b = bin_boundary(w, nb, target - acc);
   return true;
 }
 
 // ------------------------------------------------------------------ sample --
 
 template <class T>
-struct SampleJob {
-  const SamplingRowKernels<T>* k;
-  const T* x;
-  int64_t n, rs, ns;
+struct SampleJob : RowsIn<T> {
   const double* u;
   double temperature;
   int64_t top_k;
   double top_p, min_p;
   int64_t* out;
-  bool failed = false;
 };
 
 template <class T>
@@ -411,48 +414,21 @@ int64_t sample_row(const SampleJob<T>& j, const T* x, double u, RowScratch<T>& s
 }
 
 template <class T>
-void sample_task(SampleJob<T>& j, int64_t r0, int64_t r1) {
-  RowScratch<T>& s = row_scratch<T>();
-  if ((j.ns != 1 && !s.reserve_pack(j.n)) || !s.reserve_cand(j.n)) {
-    j.failed = true;
-    return;
-  }
-  for (int64_t r = r0; r < r1; ++r)
-    j.out[r] = sample_row(j, row_ptr(j.x, r, j.n, j.rs, j.ns, s.pack), j.u[r], s);
-}
-
-template <class T>
 int sample_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t n, int64_t rs, int64_t ns,
                 const double* u, double temperature, int64_t top_k, double top_p, double min_p, int64_t* out) {
-  SampleJob<T> j;
-  j.k = &k;
-  j.x = x;
-  j.n = n;
-  j.rs = rs;
-  j.ns = ns;
-  j.u = u;
-  j.temperature = temperature;
-  j.top_k = top_k;
-  j.top_p = top_p;
-  j.min_p = min_p;
-  j.out = out;
-  auto f = [&](int64_t b, int64_t e) { sample_task(j, b, e); };
-  parallel_for(rows, grain_for(n), f);
-  return j.failed ? SC_ENOMEM : SC_OK;
+  const SampleJob<T> j{{&k, x, rows, n, rs, ns}, u, temperature, top_k, top_p, min_p, out};
+  return for_each_row(j, true, [&](int64_t r, const T* xr, RowScratch<T>& s) { out[r] = sample_row(j, xr, u[r], s); });
 }
 
 // ------------------------------------------------------------ topk_softmax --
 
 template <class T>
-struct TopkJob {
-  const SamplingRowKernels<T>* k;
-  const T* x;
-  int64_t n, rs, ns, kk;
+struct TopkJob : RowsIn<T> {
+  int64_t kk;
   T it;
   double it_d;  // 1/T in double
   T* probs;
   int64_t* idx;
-  bool failed = false;
 };
 
 template <class T>
@@ -483,95 +459,54 @@ void topk_row(const TopkJob<T>& j, const T* x, T* probs, int64_t* idx, RowScratc
 }
 
 template <class T>
-void topk_task(TopkJob<T>& j, int64_t r0, int64_t r1) {
-  RowScratch<T>& s = row_scratch<T>();
-  if ((j.ns != 1 && !s.reserve_pack(j.n)) || !s.reserve_cand(j.n)) {
-    j.failed = true;
-    return;
-  }
-  for (int64_t r = r0; r < r1; ++r)
-    topk_row(j, row_ptr(j.x, r, j.n, j.rs, j.ns, s.pack), j.probs + r * j.kk, j.idx + r * j.kk, s);
-}
-
-template <class T>
 int topk_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t n, int64_t rs, int64_t ns,
               int64_t kk, double temperature, T* probs, int64_t* idx) {
-  TopkJob<T> j;
-  j.k = &k;
-  j.x = x;
-  j.n = n;
-  j.rs = rs;
-  j.ns = ns;
-  j.kk = kk;
-  j.it = inverse_temperature<T>(temperature);
-  j.it_d = 1.0 / temperature;
-  j.probs = probs;
-  j.idx = idx;
-  auto f = [&](int64_t b, int64_t e) { topk_task(j, b, e); };
-  parallel_for(rows, grain_for(n), f);
-  return j.failed ? SC_ENOMEM : SC_OK;
+  const TopkJob<T> j{{&k, x, rows, n, rs, ns}, kk, inverse_temperature<T>(temperature), 1.0 / temperature, probs, idx};
+  return for_each_row(j, true, [&](int64_t r, const T* xr, RowScratch<T>& s) {
+    topk_row(j, xr, probs + r * kk, idx + r * kk, s);
+  });
 }
 
 // --------------------------------------------------------- fit_temperature --
 
 template <class T>
-struct MomentsJob {
-  const SamplingRowKernels<T>* k;
-  const T* x;
-  int64_t n, rs, ns;
-  double beta;
-  double* res;  // 3 per row
-  bool failed = false;
-};
-
-template <class T>
-void moments_task(MomentsJob<T>& j, int64_t r0, int64_t r1) {
-  RowScratch<T>& s = row_scratch<T>();
-  if (j.ns != 1 && !s.reserve_pack(j.n)) {
-    j.failed = true;
-    return;
-  }
-  for (int64_t r = r0; r < r1; ++r) {
-    const T* x = row_ptr(j.x, r, j.n, j.rs, j.ns, s.pack);
-    T m;
-    j.k->max_nan(x, j.n, &m);
-    double q[3];
-    j.k->moments(x, j.n, m, T(j.beta), q);
-    const double mu = q[1] / q[0];
-    double var = q[2] / q[0] - mu * mu;
-    j.res[3 * r] = j.beta * double(m) + std::log(q[0]);
-    j.res[3 * r + 1] = double(m) + mu;
-    j.res[3 * r + 2] = var > 0 ? var : 0.0;
-  }
-}
-
-template <class T>
 int moments_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t n, int64_t rs, int64_t ns,
                  double beta, double* sums) {
-  std::vector<double> res;
-  try {
-    res.assign(size_t(3 * rows), 0.0);
-  } catch (const std::bad_alloc&) {
-    return SC_ENOMEM;
-  }
-  MomentsJob<T> j;
-  j.k = &k;
-  j.x = x;
-  j.n = n;
-  j.rs = rs;
-  j.ns = ns;
-  j.beta = beta;
-  j.res = res.data();
-  auto f = [&](int64_t b, int64_t e) { moments_task(j, b, e); };
-  parallel_for(rows, grain_for(n), f);
-  if (j.failed) return SC_ENOMEM;
+  std::vector<double> res(size_t(3 * rows), 0.0);  // bad_alloc: SC_ENOMEM at the ABI
+  const RowsIn<T> in{&k, x, rows, n, rs, ns};
+  const int st = for_each_row(in, false, [&](int64_t r, const T* xr, RowScratch<T>&) {
+    T m;
+    k.max_nan(xr, n, &m);
+    double q[3];
+    k.moments(xr, n, m, T(beta), q);
+    const double mu = q[1] / q[0];
+    double var = q[2] / q[0] - mu * mu;
+    res[size_t(3 * r)] = beta * double(m) + std::log(q[0]);
+    res[size_t(3 * r + 1)] = double(m) + mu;
+    res[size_t(3 * r + 2)] = var > 0 ? var : 0.0;
+  });
+  if (st != SC_OK) return st;
   sums[0] = sums[1] = sums[2] = 0.0;
   for (int64_t r = 0; r < rows; ++r)
     for (int c = 0; c < 3; ++c) sums[c] += res[size_t(3 * r + c)];
   return SC_OK;
 }
 
-bool rows_ok(int64_t rows, int64_t n) { return rows >= 0 && n >= 1; }
+// SC_OK, or SC_EINVAL naming the first bad argument.
+int check_rows(int64_t rows, int64_t n) {
+  if (rows < 0) return invalid("rows: must be >= 0, got %lld", (long long)rows);
+  if (n < 1) return invalid("n: must be >= 1, got %lld", (long long)n);
+  return SC_OK;
+}
+
+int check_sample(double temperature, int64_t top_k, double top_p, double min_p) {
+  if (!(temperature >= 0) || !std::isfinite(temperature))
+    return invalid("temperature: must be finite and >= 0, got %g", temperature);
+  if (top_k < 0) return invalid("top_k: must be >= 0, got %lld", (long long)top_k);
+  if (!(top_p > 0)) return invalid("top_p: must be > 0, got %g", top_p);
+  if (!(min_p >= 0 && min_p <= 1)) return invalid("min_p: must be in [0, 1], got %g", min_p);
+  return SC_OK;
+}
 
 }  // namespace
 }  // namespace sc
@@ -580,44 +515,43 @@ extern "C" {
 
 int sc_sample(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
               const double* u, double temperature, int64_t top_k, double top_p, double min_p, int64_t* out) {
-  if (!sc::rows_ok(rows, n) || !(temperature >= 0) || !std::isfinite(temperature) || top_k < 0 ||
-      !(top_p > 0) || !(min_p >= 0 && min_p <= 1))
-    return SC_EINVAL;
-  const sc::KernelTable* t = sc::active();
-  if (dtype == SC_F32)
-    return sc::sample_impl<float>(t->sampling.f32, static_cast<const float*>(x), rows, n, row_stride, n_stride, u,
-                                  temperature, top_k, top_p, min_p, out);
-  if (dtype == SC_F64)
-    return sc::sample_impl<double>(t->sampling.f64, static_cast<const double*>(x), rows, n, row_stride, n_stride, u,
-                                   temperature, top_k, top_p, min_p, out);
-  return SC_EINVAL;
+  return sc::c_abi([&] {
+    if (int st = sc::check_rows(rows, n)) return st;
+    if (int st = sc::check_sample(temperature, top_k, top_p, min_p)) return st;
+    return sc::dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return sc::sample_impl<T>(sc::of<T>(sc::active()->sampling), static_cast<const T*>(x), rows, n, row_stride,
+                                n_stride, u, temperature, top_k, top_p, min_p, out);
+    });
+  });
 }
 
 int sc_topk_softmax(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
                     int64_t k, double temperature, void* probs, int64_t* idx) {
-  if (!sc::rows_ok(rows, n) || k < 1 || k > n || !(temperature > 0) || !std::isfinite(temperature))
-    return SC_EINVAL;
-  const sc::KernelTable* t = sc::active();
-  if (dtype == SC_F32)
-    return sc::topk_impl<float>(t->sampling.f32, static_cast<const float*>(x), rows, n, row_stride, n_stride, k,
-                                temperature, static_cast<float*>(probs), idx);
-  if (dtype == SC_F64)
-    return sc::topk_impl<double>(t->sampling.f64, static_cast<const double*>(x), rows, n, row_stride, n_stride, k,
-                                 temperature, static_cast<double*>(probs), idx);
-  return SC_EINVAL;
+  return sc::c_abi([&] {
+    if (int st = sc::check_rows(rows, n)) return st;
+    if (k < 1 || k > n) return sc::invalid("k: must be in [1, n = %lld], got %lld", (long long)n, (long long)k);
+    if (!(temperature > 0) || !std::isfinite(temperature))
+      return sc::invalid("temperature: must be finite and > 0, got %g", temperature);
+    return sc::dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return sc::topk_impl<T>(sc::of<T>(sc::active()->sampling), static_cast<const T*>(x), rows, n, row_stride,
+                              n_stride, k, temperature, static_cast<T*>(probs), idx);
+    });
+  });
 }
 
 int sc_temperature_moments(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride,
                            int64_t n_stride, double beta, double* sums) {
-  if (!sc::rows_ok(rows, n) || !(beta > 0) || !std::isfinite(beta)) return SC_EINVAL;
-  const sc::KernelTable* t = sc::active();
-  if (dtype == SC_F32)
-    return sc::moments_impl<float>(t->sampling.f32, static_cast<const float*>(x), rows, n, row_stride, n_stride,
-                                   beta, sums);
-  if (dtype == SC_F64)
-    return sc::moments_impl<double>(t->sampling.f64, static_cast<const double*>(x), rows, n, row_stride, n_stride,
-                                    beta, sums);
-  return SC_EINVAL;
+  return sc::c_abi([&] {
+    if (int st = sc::check_rows(rows, n)) return st;
+    if (!(beta > 0) || !std::isfinite(beta)) return sc::invalid("beta: must be finite and > 0, got %g", beta);
+    return sc::dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return sc::moments_impl<T>(sc::of<T>(sc::active()->sampling), static_cast<const T*>(x), rows, n, row_stride,
+                                 n_stride, beta, sums);
+    });
+  });
 }
 
 }  // extern "C"

@@ -1,10 +1,10 @@
-// The kernel table: what one target (ISA) provides.  dispatch.cpp picks one
-// table at import; everything above it calls through these pointers.
+// Softmax-family entries of the kernel table: the row kernels
+// (softmax/row_kernels.h) and the column kernels (softmax/col_kernels.h);
+// the driver that composes them is softmax/driver.cpp.
 #pragma once
 #include <cstdint>
 
-#include "attention_table.h"
-#include "sampling_table.h"
+#include "core/exp_mode.h"
 
 namespace sc {
 
@@ -14,12 +14,12 @@ struct ReduceKernels {
   void (*exp)(const T* x, T* y, int64_t n);  // the general exp (tests)
   T (*max_where)(const T* a, const T* b, int64_t n);
   // sum of exp((x - m) * it), stored to e when non-null.  Variants
-  // [mode][scaled]: mode is the ExpMode of simd/exp.h (fast, compensated,
+  // [mode][scaled]: mode is the ExpMode of core/exp_mode.h (fast, compensated,
   // general), scaled = 1 when there is a temperature (it != 1).
-  double (*sum_exp[3][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo, const T* prefetch_next);
+  double (*sum_exp[kExpModes][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo, const T* prefetch_next);
   double (*sum_exp_weighted)(const T* a, const T* b, int64_t n, T m);
   void (*scale)(const T* e, T* y, int64_t n, T s, bool nt);
-  void (*exp_scale[3][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
+  void (*exp_scale[kExpModes][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
   void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L);
   int64_t col_tile;  // columns per block of the cols_* kernels (<= 1024)
   bool (*cols_stats[2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
@@ -29,23 +29,5 @@ struct ReduceKernels {
   void (*cols_write[2])(const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi, int64_t n, int64_t w,
                         const T* m, const T* coef, T it, T it_lo, bool log_mode, bool fast);
 };
-
-struct KernelTable {
-  const char* name;
-  ReduceKernels<float> f32;
-  ReduceKernels<double> f64;
-  double (*fma_peak_gflops)(double seconds);  // one thread
-  AttentionKernels attn;
-  SamplingKernels sampling;
-};
-
-// One per compiled target (targets/*.cpp); nullptr entries are not compiled.
-const KernelTable* table_scalar();
-const KernelTable* table_baseline();
-const KernelTable* table_avx2();
-const KernelTable* table_avx512();
-
-// The active table (never null after import).
-const KernelTable* active();
 
 }  // namespace sc

@@ -1,5 +1,6 @@
 // Sampling entries of the kernel table: flat row primitives of the sampling
-// family (kernels/sampling.h); the driver that composes them is sampling.cpp.
+// family (sampling/row_kernels.h); the driver that composes them is
+// sampling/driver.cpp.
 #pragma once
 #include <cstdint>
 

@@ -1,5 +1,5 @@
 // Attention entries of the kernel table (owned by the attention kernels,
-// kernels/attention.h; driven by attention.cpp).
+// attention/flash_kernels.h; driven by attention/driver.cpp).
 #pragma once
 #include <cstdint>
 

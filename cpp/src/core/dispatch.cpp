@@ -5,9 +5,10 @@
 #include <cstring>
 #include <string>
 
-#include "kernel_table.h"
+#include "core/driver.h"
+#include "core/kernel_table.h"
+#include "core/thread_pool.h"
 #include "softmax_c/softmax_c.h"
-#include "thread_pool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
@@ -123,13 +124,16 @@ extern "C" {
 const char* sc_target_name(void) { return sc::active()->name; }
 
 int sc_set_target(const char* name) {
-  for (const sc::Target& tg : sc::kTargets) {
-    if (std::strcmp(tg.name, name) != 0) continue;
-    if (!tg.compiled || !tg.supported(sc::features())) return SC_EISA;
-    sc::g_active.store(tg.table(), std::memory_order_release);
-    return SC_OK;
-  }
-  return SC_EISA;
+  return sc::c_abi([&]() -> int {
+    if (!name) return sc::invalid("name: must not be NULL");
+    for (const sc::Target& tg : sc::kTargets) {
+      if (std::strcmp(tg.name, name) != 0) continue;
+      if (!tg.compiled || !tg.supported(sc::features())) return SC_EISA;
+      sc::g_active.store(tg.table(), std::memory_order_release);
+      return SC_OK;
+    }
+    return SC_EISA;
+  });
 }
 
 const char* sc_targets_compiled(void) {
@@ -169,6 +173,11 @@ const char* sc_cpu_features(void) {
 }
 
 int sc_num_threads(void) { return sc::num_threads(); }
-void sc_set_num_threads(int n) { sc::set_num_threads(n); }
+void sc_set_num_threads(int n) {
+  sc::c_abi([&] {
+    sc::set_num_threads(n);
+    return int(SC_OK);
+  });
+}
 
 }  // extern "C"

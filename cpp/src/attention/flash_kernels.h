@@ -4,7 +4,7 @@
 // tile S = Q K^T, mask, m' = max(m, rowmax S), P = e^(S - m'),
 // l = l e^(m - m') + rowsum P, O = O e^(m - m') + P V.  The L x S score
 // matrix never exists: one Bc x P tile of it does.  The driver
-// (attention.cpp) normalises O / l or merges key ranges by log-sum-exp.
+// (attention/driver.cpp) normalises O / l or merges key ranges by log-sum-exp.
 //
 // Two variants, picked per call by the row count:
 //  * panels (attn_flash_panels): scores computed *transposed*, S^T = K Q^T,
@@ -27,13 +27,15 @@
 #pragma once
 #include <cstdint>
 
-#include "../attention_table.h"
-#include "../simd/exp.h"
+#include "attention/table.h"
+#include "core/sc_assert.h"
+#include "simd/exp.h"
+#include "simd/loops.h"
 
 namespace sc {
 namespace SC_NS {
 
-// Keys per tile of the panel kernel.  Measured (/tmp sweep, AVX2, 1 thread,
+// Keys per tile of the panel kernel.  Measured (a sweep of Bc, AVX2, 1 thread,
 // (1, 8, 1024, 1024, 64) float32, median ratio to torch 2.13 in the same
 // process on a loaded 2-core machine): Bc = 32 / 64 / 128 gave 1.03 / 1.09 /
 // 1.09x non-causal and 1.32 / 1.72 / 1.60x causal.  At 64 the K and V tiles
@@ -63,10 +65,26 @@ int64_t attn_work_elems(int64_t rows, int64_t E, int64_t Ev) {
   return (panels > dot ? panels : dot) + 4 * A::N;
 }
 
+// The online-softmax step, written once for both kernels (per lane = per
+// row in the panel kernel; one row broadcast in the dot kernel).  Given the
+// running max m and the new max m' = max(m, tile max): the shift sh = m',
+// or 0 while every key so far is masked (m' = -inf: then e^(-inf - 0) = 0,
+// not NaN), and the rescale alpha = e^(m - sh) of the old l and O.
 template <class V>
-inline typename V::T attn_exp_scalar(typename V::T d) {  // e^d, d <= 0 or NaN
+inline V attn_online_rescale(V m_old, V m_new, V* sh) {
+  *sh = select(eq(m_new, V::set1(-typename V::T(INFINITY))), V::zero(), m_new);
+  return exp_neg<V, false>(m_old - *sh, V::zero());
+}
+// The weight p = e^(s - sh) of a score s (-inf: a masked key, p = 0).
+template <class V>
+inline V attn_weight(V s, V sh) {
+  return exp_neg<V, false>(s - sh, V::zero());
+}
+
+template <class V>
+inline typename V::T attn_lane0(V v) {
   alignas(64) typename V::T t[V::N];
-  store(t, exp_neg<V, false>(V::set1(d), V::zero()));
+  store(t, v);
   return t[0];
 }
 
@@ -254,24 +272,20 @@ void attn_pv_panel(const typename V::T* pt, const typename V::T* v, int64_t v_s,
 // After it st holds P^T = e^(S^T - m'), alpha = e^(m - m').
 template <class V>
 void attn_online_softmax(typename V::T* st, int64_t n, typename V::T* m, typename V::T* l, typename V::T* alpha) {
-  using T = typename V::T;
   constexpr int64_t N = V::N, P = AttnPanel<V>::P;
-  const V ninf = V::set1(-T(INFINITY));
   V mx[3], sh[3], sum[3];
   for (int c = 0; c < 3; ++c) mx[c] = V::load(m + c * N);
   for (int64_t j = 0; j < n; ++j)
     for (int c = 0; c < 3; ++c) mx[c] = max(V::load(st + j * P + c * N), mx[c]);  // NaN: see below
   for (int c = 0; c < 3; ++c) {
-    // all keys masked so far: shift by 0, so e^(-inf - 0) = 0 (not NaN)
-    sh[c] = select(eq(mx[c], ninf), V::zero(), mx[c]);
-    store(alpha + c * N, exp_neg<V, false>(V::load(m + c * N) - sh[c], V::zero()));
+    store(alpha + c * N, attn_online_rescale(V::load(m + c * N), mx[c], &sh[c]));
     sum[c] = V::zero();
   }
   // A NaN score may lose the max (x86 rule) but its e^(NaN - m') is NaN, so
   // it reaches l and O all the same.
   for (int64_t j = 0; j < n; ++j)
     for (int c = 0; c < 3; ++c) {
-      const V p = exp_neg<V, false>(V::load(st + j * P + c * N) - sh[c], V::zero());
+      const V p = attn_weight(V::load(st + j * P + c * N), sh[c]);
       store(st + j * P + c * N, p);
       sum[c] = sum[c] + p;
     }
@@ -439,22 +453,16 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       T* sr = s + r * Bc;
       attn_mask_row(a, r, j0, bc, sr, 1);
       V mx = V::set1(mr[r]);
-      for (j = 0; j < bc; j += N) mx = max(V::load_partial(sr + j, bc - j, -T(INFINITY)), mx);
+      vector_loop<V, 1>(0, bc, [&](int64_t i, int, auto part) { mx = max(load<V>(sr + i, part, -T(INFINITY)), mx); });
       const T mnew = reduce_max(mx);
-      const T sh = mnew == -T(INFINITY) ? T(0) : mnew;  // all masked so far: see the file notes
-      alpha[r] = attn_exp_scalar<V>(mr[r] - sh);
-      const V vsh = V::set1(sh);
+      V vsh;
+      alpha[r] = attn_lane0(attn_online_rescale(V::set1(mr[r]), V::set1(mnew), &vsh));
       V sum = V::zero();
-      for (j = 0; j + N <= bc; j += N) {
-        const V p = exp_neg<V, false>(V::load(sr + j) - vsh, V::zero());
-        store(sr + j, p);
+      vector_loop<V, 1>(0, bc, [&](int64_t i, int, auto part) {
+        const V p = attn_weight(load<V>(sr + i, part, -T(INFINITY)), vsh);  // lanes past bc: e^(-inf) = 0
+        store(sr + i, part, p);
         sum = sum + p;
-      }
-      if (j < bc) {
-        const V p = exp_neg<V, false>(V::load_partial(sr + j, bc - j, -T(INFINITY)) - vsh, V::zero());
-        store_partial(sr + j, bc - j, p);
-        sum = sum + p;  // lanes past bc: e^(-inf) = 0
-      }
+      });
       lr[r] = lr[r] * alpha[r] + reduce_add(sum);
       mr[r] = mnew;
     }
@@ -476,6 +484,7 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
 
 template <class V>
 void attn_flash(const AttnRowSet<typename V::T>* a) {
+  SC_ASSERT(a && a->rows >= 1 && a->j0 <= a->j1 && a->ldo >= a->Ev && a->ldo % V::N == 0 && a->work);
   if (a->k_e == 1 && a->rows <= kAttnDotRows) {
     switch (a->rows) {
       case 1: return attn_flash_dot<V, 1>(*a);

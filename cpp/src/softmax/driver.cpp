@@ -1,6 +1,6 @@
 // The softmax family over any (outer..., n, inner) view: shapes, strides,
 // threads and the choice of algorithm.  The arithmetic is in the target's
-// kernels (kernels/vec_ops.h, kernels/cols.h); this file is ISA-free.
+// kernels (softmax/row_kernels.h, softmax/col_kernels.h); this file is ISA-free.
 //
 // Algorithms (DESIGN.md, "Algorithms"):
 //  * rows that stay in cache (n*sizeof(T) <= kCachedRowBytes, contiguous):
@@ -12,19 +12,21 @@
 //    not depend on the thread count, neither do the results.
 //  * strided rows (n stride != 1): each chunk (or the whole row when it fits
 //    one chunk) is packed into a per-thread scratch buffer first.
-//  * inner > 1: tiles of one cache line of columns, reduced along n
-//    (kernels/cols.h); no transpose.
+//  * inner > 1: blocks of 4 KiB of columns (ReduceKernels::col_tile), reduced
+//    along n (softmax/col_kernels.h); no transpose.
 //  * a row whose n stride is 0 (broadcast) is constant: closed form.
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <limits>
-#include <memory>
+#include <cstdint>
 #include <vector>
 
-#include "kernel_table.h"
+#include "core/driver.h"
+#include "core/exp_mode.h"
+#include "core/kernel_table.h"
+#include "core/offsets.h"
+#include "core/sc_assert.h"
+#include "core/scratch.h"
+#include "core/strided.h"
 #include "softmax_c/softmax_c.h"
-#include "thread_pool.h"
 
 namespace sc {
 namespace {
@@ -33,44 +35,15 @@ constexpr int64_t kChunk = 16384;              // elements per chunk of a long r
 constexpr int64_t kCachedRowBytes = 1 << 20;    // one-exp 3-pass up to here (x + y ~ L2)
 constexpr int64_t kStreamBytes = 16 << 20;     // outputs above this bypass the cache
 
-// Per-thread scratch of n elements in slot 0 or 1 (thread_pool.h).
-template <class T>
-T* scratch(int slot, int64_t n) {
-  return static_cast<T*>(thread_scratch(slot, size_t(n) * sizeof(T) + 64));
-}
-
-template <class T>
-void pack(const T* x, int64_t s, int64_t n, T* dst) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = x[i * s];
-}
-template <class T>
-void unpack(const T* src, int64_t n, T* y, int64_t s) {
-  for (int64_t i = 0; i < n; ++i) y[i * s] = src[i];
-}
-
 bool finite(double v) { return std::isfinite(v); }
 
-// Element offsets of outer item r (C order over outer_shape).
-struct Offsets {
-  int64_t x = 0, y = 0, b = 0;
-};
-Offsets outer_offsets(const sc_view& v, int64_t r) {
-  Offsets o;
-  for (int d = v.outer_ndim - 1; d >= 0; --d) {
-    const int64_t len = v.outer_shape[d];
-    const int64_t i = r % len;
-    r /= len;
-    o.x += i * v.x_outer[d];
-    o.y += i * v.y_outer[d];
-    o.b += i * v.b_outer[d];
-  }
+// The outer multi-index of a view -> offsets of x, y and b.
+OuterOffsets<3> outer_of(const sc_view& v) {
+  OuterOffsets<3> o;
+  o.ndim = v.outer_ndim;
+  o.shape = v.outer_shape;
+  o.strides = {v.x_outer, v.y_outer, v.b_outer};
   return o;
-}
-
-int64_t outer_count(const sc_view& v) {
-  int64_t c = 1;
-  for (int d = 0; d < v.outer_ndim; ++d) c *= v.outer_shape[d];
-  return c;
 }
 
 // 1/T split in two parts: it + it_lo = 1/T to about twice T's precision.
@@ -90,17 +63,17 @@ struct SoftmaxJob {
   const T* x;
   T* y;
   const sc_view* v;
+  OuterOffsets<3> outer;
   T it, it_lo;
   int scaled;
   bool log_mode;
   bool nt;
-  bool failed = false;
   // long rows
   int64_t chunks_per_row = 0;
   std::vector<T> cmax, cmin;
   std::vector<double> csum;     // relative to the chunk shift
   std::vector<T> row_m, row_c;  // per row: shift and coefficient of pass 2
-  std::vector<int> row_mode;
+  std::vector<ExpMode> row_mode;
 };
 
 template <class T>
@@ -108,22 +81,14 @@ T shift_of(T m) {
   return finite(m) ? m : T(0);
 }
 
-// The exp variant for a row with max m, min mn, inverse temperature it
-// (simd/exp.h, ExpMode).
-template <class T>
-int choose_mode(T m, T mn, T it) {
-  if (!finite(m)) return 2;                                 // kGeneral
-  return (double(m) - double(mn)) * double(it) < 16.0 ? 0  // kFast
-                                                       : 1;  // kCompensated
-}
-
 // A row that fits in cache: x, y contiguous (or packed).
 template <class T>
 void softmax_row_cached(const SoftmaxJob<T>& j, const T* x, T* y, int64_t n, T* e_scratch, const T* pf) {
+  SC_ASSERT(n >= 1 && x && y);
   const ReduceKernels<T>& k = *j.k;
   T m, mn;
   k.minmax(x, n, &m, &mn);
-  const int mode = choose_mode(m, mn, j.it);
+  const ExpMode mode = choose_exp_mode(m, mn, j.it);
   if (!j.log_mode) {
     T* e = e_scratch ? e_scratch : y;
     const double s = k.sum_exp[mode][j.scaled](x, e, n, m, j.it, j.it_lo, pf);
@@ -144,56 +109,57 @@ void softmax_row_constant(const SoftmaxJob<T>& j, T c, T* y, int64_t ys, int64_t
 }
 
 template <class T>
-void softmax_rows_task(SoftmaxJob<T>& j, int64_t r0, int64_t r1) {
+bool softmax_rows_task(const SoftmaxJob<T>& j, int64_t r0, int64_t r1) {
   const sc_view& v = *j.v;
   const int64_t n = v.n;
   const bool contiguous = v.x_n == 1 && v.y_n == 1;
   T* pk = nullptr;
   T* es = nullptr;
   if (!contiguous) {
-    pk = scratch<T>(0, n);
-    if (!pk) { j.failed = true; return; }
+    pk = scratch<T>(Scratch::kPackX, n);
+    if (!pk) return false;
   } else if (j.nt && !j.log_mode) {
-    es = scratch<T>(1, n);
-    if (!es) { j.failed = true; return; }
+    es = scratch<T>(Scratch::kExp, n);
+    if (!es) return false;
   }
   for (int64_t r = r0; r < r1; ++r) {
-    const Offsets o = outer_offsets(v, r);
-    const T* x = j.x + o.x;
-    T* y = j.y + o.y;
+    const auto [ox, oy, ob] = j.outer(r);
+    const T* x = j.x + ox;
+    T* y = j.y + oy;
     if (v.x_n == 0) {
       softmax_row_constant(j, *x, y, v.y_n, n);
     } else if (contiguous) {
       // Out of cache: fetch the next row while this one computes.
-      const T* pf = j.nt && r + 1 < r1 ? j.x + outer_offsets(v, r + 1).x : nullptr;
+      const T* pf = j.nt && r + 1 < r1 ? j.x + j.outer(r + 1)[0] : nullptr;
       softmax_row_cached(j, x, y, n, es, pf);
     } else {
-      pack(x, v.x_n, n, pk);
+      copy_strided(x, v.x_n, n, pk, 1);
       softmax_row_cached<T>(j, pk, pk, n, nullptr, nullptr);
-      unpack(pk, n, y, v.y_n);
+      copy_strided(pk, 1, n, y, v.y_n);
     }
   }
+  return true;
 }
 
 // Long rows, phase 1: per (row, chunk) max and sum relative to the chunk shift.
 template <class T>
-void softmax_chunk_stats(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
+bool softmax_chunk_stats(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const bool contiguous = v.x_n == 1;
-  T* pk = contiguous ? nullptr : scratch<T>(0, kChunk);
-  if (!contiguous && !pk) { j.failed = true; return; }
+  T* pk = contiguous ? nullptr : scratch<T>(Scratch::kPackX, kChunk);
+  if (!contiguous && !pk) return false;
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t r = i / j.chunks_per_row, c = i % j.chunks_per_row;
     const int64_t b = c * kChunk, len = v.n - b < kChunk ? v.n - b : kChunk;
-    const T* x = j.x + outer_offsets(v, r).x + b * v.x_n;
-    if (!contiguous) { pack(x, v.x_n, len, pk); x = pk; }
+    const T* x = contiguous_row(j.x + j.outer(r)[0] + b * v.x_n, v.x_n, len, pk);
     T m, mn;
     j.k->minmax(x, len, &m, &mn);
     j.cmax[i] = m;
     j.cmin[i] = mn;
-    j.csum[i] = j.k->sum_exp[choose_mode(m, mn, j.it)][j.scaled](x, nullptr, len, shift_of(m), j.it, j.it_lo,
+    j.csum[i] = j.k->sum_exp[choose_exp_mode(m, mn, j.it)][j.scaled](x, nullptr, len, shift_of(m), j.it, j.it_lo,
                                                                  nullptr);
   }
+  return true;
 }
 
 // Merge of chunk stats (chunk order, so independent of the thread count).
@@ -208,7 +174,7 @@ void softmax_merge_row(SoftmaxJob<T>& j, int64_t r) {
     M = m > M ? m : M;
     MN = j.cmin[c0 + c] < MN ? j.cmin[c0 + c] : MN;
   }
-  j.row_mode[r] = choose_mode(M, MN, j.it);
+  j.row_mode[r] = choose_exp_mode(M, MN, j.it);
   const T sh = shift_of(M);
   double S = 0.0;
   for (int64_t c = 0; c < j.chunks_per_row; ++c) {
@@ -228,23 +194,38 @@ void softmax_merge_row(SoftmaxJob<T>& j, int64_t r) {
 }
 
 template <class T>
-void softmax_chunk_write(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
+bool softmax_chunk_write(const SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const bool contiguous = v.x_n == 1 && v.y_n == 1;
-  T* pk = contiguous ? nullptr : scratch<T>(0, kChunk);
-  if (!contiguous && !pk) { j.failed = true; return; }
+  T* pk = contiguous ? nullptr : scratch<T>(Scratch::kPackX, kChunk);
+  if (!contiguous && !pk) return false;
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t r = i / j.chunks_per_row, c = i % j.chunks_per_row;
     const int64_t b = c * kChunk, len = v.n - b < kChunk ? v.n - b : kChunk;
-    const Offsets o = outer_offsets(v, r);
-    const T* x = j.x + o.x + b * v.x_n;
-    T* y = j.y + o.y + b * v.y_n;
+    const auto [ox, oy, ob] = j.outer(r);
+    const T* x = j.x + ox + b * v.x_n;
+    T* y = j.y + oy + b * v.y_n;
     T* dst = y;
-    if (!contiguous) { pack(x, v.x_n, len, pk); x = pk; dst = pk; }
+    if (!contiguous) {
+      copy_strided(x, v.x_n, len, pk, 1);
+      x = dst = pk;
+    }
     if (j.log_mode) j.k->affine(x, dst, len, j.row_m[r], j.it, j.row_c[r]);
     else j.k->exp_scale[j.row_mode[r]][j.scaled](x, dst, len, j.row_m[r], j.it, j.it_lo, j.row_c[r]);
-    if (!contiguous) unpack(pk, len, y, v.y_n);
+    if (!contiguous) copy_strided(pk, 1, len, y, v.y_n);
   }
+  return true;
+}
+
+// inner > 1: item i is (outer row r, block of columns [c0, c0 + w)), blocks
+// of col_tile columns (the last may be narrower).
+struct ColBlock {
+  int64_t r, c0, w;
+};
+inline int64_t col_blocks(int64_t inner, int64_t W) { return (inner + W - 1) / W; }
+inline ColBlock col_block(int64_t i, int64_t inner, int64_t W) {
+  const int64_t tiles = col_blocks(inner, W), c0 = i % tiles * W;
+  return {i / tiles, c0, inner - c0 < W ? inner - c0 : W};
 }
 
 // A column whose max is not finite, in scipy's arithmetic: the sum of
@@ -259,28 +240,28 @@ double column_plain_sum(const T* x, int64_t xn, const T* b, int64_t bn, int64_t 
   return s;
 }
 
-// inner > 1: blocks of columns (kernels/cols.h).  Softmax stores the exps in
+// inner > 1: blocks of columns (softmax/col_kernels.h).  Softmax stores the exps in
 // the stats sweep and rescales them per row block (one exp per element);
 // log_softmax writes (x - m) * it - log(s) in a second sweep over x.
 template <class T>
-void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
+bool softmax_cols_task(const SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
-  const int64_t W = k.col_tile, tiles = (v.inner + W - 1) / W;
+  const int64_t W = k.col_tile;
+  SC_ASSERT(W <= 1024);
   T m[1024], coef[1024];
   double s[1024];
   T* mblk = nullptr;
   if (!j.log_mode) {
     const int64_t blocks = (v.n + 15) / 16;  // ColTile::kRowBlock
-    mblk = scratch<T>(1, blocks * W);
-    if (!mblk) { j.failed = true; return; }
+    mblk = scratch<T>(Scratch::kColBlockMax, blocks * W);
+    if (!mblk) return false;
   }
   for (int64_t i = i0; i < i1; ++i) {
-    const int64_t r = i / tiles, t = i % tiles;
-    const int64_t c0 = t * W, w = v.inner - c0 < W ? v.inner - c0 : W;
-    const Offsets o = outer_offsets(v, r);
-    const T* x = j.x + o.x + c0 * v.x_inner;
-    T* y = j.y + o.y + c0 * v.y_inner;
+    const auto [r, c0, w] = col_block(i, v.inner, W);
+    const auto [ox, oy, ob] = j.outer(r);
+    const T* x = j.x + ox + c0 * v.x_inner;
+    T* y = j.y + oy + c0 * v.y_inner;
     if (!j.log_mode) {
       k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s, y, v.y_n, v.y_inner,
                              mblk);
@@ -301,13 +282,16 @@ void softmax_cols_task(SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
     k.cols_write[j.scaled](x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, m, coef, j.it, j.it_lo, j.log_mode,
                            fast);
   }
+  return true;
 }
 
 template <class T>
 int softmax_impl(const ReduceKernels<T>& k, const T* x, T* y, const sc_view& v, double temperature, bool log_mode) {
-  const int64_t rows = outer_count(v);
+  const OuterOffsets<3> outer = outer_of(v);
+  const int64_t rows = outer.count();
   if (rows == 0 || v.n == 0 || v.inner == 0) return SC_OK;
   SoftmaxJob<T> j;
+  j.outer = outer;
   j.k = &k;
   j.x = x;
   j.y = y;
@@ -319,17 +303,14 @@ int softmax_impl(const ReduceKernels<T>& k, const T* x, T* y, const sc_view& v, 
   j.nt = total * int64_t(sizeof(T)) > kStreamBytes && reinterpret_cast<uintptr_t>(y) % sizeof(T) == 0;
 
   if (v.inner > 1) {
-    const int64_t W = k.col_tile, items = rows * ((v.inner + W - 1) / W);
-    auto f = [&](int64_t b, int64_t e) { softmax_cols_task(j, b, e); };
-    parallel_for(items, grain_for(v.n * W), f);
-    return SC_OK;
+    const int64_t W = k.col_tile, items = rows * col_blocks(v.inner, W);
+    return run_items(items, grain_for(v.n * W), [&](int64_t b, int64_t e) { return softmax_cols_task(j, b, e); });
   }
   const bool cached = v.x_n == 0 || (v.x_n == 1 && v.y_n == 1 ? v.n * int64_t(sizeof(T)) <= kCachedRowBytes
                                                                : v.n <= kChunk);
-  if (cached) {
-    auto f = [&](int64_t b, int64_t e) { softmax_rows_task(j, b, e); };
-    parallel_for(rows, grain_for(v.n), f);
-  } else {
+  if (cached)
+    return run_items(rows, grain_for(v.n), [&](int64_t b, int64_t e) { return softmax_rows_task(j, b, e); });
+  {
     j.chunks_per_row = (v.n + kChunk - 1) / kChunk;
     const int64_t items = rows * j.chunks_per_row;
     j.cmax.resize(size_t(items));
@@ -338,14 +319,11 @@ int softmax_impl(const ReduceKernels<T>& k, const T* x, T* y, const sc_view& v, 
     j.csum.resize(size_t(items));
     j.row_m.resize(size_t(rows));
     j.row_c.resize(size_t(rows));
-    auto f1 = [&](int64_t b, int64_t e) { softmax_chunk_stats(j, b, e); };
-    parallel_for(items, grain_for(kChunk), f1);
-    if (j.failed) return SC_ENOMEM;
+    const int st = run_items(items, grain_for(kChunk), [&](int64_t b, int64_t e) { return softmax_chunk_stats(j, b, e); });
+    if (st != SC_OK) return st;
     for (int64_t r = 0; r < rows; ++r) softmax_merge_row(j, r);
-    auto f2 = [&](int64_t b, int64_t e) { softmax_chunk_write(j, b, e); };
-    parallel_for(items, grain_for(kChunk), f2);
+    return run_items(items, grain_for(kChunk), [&](int64_t b, int64_t e) { return softmax_chunk_write(j, b, e); });
   }
-  return j.failed ? SC_ENOMEM : SC_OK;
 }
 
 // -------------------------------------------------------------- logsumexp --
@@ -358,7 +336,7 @@ struct LseJob {
   T* out;
   T* sign;
   const sc_view* v;
-  bool failed = false;
+  OuterOffsets<3> outer;
 };
 
 // out = shift + log|S|, sign = sign(S); without sign a negative S is NaN.
@@ -377,7 +355,7 @@ void lse_finish(T M, double S, T* out, T* sign) {
 
 // One row in chunks: per chunk (max, sum relative to its shift), merged.
 template <class T>
-void lse_row(LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T* px, T* pb) {
+void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T* px, T* pb) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
   const bool xc = v.x_n == 1, bc = !b || v.b_n == 1;
@@ -390,15 +368,15 @@ void lse_row(LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T
     const int64_t len = n - c0 < kChunk ? n - c0 : kChunk;
     const T* xc_ = x + c0 * v.x_n;
     const T* bc_ = b ? b + c0 * v.b_n : nullptr;
-    if (!xc) { pack(xc_, v.x_n, len, px); xc_ = px; }
-    if (b && !bc) { pack(bc_, v.b_n, len, pb); bc_ = pb; }
+    if (!xc) xc_ = contiguous_row(xc_, v.x_n, len, px);
+    if (b && !bc) bc_ = contiguous_row(bc_, v.b_n, len, pb);
     T m, mn;
     if (bc_) m = k.max_where(xc_, bc_, len);
     else k.minmax(xc_, len, &m, &mn);
     nan |= std::isnan(m);
     const T sh = shift_of(m);
     const double s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
-                         : k.sum_exp[choose_mode(m, mn, T(1))][0](xc_, nullptr, len, sh, T(1), T(0), nullptr);
+                         : k.sum_exp[choose_exp_mode(m, mn, 1.0)][0](xc_, nullptr, len, sh, T(1), T(0), nullptr);
     const T newM = m > M ? m : M;
     const double nsh = double(shift_of(newM));
     if (S != 0.0) S *= std::exp(double(shift_of(M)) - nsh);
@@ -410,56 +388,60 @@ void lse_row(LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T
 }
 
 template <class T>
-void lse_rows_task(LseJob<T>& j, int64_t r0, int64_t r1) {
+bool lse_rows_task(const LseJob<T>& j, int64_t r0, int64_t r1) {
   const sc_view& v = *j.v;
   T* px = nullptr;
   T* pb = nullptr;
-  if (v.x_n != 1) px = scratch<T>(0, v.n < kChunk ? v.n : kChunk);
-  if (j.b && v.b_n != 1) pb = scratch<T>(1, v.n < kChunk ? v.n : kChunk);
-  if ((v.x_n != 1 && !px) || (j.b && v.b_n != 1 && !pb)) { j.failed = true; return; }
+  if (v.x_n != 1) px = scratch<T>(Scratch::kPackX, v.n < kChunk ? v.n : kChunk);
+  if (j.b && v.b_n != 1) pb = scratch<T>(Scratch::kPackB, v.n < kChunk ? v.n : kChunk);
+  if ((v.x_n != 1 && !px) || (j.b && v.b_n != 1 && !pb)) return false;
   for (int64_t r = r0; r < r1; ++r) {
-    const Offsets o = outer_offsets(v, r);
-    T* sign = j.sign ? j.sign + o.y : nullptr;
+    const auto [ox, oy, ob] = j.outer(r);
+    T* sign = j.sign ? j.sign + oy : nullptr;
     if (v.x_n == 0 && (!j.b || v.b_n == 0)) {  // constant row: closed form
-      const T c = j.x[o.x];
-      const double w = j.b ? double(j.b[o.b]) : 1.0;
-      if (w == 0.0) { lse_finish<T>(-INFINITY, 0.0, j.out + o.y, sign); continue; }
+      const T c = j.x[ox];
+      const double w = j.b ? double(j.b[ob]) : 1.0;
+      if (w == 0.0) { lse_finish<T>(-INFINITY, 0.0, j.out + oy, sign); continue; }
       const double S = w * double(v.n) * std::exp(double(c) - double(shift_of(c)));
-      lse_finish<T>(c, std::isnan(c) ? NAN : S, j.out + o.y, sign);
+      lse_finish<T>(c, std::isnan(c) ? NAN : S, j.out + oy, sign);
       continue;
     }
-    lse_row(j, j.x + o.x, j.b ? j.b + o.b : nullptr, v.n, j.out + o.y, sign, px, pb);
+    lse_row(j, j.x + ox, j.b ? j.b + ob : nullptr, v.n, j.out + oy, sign, px, pb);
   }
+  return true;
 }
 
 template <class T>
-void lse_cols_task(LseJob<T>& j, int64_t i0, int64_t i1) {
+bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
-  const int64_t W = k.col_tile, tiles = (v.inner + W - 1) / W;
+  const int64_t W = k.col_tile;
+  SC_ASSERT(W <= 1024);
   T m[1024];
   double s[1024];
   for (int64_t i = i0; i < i1; ++i) {
-    const int64_t r = i / tiles, t = i % tiles;
-    const int64_t c0 = t * W, w = v.inner - c0 < W ? v.inner - c0 : W;
-    const Offsets o = outer_offsets(v, r);
-    const T* x = j.x + o.x + c0 * v.x_inner;
-    const T* b = j.b ? j.b + o.b + c0 * v.b_inner : nullptr;
+    const auto [r, c0, w] = col_block(i, v.inner, W);
+    const auto [ox, oy, ob] = j.outer(r);
+    const T* x = j.x + ox + c0 * v.x_inner;
+    const T* b = j.b ? j.b + ob + c0 * v.b_inner : nullptr;
     k.cols_stats[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, T(1), T(0), m, s, nullptr, 0, 0, nullptr);
     for (int64_t c = 0; c < w; ++c) {
-      const int64_t yo = o.y + (c0 + c) * v.y_inner;
+      const int64_t yo = oy + (c0 + c) * v.y_inner;
       if (!finite(m[c]))
         s[c] = column_plain_sum(x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, 1.0);
       lse_finish(m[c], s[c], j.out + yo, j.sign ? j.sign + yo : nullptr);
     }
   }
+  return true;
 }
 
 template <class T>
 int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign, const sc_view& v) {
-  const int64_t rows = outer_count(v);
+  const OuterOffsets<3> outer = outer_of(v);
+  const int64_t rows = outer.count();
   if (rows == 0 || v.inner == 0) return SC_OK;
   LseJob<T> j;
+  j.outer = outer;
   j.k = &k;
   j.x = x;
   j.b = b;
@@ -468,30 +450,37 @@ int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign,
   j.v = &v;
   if (v.n == 0) {  // empty sum: -inf (scipy), sign 0
     for (int64_t r = 0; r < rows; ++r) {
-      const Offsets o = outer_offsets(v, r);
+      const int64_t oy = outer(r)[1];
       for (int64_t c = 0; c < v.inner; ++c) {
-        T* sp = sign ? sign + o.y + c * v.y_inner : nullptr;
-        lse_finish<T>(-INFINITY, 0.0, out + o.y + c * v.y_inner, sp);
+        T* sp = sign ? sign + oy + c * v.y_inner : nullptr;
+        lse_finish<T>(-INFINITY, 0.0, out + oy + c * v.y_inner, sp);
       }
     }
     return SC_OK;
   }
   if (v.inner > 1) {
-    const int64_t W = k.col_tile, items = rows * ((v.inner + W - 1) / W);
-    auto f = [&](int64_t b0, int64_t e0) { lse_cols_task(j, b0, e0); };
-    parallel_for(items, grain_for(v.n * W), f);
-  } else {
-    auto f = [&](int64_t b0, int64_t e0) { lse_rows_task(j, b0, e0); };
-    parallel_for(rows, grain_for(v.n), f);
+    const int64_t W = k.col_tile, items = rows * col_blocks(v.inner, W);
+    return run_items(items, grain_for(v.n * W), [&](int64_t b0, int64_t e0) { return lse_cols_task(j, b0, e0); });
   }
-  return j.failed ? SC_ENOMEM : SC_OK;
+  return run_items(rows, grain_for(v.n), [&](int64_t b0, int64_t e0) { return lse_rows_task(j, b0, e0); });
 }
 
-bool view_ok(const sc_view* v) {
-  if (!v || v->n < 0 || v->inner < 0 || v->outer_ndim < 0 || v->outer_ndim > SC_MAX_OUTER) return false;
+// SC_OK, or SC_EINVAL naming the first bad field.
+int check_view(const sc_view* v) {
+  if (!v) return invalid("view: must not be NULL");
+  if (v->n < 0) return invalid("n: must be >= 0, got %lld", (long long)v->n);
+  if (v->inner < 0) return invalid("inner: must be >= 0, got %lld", (long long)v->inner);
+  if (v->outer_ndim < 0 || v->outer_ndim > SC_MAX_OUTER)
+    return invalid("outer_ndim: must be in [0, %d], got %d", SC_MAX_OUTER, int(v->outer_ndim));
   for (int d = 0; d < v->outer_ndim; ++d)
-    if (v->outer_shape[d] < 0) return false;
-  return true;
+    if (v->outer_shape[d] < 0)
+      return invalid("outer_shape[%d]: must be >= 0, got %lld", d, (long long)v->outer_shape[d]);
+  return SC_OK;
+}
+
+int check_temperature(double t) {
+  if (!(t > 0) || !std::isfinite(t)) return invalid("temperature: must be finite and > 0, got %g", t);
+  return SC_OK;
 }
 
 }  // namespace
@@ -500,62 +489,37 @@ bool view_ok(const sc_view* v) {
 extern "C" {
 
 int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double temperature, int log_mode) {
-  if (!sc::view_ok(v) || !(temperature > 0) || !std::isfinite(temperature)) return SC_EINVAL;
-  const sc::KernelTable* t = sc::active();
-  try {  // the long-row stats vectors may throw bad_alloc: never past the C ABI
-    if (dtype == SC_F32)
-      return sc::softmax_impl<float>(t->f32, static_cast<const float*>(x), static_cast<float*>(y), *v, temperature,
-                                     log_mode != 0);
-    if (dtype == SC_F64)
-      return sc::softmax_impl<double>(t->f64, static_cast<const double*>(x), static_cast<double*>(y), *v,
-                                      temperature, log_mode != 0);
-  } catch (...) {
-    return SC_ENOMEM;
-  }
-  return SC_EINVAL;
+  return sc::c_abi([&] {
+    if (int st = sc::check_view(v)) return st;
+    if (int st = sc::check_temperature(temperature)) return st;
+    return sc::dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return sc::softmax_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<T*>(y), *v,
+                                 temperature, log_mode != 0);
+    });
+  });
 }
 
 int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v) {
-  if (!sc::view_ok(v)) return SC_EINVAL;
-  const sc::KernelTable* t = sc::active();
-  try {
-    if (dtype == SC_F32)
-      return sc::lse_impl<float>(t->f32, static_cast<const float*>(x), static_cast<const float*>(b),
-                                 static_cast<float*>(out), static_cast<float*>(sign), *v);
-    if (dtype == SC_F64)
-      return sc::lse_impl<double>(t->f64, static_cast<const double*>(x), static_cast<const double*>(b),
-                                  static_cast<double*>(out), static_cast<double*>(sign), *v);
-  } catch (...) {
-    return SC_ENOMEM;
-  }
-  return SC_EINVAL;
+  return sc::c_abi([&] {
+    if (int st = sc::check_view(v)) return st;
+    return sc::dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return sc::lse_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<const T*>(b),
+                             static_cast<T*>(out), static_cast<T*>(sign), *v);
+    });
+  });
 }
 
 int sc_exp(int dtype, const void* x, void* y, int64_t n) {
-  if (n < 0) return SC_EINVAL;
-  const sc::KernelTable* t = sc::active();
-  if (dtype == SC_F32) t->f32.exp(static_cast<const float*>(x), static_cast<float*>(y), n);
-  else if (dtype == SC_F64) t->f64.exp(static_cast<const double*>(x), static_cast<double*>(y), n);
-  else return SC_EINVAL;
-  return SC_OK;
-}
-
-double sc_fma_peak_gflops(int threads, double seconds) {
-  const sc::KernelTable* t = sc::active();
-  if (threads <= 1) return t->fma_peak_gflops(seconds);
-  std::vector<double> r(size_t(threads), 0.0);
-  struct Ctx { const sc::KernelTable* t; double s; double* r; } ctx{t, seconds, r.data()};
-  // one item per thread; run concurrently on the pool (this is a benchmark)
-  const int saved = sc::num_threads();
-  sc::set_num_threads(threads);
-  sc::parallel_for(threads, 1, [](void* c, int64_t b, int64_t e) {
-    Ctx* k = static_cast<Ctx*>(c);
-    for (int64_t i = b; i < e; ++i) k->r[i] = k->t->fma_peak_gflops(k->s);
-  }, &ctx);
-  sc::set_num_threads(saved);
-  double sum = 0;
-  for (double g : r) sum += g;
-  return sum;
+  return sc::c_abi([&] {
+    if (n < 0) return sc::invalid("n: must be >= 0, got %lld", (long long)n);
+    return sc::dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      sc::of<T>(*sc::active()).exp(static_cast<const T*>(x), static_cast<T*>(y), n);
+      return int(SC_OK);
+    });
+  });
 }
 
 }  // extern "C"

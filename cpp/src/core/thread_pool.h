@@ -22,18 +22,14 @@ void set_num_threads(int n);
 // on their own threads instead of queueing).
 void parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx);
 
-// Work per task below which a thread wake-up does not pay (elements touched;
-// ~16K per worker, DESIGN.md).  grain_for(w): items per task when each item
+// Work per task below which a thread wake-up does not pay (elements touched:
+// 32768, i.e. 128 KiB of float32 per task).  grain_for(w): items per task when each item
 // is w elements of work.
 constexpr int64_t kWorkPerTask = 32768;
 inline int64_t grain_for(int64_t work_per_item) {
   const int64_t g = kWorkPerTask / (work_per_item < 1 ? 1 : work_per_item);
   return g < 1 ? 1 : g;
 }
-
-// Per-thread scratch memory, grown on demand and kept for the thread's life;
-// `slot` picks one of 4 independent buffers.  nullptr when allocation fails.
-void* thread_scratch(int slot, size_t bytes);
 
 // Lambda adaptor (header-only, so it is instantiated in the caller's target
 // namespace and never shared between translation units compiled for

@@ -1,23 +1,56 @@
 // Flat row primitives: one pass over a contiguous row each, written once over
-// the vector layer.  The softmax family (reduce.cpp) composes them; they know
+// the vector layer.  The softmax family (softmax/driver.cpp) composes them; they know
 // nothing about shapes, strides or threads.
 //
 // Unrolling: 2-4 vectors per step with independent accumulators, so the max
 // and add chains (latency 3-4 cycles) do not serialise the loop.
-// Sums: blocked.  Each block of kSumBlock elements is summed in T by 4*N
-// independent lanes (kSumBlock/(4N) terms per lane) and the block total is
-// added to a double, so a float32 row of 2^20 elements keeps ~1e-7 relative
-// accuracy (measured in tests/test_softmax.py::test_accuracy_big_rows).
+// Sums: blocked.  Each block is summed in T by the 2 * N lanes of two vector
+// accumulators, kSumTermsPerLane terms per lane, and the block total is added
+// to a double.  The block is counted in lanes, not elements: a fixed 4096
+// elements gave the one-lane scalar target 2048 float terms per accumulator
+// and a biased 6.8e-6 relative error on rows of 4096 (rows summed to
+// 1 - 6.8e-6; the bound is 3e-6), against 5.7e-7 on AVX-512 (128 per lane).
+// With 128 terms per lane every target has AVX-512's error.  Measured on
+// (256, 4096) float32 standard_normal * 4, max relative error of softmax
+// against float64 (before -> after): scalar 6.95e-6 -> 7.7e-7, baseline
+// 2.5e-6 -> 6.1e-7, AVX2 1.7e-6 -> 1.0e-6, AVX-512 8.7e-7 (unchanged: its
+// block is still 4096 elements); log_softmax scalar 6.8e-6 -> 6.5e-7.  The
+// exp without FMA was not the cause (scalar's error after the fix is
+// AVX-512's).  Accuracy contract: tests/test_softmax.py::
+// test_big_rows_float32_accuracy.
 #pragma once
 #include <cstdint>
 #include <cmath>
 
-#include "../simd/exp.h"
+#include "core/sc_assert.h"
+#include "simd/exp.h"
+#include "simd/loops.h"
 
 namespace sc {
 namespace SC_NS {
 
-constexpr int64_t kSumBlock = 4096;
+constexpr int64_t kSumTermsPerLane = 128;
+template <class V>
+constexpr int64_t sum_block() {
+  return kSumTermsPerLane * 2 * V::N;  // AVX-512 float32: 4096 elements, as before
+}
+
+// The blocked sums above for K quantities at once: per block of [b, e),
+// body(i, k, part, acc) adds vector i's terms into acc[0..K) (accumulator
+// set k of 2, vector_loop), then each block's 2 * N lanes go to total[q] in
+// double.  The tail vectors add to set 0.
+template <class V, int K, class F>
+inline void blocked_sums(int64_t b, int64_t e, double* total, F&& body) {
+  constexpr int64_t kBlock = sum_block<V>();
+  for (int64_t b0 = b; b0 < e; b0 += kBlock) {
+    const int64_t b1 = e - b0 < kBlock ? e : b0 + kBlock;
+    V acc[2][K];
+    for (int k = 0; k < 2; ++k)
+      for (int q = 0; q < K; ++q) acc[k][q] = V::zero();
+    vector_loop<V, 2>(b0, b1, [&](int64_t i, int k, auto part) { body(i, k, part, acc[k]); });
+    for (int q = 0; q < K; ++q) total[q] += double(reduce_add(acc[0][q] + acc[1][q]));
+  }
+}
 
 // max and min over x[0..n), n >= 1 (the min picks the exp mode, see
 // exp_minus_max).  NaN may or may not win (x86 max rule); callers that care
@@ -25,23 +58,15 @@ constexpr int64_t kSumBlock = 4096;
 template <class V>
 void vec_minmax(const typename V::T* x, int64_t n, typename V::T* mx, typename V::T* mn) {
   using T = typename V::T;
-  constexpr int64_t N = V::N;
+  SC_ASSERT(n >= 1 && x);
   const V ninf = V::set1(-INFINITY), pinf = V::set1(INFINITY);
-  V m0 = ninf, m1 = ninf, l0 = pinf, l1 = pinf;
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    V a = V::load(x + i), b = V::load(x + i + N);
-    m0 = max(m0, a);
-    l0 = min(l0, a);
-    m1 = max(m1, b);
-    l1 = min(l1, b);
-  }
-  for (; i < n; i += N) {
-    m0 = max(m0, V::load_partial(x + i, n - i, T(-INFINITY)));
-    l0 = min(l0, V::load_partial(x + i, n - i, T(INFINITY)));
-  }
-  *mx = reduce_max(max(m0, m1));
-  *mn = -reduce_max(V::zero() - min(l0, l1));
+  V mxs[2] = {ninf, ninf}, mns[2] = {pinf, pinf};
+  vector_loop<V, 2>(0, n, [&](int64_t i, int k, auto part) {
+    mxs[k] = max(mxs[k], load<V>(x + i, part, T(-INFINITY)));
+    mns[k] = min(mns[k], load<V>(x + i, part, T(INFINITY)));
+  });
+  *mx = reduce_max(max(mxs[0], mxs[1]));
+  *mn = -reduce_max(V::zero() - min(mns[0], mns[1]));
 }
 
 // max of a[i] over the i with b[i] != 0 (scipy: a zero weight removes the
@@ -49,19 +74,12 @@ void vec_minmax(const typename V::T* x, int64_t n, typename V::T* mx, typename V
 template <class V>
 typename V::T vec_max_where(const typename V::T* a, const typename V::T* b, int64_t n) {
   using T = typename V::T;
-  constexpr int64_t N = V::N;
   const V ninf = V::set1(-INFINITY), zero = V::zero();
-  V m0 = ninf, m1 = ninf;
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    m0 = max(m0, select(eq(V::load(b + i), zero), ninf, V::load(a + i)));
-    m1 = max(m1, select(eq(V::load(b + i + N), zero), ninf, V::load(a + i + N)));
-  }
-  for (; i < n; i += N) {
-    V bv = V::load_partial(b + i, n - i, T(0));
-    m0 = max(m0, select(eq(bv, zero), ninf, V::load_partial(a + i, n - i, T(-INFINITY))));
-  }
-  return reduce_max(max(m0, m1));
+  V m[2] = {ninf, ninf};
+  vector_loop<V, 2>(0, n, [&](int64_t i, int k, auto part) {
+    m[k] = max(m[k], select(eq(load<V>(b + i, part, T(0)), zero), ninf, load<V>(a + i, part, T(-INFINITY))));
+  });
+  return reduce_max(max(m[0], m[1]));
 }
 
 // Sum of e_i = exp((x_i - m) * it); stores e_i to e when e != nullptr (e may
@@ -70,42 +88,27 @@ template <class V, bool kScaled, int kMode>
 //
 // pf: when not null, the next row, prefetched one line per step while this
 // row's exps are computed, so the memory reads of a matrix too large for the
-// caches overlap the arithmetic (4096 x 4096 float32, 2 threads: 7.9 ms ->
-// see the commit log for the measurement).
+// caches overlap the arithmetic (4096 x 4096 float32, 2 threads: 7.9 ms
+// without the prefetch, 6.4 ms with it).
 double vec_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it,
                    typename V::T it_lo, const typename V::T* pf) {
   // Unrolled by 2, not 4: the exp keeps ~10 constants in registers, and at 4
   // the accumulators spilled to the stack (seen in objdump of the AVX2 build).
   using T = typename V::T;
   constexpr int64_t N = V::N;
+  SC_ASSERT(n >= 0 && (n == 0 || x));
   const V vm = V::set1(m), vit = V::set1(it), vlo = V::set1(it_lo);
   double total = 0.0;
-  for (int64_t b0 = 0; b0 < n; b0 += kSumBlock) {
-    const int64_t b1 = n - b0 < kSumBlock ? n : b0 + kSumBlock;
-    V s0 = V::zero(), s1 = V::zero();
-    int64_t i = b0;
-    for (; i + 2 * N <= b1; i += 2 * N) {
-      if (pf) {
-        prefetch(pf + i);
-        if (2 * N * int64_t(sizeof(T)) > 64) prefetch(pf + i + 64 / int64_t(sizeof(T)));
-      }
-      V e0 = exp_minus_max<V, kScaled, kMode>(V::load(x + i), vm, vit, vlo);
-      V e1 = exp_minus_max<V, kScaled, kMode>(V::load(x + i + N), vm, vit, vlo);
-      if (e) {
-        store(e + i, e0);
-        store(e + i + N, e1);
-      }
-      s0 = s0 + e0;
-      s1 = s1 + e1;
+  blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int k, auto part, V* acc) {
+    if (decltype(part)::kFull && k == 0 && pf) {  // one line (two for 2N > 64 bytes) per step
+      prefetch(pf + i);
+      if (2 * N * int64_t(sizeof(T)) > 64) prefetch(pf + i + 64 / int64_t(sizeof(T)));
     }
-    for (; i < b1; i += N) {
-      // The fill -inf gives exp = 0 in the unused lanes.
-      V e0 = exp_minus_max<V, kScaled, kMode>(V::load_partial(x + i, b1 - i, T(-INFINITY)), vm, vit, vlo);
-      if (e) store_partial(e + i, b1 - i, e0);
-      s0 = s0 + e0;
-    }
-    total += double(reduce_add(s0 + s1));
-  }
+    // The tail's fill -inf gives exp = 0 in the unused lanes.
+    const V ei = exp_minus_max<V, kScaled, kMode>(load<V>(x + i, part, T(-INFINITY)), vm, vit, vlo);
+    if (e) store(e + i, part, ei);
+    acc[0] = acc[0] + ei;
+  });
   return total;
 }
 
@@ -113,27 +116,13 @@ double vec_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename
 template <class V>
 double vec_sum_exp_weighted(const typename V::T* a, const typename V::T* b, int64_t n, typename V::T m) {
   using T = typename V::T;
-  constexpr int64_t N = V::N;
   const V vm = V::set1(m), zero = V::zero(), one = V::set1(T(1)), lo = V::zero();
   double total = 0.0;
-  for (int64_t b0 = 0; b0 < n; b0 += kSumBlock) {
-    const int64_t b1 = n - b0 < kSumBlock ? n : b0 + kSumBlock;
-    V s0 = V::zero(), s1 = V::zero();
-    int64_t i = b0;
-    for (; i + 2 * N <= b1; i += 2 * N) {
-      V w0 = V::load(b + i), w1 = V::load(b + i + N);
-      V e0 = exp_shifted<V, false>(V::load(a + i), vm, one, lo);
-      V e1 = exp_shifted<V, false>(V::load(a + i + N), vm, one, lo);
-      s0 = s0 + select(eq(w0, zero), zero, w0 * e0);
-      s1 = s1 + select(eq(w1, zero), zero, w1 * e1);
-    }
-    for (; i < b1; i += N) {
-      V w0 = V::load_partial(b + i, b1 - i, T(0));
-      V e0 = exp_shifted<V, false>(V::load_partial(a + i, b1 - i, T(-INFINITY)), vm, one, lo);
-      s0 = s0 + select(eq(w0, zero), zero, w0 * e0);
-    }
-    total += double(reduce_add(s0 + s1));
-  }
+  blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int, auto part, V* acc) {
+    const V w = load<V>(b + i, part, T(0));
+    const V ei = exp_shifted<V, false>(load<V>(a + i, part, T(-INFINITY)), vm, one, lo);
+    acc[0] = acc[0] + select(eq(w, zero), zero, w * ei);
+  });
   return total;
 }
 
@@ -144,6 +133,7 @@ template <class V>
 void vec_scale(const typename V::T* e, typename V::T* y, int64_t n, typename V::T s, bool nt) {
   using T = typename V::T;
   constexpr int64_t N = V::N;
+  SC_ASSERT(n >= 0 && (!nt || reinterpret_cast<uintptr_t>(y) % sizeof(T) == 0));
   const V vs = V::set1(s);
   int64_t i = 0;
   if (nt) {
@@ -152,13 +142,7 @@ void vec_scale(const typename V::T* e, typename V::T* y, int64_t n, typename V::
     for (; i + N <= n; i += N) stream(y + i, V::load(e + i) * vs);
     stream_fence();
   }
-  for (; i + 4 * N <= n; i += 4 * N) {
-    store(y + i, V::load(e + i) * vs);
-    store(y + i + N, V::load(e + i + N) * vs);
-    store(y + i + 2 * N, V::load(e + i + 2 * N) * vs);
-    store(y + i + 3 * N, V::load(e + i + 3 * N) * vs);
-  }
-  for (; i < n; i += N) store_partial(y + i, n - i, V::load_partial(e + i, n - i, T(0)) * vs);
+  vector_loop<V, 4>(i, n, [&](int64_t j, int, auto part) { store(y + j, part, load<V>(e + j, part, T(0)) * vs); });
 }
 
 // y = exp((x - m) * it) * s: the second pass of the two-pass softmax for rows
@@ -167,25 +151,17 @@ template <class V, bool kScaled, int kMode>
 void vec_exp_scale(const typename V::T* x, typename V::T* y, int64_t n, typename V::T m, typename V::T it,
                    typename V::T it_lo, typename V::T s) {
   using T = typename V::T;
-  constexpr int64_t N = V::N;
   const V vm = V::set1(m), vit = V::set1(it), vlo = V::set1(it_lo), vs = V::set1(s);
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    store(y + i, exp_minus_max<V, kScaled, kMode>(V::load(x + i), vm, vit, vlo) * vs);
-    store(y + i + N, exp_minus_max<V, kScaled, kMode>(V::load(x + i + N), vm, vit, vlo) * vs);
-  }
-  for (; i < n; i += N)
-    store_partial(y + i, n - i, exp_minus_max<V, kScaled, kMode>(V::load_partial(x + i, n - i, T(0)), vm, vit, vlo) * vs);
+  vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) {
+    store(y + i, part, exp_minus_max<V, kScaled, kMode>(load<V>(x + i, part, T(0)), vm, vit, vlo) * vs);
+  });
 }
 
 // y = exp(x), the general exp of simd/exp.h (for the accuracy tests).
 template <class V>
 void vec_exp(const typename V::T* x, typename V::T* y, int64_t n) {
   using T = typename V::T;
-  constexpr int64_t N = V::N;
-  int64_t i = 0;
-  for (; i + N <= n; i += N) store(y + i, exp(V::load(x + i)));
-  if (i < n) store_partial(y + i, n - i, exp(V::load_partial(x + i, n - i, T(0))));
+  vector_loop<V, 1>(0, n, [&](int64_t i, int, auto part) { store(y + i, part, exp(load<V>(x + i, part, T(0)))); });
 }
 
 // y = (x - m) * it - L: log_softmax's last pass, in scipy's order (the
@@ -210,15 +186,10 @@ template <class V>
 void vec_affine(const typename V::T* x, typename V::T* y, int64_t n, typename V::T m, typename V::T it,
                 typename V::T L) {
   using T = typename V::T;
-  constexpr int64_t N = V::N;
   const V vm = V::set1(m), vit = V::set1(it), vl = V::set1(-L), vmit = V::set1(m * it);
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    store(y + i, log_softmax_value(V::load(x + i), vm, vit, vmit, vl));
-    store(y + i + N, log_softmax_value(V::load(x + i + N), vm, vit, vmit, vl));
-  }
-  for (; i < n; i += N)
-    store_partial(y + i, n - i, log_softmax_value(V::load_partial(x + i, n - i, T(0)), vm, vit, vmit, vl));
+  vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) {
+    store(y + i, part, log_softmax_value(load<V>(x + i, part, T(0)), vm, vit, vmit, vl));
+  });
 }
 
 }  // namespace SC_NS

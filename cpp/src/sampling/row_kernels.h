@@ -1,6 +1,6 @@
 // Row primitives of the sampling family (sample, topk_softmax,
 // fit_temperature), written once over the vector layer.  They see one
-// contiguous row; sampling.cpp does rows, threads, selection and the choice
+// contiguous row; sampling/driver.cpp does rows, threads, selection and the choice
 // of token.
 //
 // The exp is the softmax path's exp_minus_max in its kFast form: a sampling
@@ -13,9 +13,10 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../sampling_table.h"
-#include "../simd/exp.h"
-#include "vec_ops.h"
+#include "sampling/table.h"
+#include "simd/exp.h"
+#include "simd/loops.h"
+#include "softmax/row_kernels.h"
 
 namespace sc {
 namespace SC_NS {
@@ -32,24 +33,17 @@ inline V sample_exp(V x, V m, V it) {
 
 template <class V>
 bool vec_max_nan(const typename V::T* x, int64_t n, typename V::T* mx) {
+  SC_ASSERT(n >= 1 && x);
   using T = typename V::T;
-  constexpr int64_t N = V::N;
   const V ninf = V::set1(-INFINITY), zero = V::zero(), one = V::set1(T(1));
-  V m0 = ninf, m1 = ninf, bad = zero;
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    V a = V::load(x + i), b = V::load(x + i + N);
-    m0 = max(m0, a);
-    m1 = max(m1, b);
-    bad = max(bad, select(eq(a, a), zero, one) + select(eq(b, b), zero, one));
-  }
-  for (; i < n; i += N) {
-    V a = V::load_partial(x + i, n - i, T(-INFINITY));
-    m0 = max(m0, a);
-    bad = max(bad, select(eq(a, a), zero, one));
-  }
-  *mx = reduce_max(max(m0, m1));
-  return reduce_max(bad) > T(0);
+  V m[2] = {ninf, ninf}, bad[2] = {zero, zero};
+  vector_loop<V, 2>(0, n, [&](int64_t i, int k, auto part) {
+    const V a = load<V>(x + i, part, T(-INFINITY));
+    m[k] = max(m[k], a);
+    bad[k] = max(bad[k], select(eq(a, a), zero, one));
+  });
+  *mx = reduce_max(max(m[0], m[1]));
+  return reduce_max(max(bad[0], bad[1])) > T(0);
 }
 
 // 4 vectors per test: one reduce_max per 4N elements decides whether the
@@ -72,17 +66,11 @@ int64_t vec_find_first_ge(const typename V::T* x, int64_t n, typename V::T v) {
 template <class V>
 void vec_block_max(const typename V::T* x, int64_t n, int64_t b, typename V::T* out) {
   using T = typename V::T;
-  constexpr int64_t N = V::N;
   for (int64_t j = 0, s = 0; s < n; ++j, s += b) {
     const int64_t e = n - s < b ? n : s + b;
-    V m0 = V::set1(-INFINITY), m1 = m0;
-    int64_t i = s;
-    for (; i + 2 * N <= e; i += 2 * N) {
-      m0 = max(m0, V::load(x + i));
-      m1 = max(m1, V::load(x + i + N));
-    }
-    for (; i < e; i += N) m0 = max(m0, V::load_partial(x + i, e - i, T(-INFINITY)));
-    out[j] = reduce_max(max(m0, m1));
+    V m[2] = {V::set1(-INFINITY), V::set1(-INFINITY)};
+    vector_loop<V, 2>(s, e, [&](int64_t i, int k, auto part) { m[k] = max(m[k], load<V>(x + i, part, T(-INFINITY))); });
+    out[j] = reduce_max(max(m[0], m[1]));
   }
 }
 
@@ -182,7 +170,7 @@ inline void bin_block(const typename V::T* x, int64_t len, V vm, V vit, V vsc, V
 // Mass histogram over d = (m - x) / T in bins of width 1/scale (the last bin
 // takes the rest): hist[b] += e_i.  Vector bins and exps, scalar adds.
 // Returns the total mass.  Used for the top-p boundary on rows whose nucleus
-// is large (sampling.cpp): bins are monotone in x, so a bin is a slice of the
+// is large (sampling/driver.cpp): bins are monotone in x, so a bin is a slice of the
 // order and only the bin where the running mass crosses is ranked.
 template <class V>
 double vec_mass_hist(const typename V::T* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
@@ -224,48 +212,25 @@ int64_t vec_gather_bin(const typename V::T* x, int64_t n, typename V::T m, typen
 }
 
 // Moments of d = x - m under weights exp(beta * d): the NLL of temperature
-// scaling and its first two derivatives in beta (sampling.cpp).  Blocked
+// scaling and its first two derivatives in beta (sampling/driver.cpp).  Blocked
 // sums as vec_sum_exp.
 template <class V>
 void vec_moments(const typename V::T* x, int64_t n, typename V::T m, typename V::T beta, double* s) {
   using T = typename V::T;
-  constexpr int64_t N = V::N;
   const V vm = V::set1(m), vb = V::set1(beta);
-  double t0 = 0, t1 = 0, t2 = 0;
-  for (int64_t b0 = 0; b0 < n; b0 += kSumBlock) {
-    const int64_t b1 = n - b0 < kSumBlock ? n : b0 + kSumBlock;
-    V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), r0 = V::zero(), r1 = V::zero(), r2 = V::zero();
-    int64_t i = b0;
-    for (; i + 2 * N <= b1; i += 2 * N) {
-      V xa = V::load(x + i), xb = V::load(x + i + N);
-      V da = xa - vm, db = xb - vm;
-      V ea = sample_exp(xa, vm, vb), eb = sample_exp(xb, vm, vb);
-      V ga = ea * da, gb = eb * db;
-      s0 = s0 + ea;
-      s1 = s1 + ga;
-      s2 = fma(ga, da, s2);
-      r0 = r0 + eb;
-      r1 = r1 + gb;
-      r2 = fma(gb, db, r2);
-    }
-    for (; i < b1; i += N) {
-      // fill m: d = 0 there, and its e = 1 is masked out by the select
-      V xa = V::load_partial(x + i, b1 - i, m);
-      V da = xa - vm;
-      V ea = V::load_partial(x + i, b1 - i, T(-INFINITY));
-      ea = select(eq(ea, V::set1(T(-INFINITY))), V::zero(), sample_exp(xa, vm, vb));
-      V ga = ea * da;
-      s0 = s0 + ea;
-      s1 = s1 + ga;
-      s2 = fma(ga, da, s2);
-    }
-    t0 += double(reduce_add(s0 + r0));
-    t1 += double(reduce_add(s1 + r1));
-    t2 += double(reduce_add(s2 + r2));
-  }
-  s[0] = t0;
-  s[1] = t1;
-  s[2] = t2;
+  s[0] = s[1] = s[2] = 0.0;
+  blocked_sums<V, 3>(0, n, s, [&](int64_t i, int, auto part, V* acc) {
+    // tail fill m: d = 0 there, and its e = 1 is masked out by the select
+    const V xa = load<V>(x + i, part, m);
+    const V da = xa - vm;
+    V ea = sample_exp(xa, vm, vb);
+    if constexpr (!decltype(part)::kFull)
+      ea = select(eq(load<V>(x + i, part, T(-INFINITY)), V::set1(T(-INFINITY))), V::zero(), ea);
+    const V ga = ea * da;
+    acc[0] = acc[0] + ea;
+    acc[1] = acc[1] + ga;
+    acc[2] = fma(ga, da, acc[2]);
+  });
 }
 
 template <class V>

@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <cmath>
 
-#include "../simd/exp.h"
-#include "vec_ops.h"
+#include "simd/exp.h"
+#include "softmax/row_kernels.h"
 
 namespace sc {
 namespace SC_NS {
@@ -56,7 +56,7 @@ inline void store_lanes(typename V::T* p, int64_t s, int64_t cnt, V v) {
 // w <= W columns, online (see the top of the file).  Optional weights b
 // (b == 0 removes the element; the sum is then of b * exp).  Outputs m[w]
 // (the max; NaN-free only if the column is) and s[w] relative to m; returns
-// whether (max - min) * it < 16 over the whole block (the fast exp form).
+// whether (max - min) * it < kFastRange (core/exp_mode.h) over the whole block (the fast exp form).
 //
 // With y (softmax), the exps are also stored to y, relative to the running
 // max of their row block, and that max is recorded in mblk (one row of w per
@@ -66,6 +66,7 @@ template <class V, bool kScaled>
 bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V::T* b, int64_t bn, int64_t bi,
                 int64_t n, int64_t w, typename V::T it, typename V::T it_lo, typename V::T* m, double* s,
                 typename V::T* y, int64_t yn, int64_t yi, typename V::T* mblk) {
+  SC_ASSERT(n >= 1 && w >= 1 && w <= ColTile<V>::W && (!y || mblk));
   using T = typename V::T;
   constexpr int64_t N = V::N, R = ColTile<V>::kRowBlock;
   const V ninf = V::set1(-INFINITY), zero = V::zero(), vit = V::set1(it), vlo = V::set1(it_lo);
@@ -106,7 +107,7 @@ bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
     }
     // The fast argument form when every column's range so far is small
     // (simd/exp.h, ExpMode; the same threshold as the row kernels).
-    const bool fast = finite_all && (double(hi_all) - double(lo_all)) * double(it) < 16.0;
+    const bool fast = finite_all && fast_range(double(hi_all), double(lo_all), double(it));
     for (int64_t i = i0; i < i1; ++i) {
       const T* xr = x + i * xn;
       const T* br = b ? b + i * bn : nullptr;
@@ -132,7 +133,7 @@ bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
   // Whether the write pass may use the fast argument form.
   T hi_all = T(-INFINITY);
   for (int64_t c = 0; c < w; ++c) hi_all = m[c] > hi_all ? m[c] : hi_all;
-  return (double(hi_all) - double(lo_all)) * double(it) < 16.0;
+  return fast_range(double(hi_all), double(lo_all), double(it));
 }
 
 // Softmax from the exps cols_stats stored: y *= exp((mblk - m) * it) * inv_s
@@ -142,6 +143,7 @@ bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
 template <class V, bool kScaled>
 void cols_rescale(typename V::T* y, int64_t yn, int64_t yi, int64_t n, int64_t w, const typename V::T* mblk,
                   const typename V::T* m, const typename V::T* inv_s, typename V::T it, typename V::T it_lo) {
+  SC_ASSERT(n >= 1 && w >= 1 && w <= ColTile<V>::W && mblk);
   using T = typename V::T;
   constexpr int64_t N = V::N, R = ColTile<V>::kRowBlock;
   const V vit = V::set1(it), vlo = V::set1(it_lo), ninf = V::set1(-INFINITY);
@@ -169,6 +171,7 @@ template <class V, bool kScaled>
 void cols_write(const typename V::T* x, int64_t xn, int64_t xi, typename V::T* y, int64_t yn, int64_t yi, int64_t n,
                 int64_t w, const typename V::T* m, const typename V::T* coef, typename V::T it, typename V::T it_lo,
                 bool log_mode, bool fast) {
+  SC_ASSERT(n >= 1 && w >= 1 && w <= ColTile<V>::W);
   using T = typename V::T;
   constexpr int64_t N = V::N;
   const V vit = V::set1(it), vlo = V::set1(it_lo);
