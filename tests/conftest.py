@@ -37,7 +37,9 @@ LAYOUTS = ["C", "F", "strided", "negative", "transposed", "broadcast", "misalign
 
 # ISA ladder; a larger rank is a better target ("scalar": the portable
 # reference vector type of DESIGN.md, compiled everywhere, never the best).
-TARGET_RANK = {"scalar": -1, "baseline": 0, "neon": 1, "avx2": 1, "avx512": 2}
+# dispatch's target names, worst to best (cpp/src/dispatch.cpp kTargets); on
+# aarch64 "baseline" is NEON
+TARGET_RANK = {"scalar": -1, "baseline": 0, "avx2": 1, "avx512": 2}
 
 # Accuracy contract (relative for softmax, abs/max(1,|v|) for log-domain).
 TOL = {

@@ -188,9 +188,11 @@ def policy_dtype(dt):
 # Comparison
 # --------------------------------------------------------------------------
 
-def compare(got, expected, kind, what, mag=None):
+def compare(got, expected, kind, what, mag=None, extra=None):
     """got (library) vs expected (float64 oracle).  kind: 'prob' (relative),
-    'log' (absolute, scaled by max(1, |e|, mag))."""
+    'log' (absolute, scaled by max(1, |e|, mag)).  extra: an absolute error
+    bound added to that one (broadcast to expected), from an error analysis
+    of the case (see _lse_floor_bound, _score_error_bound)."""
     got = np.asarray(got)
     expected = np.asarray(expected, dtype=np.float64)
     assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
@@ -218,6 +220,9 @@ def compare(got, expected, kind, what, mag=None):
         if mag is not None:
             m = np.maximum(m, np.broadcast_to(mag, expected.shape)[fin])
         bound = t * m
+    if extra is not None:
+        bound = bound + np.broadcast_to(np.nan_to_num(np.asarray(extra, np.float64), nan=np.inf),
+                                        expected.shape)[fin]
     err = np.abs(g - e)
     if not np.all(err <= bound):
         i = int(np.argmax(err - bound))
@@ -324,6 +329,33 @@ def gen_log_softmax(rng):
 # logsumexp
 # --------------------------------------------------------------------------
 
+def _lse_floor_bound(snap_a, snap_b, axis, keepdims, log_abs_sum, compute_dtype):
+    """Absolute error bound of log|sum_i b_i exp(a_i)| from the terms that
+    leave the compute format's normal range.
+
+    The kernel (like scipy) sums t_i = b_i * exp(a_i - m), m = max(a), in
+    compute_dtype.  A term below the smallest normal number is rounded to the
+    subnormal grid or flushed (exp of a very negative argument, or a
+    subnormal weight such as 3 * 2**-149): absolute error up to
+    (|b_i| + 1) * tiny, whatever its size.  So the sum carries an absolute
+    error delta <= tiny * sum_i (|b_i| + 1) besides the relative one, and
+    log|S| an error of -log1p(-delta / |S|), |S| = exp(log_abs_sum - m);
+    where delta >= |S| the value is undetermined (inf bound).  Using the
+    largest m over the row (all finite a) gives the largest such bound."""
+    tiny = float(np.finfo(compute_dtype).tiny)
+    aa = snap_a
+    bb = np.ones_like(snap_a) if snap_b is None else snap_b
+    aa, bb = np.broadcast_arrays(aa, bb)
+    if aa.ndim == 0:  # scipy: 0-d as 1-d
+        aa, bb = aa[None], bb[None]
+    with np.errstate(all="ignore"):
+        fin = np.isfinite(aa)
+        m = np.max(np.where(fin, aa, -np.inf), axis=axis, keepdims=keepdims, initial=-np.inf)
+        delta = tiny * np.sum(np.where(fin & (bb != 0), np.abs(bb) + 1.0, 0.0), axis=axis, keepdims=keepdims)
+        rel = delta / np.exp(np.asarray(log_abs_sum, np.float64) - m)
+        return np.where(rel < 1, -np.log1p(-np.where(rel < 1, rel, 0.0)), np.inf)
+
+
 def gen_logsumexp(rng):
     shape = random_shape(rng)
     dt = DTYPES[int(rng.integers(len(DTYPES)))]
@@ -370,19 +402,21 @@ def gen_logsumexp(rng):
 
     def oracle():
         res = ref.logsumexp(snap_a, axis=axis, b=snap_b, keepdims=keepdims, return_sign=True)
+        cdt = np.float64 if rdt == np.float64 else np.float32
+        floor = _lse_floor_bound(snap_a, snap_b, axis, keepdims, res[0], cdt)
         if not return_sign:  # NaN for a negative sum, but -inf for an empty one
             res = (ref.logsumexp(snap_a, axis=axis, b=snap_b, keepdims=keepdims), res[1])
         # conditioning of the signed sum: sum|terms| / |sum terms|
         if snap_b is None:
-            return res, None
+            return res, None, floor
         aa, bb = np.broadcast_arrays(snap_a, snap_b)
         with np.errstate(all="ignore"):
             absres = ref.logsumexp(aa, axis=axis, b=np.abs(bb), keepdims=keepdims)
             cond = np.exp(np.asarray(absres, np.float64) - np.asarray(res[0], np.float64))
-        return res, cond
+        return res, cond, floor
 
     def check(res, exp):
-        (e, es), cond = exp
+        (e, es), cond, floor = exp
         if return_sign:
             assert isinstance(res, tuple) and len(res) == 2
             got, gs = res
@@ -400,7 +434,8 @@ def gen_logsumexp(rng):
             ok = ~(np.asarray(cond) > 1e-2 / REL[np.dtype(gdt)]) & np.isfinite(e)
         g = np.asarray(got)
         compare(np.where(ok, g, 0).astype(gdt), np.where(ok, e, 0), "log", f"logsumexp[{kind}]",
-                mag=None if cond is None else np.where(ok, np.nan_to_num(cond, posinf=0), 0))
+                mag=None if cond is None else np.where(ok, np.nan_to_num(cond, posinf=0), 0),
+                extra=np.where(ok, floor, 0))
         if return_sign:
             gsa = np.asarray(gs)
             assert gsa.shape == e.shape
@@ -416,6 +451,69 @@ def gen_logsumexp(rng):
 # --------------------------------------------------------------------------
 # attention (torch's scaled_dot_product_attention)
 # --------------------------------------------------------------------------
+
+def _score_error_bound(sq, sk, smask, kwargs, dt):
+    """Absolute error bound of each query row's scores, (..., Hq, L).
+
+    A score s_j = scale * sum_e q_e k_{j,e} (+ mask_j) computed in dt by any
+    summation order errs by at most gamma * (scale * sum_e |q_e k_{j,e}| +
+    |mask_j|), gamma = (E + 3) u (E products and additions, the scale, the
+    mask and the max subtraction; Higham, Accuracy and Stability, 3.1): it
+    follows the size of the terms, not of the score, which can cancel to far
+    less.  The row maximum over the keys that may be attended bounds every
+    score's error; it carries 1:1 into the lse and (through exp) into the
+    output as a relative error <= expm1(2 delta) of the weights."""
+    u = float(np.finfo(dt).eps) / 2
+    E = sq.shape[-1]
+    q, k = np.abs(sq), np.abs(sk)
+    if kwargs.get("enable_gqa") and q.ndim >= 3 and k.ndim >= 3 and k.shape[-3] and q.shape[-3] % k.shape[-3] == 0:
+        k = np.repeat(k, q.shape[-3] // k.shape[-3], axis=-3)
+    s = kwargs.get("scale", 1.0 / math.sqrt(E) if E else 1.0)
+    L, S = sq.shape[-2], sk.shape[-2]
+    allowed, bias = ref._attention_allowed(L, S, smask, kwargs.get("is_causal", False), "upper_left")
+    with np.errstate(all="ignore"):
+        terms = np.matmul(q, np.swapaxes(k, -1, -2)) * abs(s)          # (..., Hq, L, S)
+        if bias is not None:
+            terms = terms + np.where(np.isfinite(bias), np.abs(bias), 0.0)
+        if allowed is not None:
+            terms = np.where(allowed, terms, 0.0)
+        terms = np.nan_to_num(terms, nan=np.inf)
+        return (E + 3) * u * np.max(terms, axis=-1, initial=0.0)
+
+
+def _undetermined_outputs(sq, sk, sv, smask, kwargs, dt, delta):
+    """Bool (..., Hq, L, Ev): outputs whose NaN/inf status depends on the
+    working precision, not on the inputs -- an attended key whose value is
+    inf or NaN but whose weight exp(s_j - m) is below the smallest normal
+    number of dt (plus the scores' error delta).  The kernel may flush that
+    weight to 0 and skip the key (a finite output), the long-double oracle
+    keeps a positive weight (inf) or underflows to 0 * inf (NaN); the exact
+    answer (positive weight times inf) is inf.  Such elements are not
+    judged."""
+    nonfin = ~np.isfinite(sv)
+    if not nonfin.any():
+        return None
+    k, v = sk, nonfin
+    if kwargs.get("enable_gqa") and sq.ndim >= 3 and k.ndim >= 3 and k.shape[-3] and sq.shape[-3] % k.shape[-3] == 0:
+        g = sq.shape[-3] // k.shape[-3]
+        k, v = np.repeat(k, g, axis=-3), np.repeat(v, g, axis=-3)
+    E = sq.shape[-1]
+    s = kwargs.get("scale", 1.0 / math.sqrt(E) if E else 1.0)
+    allowed, bias = ref._attention_allowed(sq.shape[-2], sk.shape[-2], smask, kwargs.get("is_causal", False),
+                                           "upper_left")
+    with np.errstate(all="ignore"):
+        sc = np.matmul(sq, np.swapaxes(k, -1, -2)) * s                # (..., Hq, L, S)
+        if bias is not None:
+            sc = sc + bias
+        if allowed is not None:
+            sc = np.where(allowed, sc, -np.inf)
+        m = np.max(sc, axis=-1, keepdims=True, initial=-np.inf)
+        logw = sc - m
+        tiny = np.log(np.finfo(dt).tiny) + 2 * np.asarray(delta)[..., None]
+        faint = (logw < tiny) & np.isfinite(sc)                       # (..., Hq, L, S)
+        # (..., Hq, L, S) x (..., Hq, S, Ev) -> any faint key with a non-finite value
+        return np.matmul(faint.astype(np.float64), v.astype(np.float64)) > 0
+
 
 def gen_attention(rng):
     dt = [np.float32, np.float32, np.float64, np.float16][int(rng.integers(4))]
@@ -484,16 +582,23 @@ def gen_attention(rng):
         fv = sv[np.isfinite(sv)]  # values near the dtype's max: sums of p*v may overflow
         if fv.size and np.max(np.abs(fv)) > np.finfo(dt).max / 64:
             raise Skip("values near the dtype's range")
+        delta = _score_error_bound(sq, sk, smask, kwargs, dt)
         if kwargs.get("return_lse"):
             o, lse = res
             eo, else_ = exp
-            compare(lse, else_, "log", "attention lse")
+            compare(lse, else_, "log", "attention lse", extra=delta)
         else:
             o, eo = res, exp
         # the output is a convex combination of value rows
         fin = np.abs(sv[np.isfinite(sv)])  # masked-out rows of v may hold inf/NaN
         vmax = float(np.max(fin)) if fin.size else 1.0
-        compare(o, eo, "log", f"attention[{kq}]", mag=vmax * 4)
+        with np.errstate(over="ignore"):
+            wrel = np.expm1(2 * delta)[..., None]  # relative error of the weights
+        und = _undetermined_outputs(sq, sk, sv, smask, kwargs, dt, delta)
+        if und is not None:
+            und = np.broadcast_to(und, np.shape(eo))
+            o, eo = np.where(und, 0, o).astype(np.asarray(o).dtype), np.where(und, 0.0, eo)
+        compare(o, eo, "log", f"attention[{kq}]", mag=vmax * 4, extra=wrel * vmax)
 
     # attention takes float32 and float64 only (README): float16 is a TypeError
     bad = bad or dt == np.float16

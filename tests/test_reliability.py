@@ -237,6 +237,70 @@ def test_address_space_limit_gives_memory_error_not_abort():
     assert r.returncode == 0, f"child died (rc {r.returncode}):\n{r.stdout}\n{r.stderr[-3000:]}"
 
 
+def test_scratch_failure_in_several_pool_threads_is_memory_error():
+    """Per-thread scratch allocation failing in several pool threads of one
+    call at once: a MemoryError, and the library works afterwards.  Inputs
+    and outputs live in anonymous mmaps (not malloc), so only the library's
+    own scratch meets the limit: 256 rows of exactly 1 MB for softmax (more
+    than 16 MB in all: streaming stores, one exp row of n*4 + 64 bytes per
+    thread), 1024 rows of 2**21 logits for sample / topk_softmax (candidate
+    buffers of 8 bytes per logit), the rows stride-0 views of one.  The threads report the failure through a
+    flag of the job -- the case ThreadSanitizer (.ci/sanitize.sh) checks for a
+    data race (20 calls each, so that failures in two threads overlap).  The limit: RLIMIT_AS at the current use + 512 KB, or under a
+    sanitizer (which reserves terabytes of address space) its allocator's
+    max_allocation_size_mb=1."""
+    code = r"""
+    import mmap, os, resource, sys, numpy as np, softmax_c
+    san = bool(os.environ.get("SOFTMAX_C_SANITIZER"))
+    def mm(shape):
+        return np.frombuffer(mmap.mmap(-1, int(np.prod(shape)) * 4), dtype=np.float32).reshape(shape)
+    n, rows = 1 << 18, 256                         # rows of exactly 1 MB, one in memory
+    x1 = mm((n,)); x1[:] = 0.25; x1[::7] = 3.0
+    x = np.broadcast_to(x1, (rows, n))
+    out = mm((rows, n))                            # 256 MB of address space, not touched
+    nv = 1 << 21
+    row = mm((nv,)); row[:] = 0.5; row[::1000] = 4.0; row[12345] = 6.0
+    logits = np.broadcast_to(row, (1024, nv))
+    softmax_c.set_num_threads(4)
+    softmax_c.softmax(x[:, :64], axis=1)               # the pool threads exist now
+    softmax_c.sample(logits[:, :64], seed=1, top_k=5)
+    def vmsize():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    if not san:
+        resource.setrlimit(resource.RLIMIT_AS, (vmsize() + (512 << 10), resource.RLIM_INFINITY))
+    errors = []
+    for name, f in (("softmax", lambda: softmax_c.softmax(x, axis=1, out=out)),
+                    ("sample", lambda: softmax_c.sample(logits, seed=3, top_k=5)),
+                    ("topk_softmax", lambda: softmax_c.topk_softmax(logits, 3))):
+        for _ in range(20):  # back to back: the workers still spin, several fail at once
+            try:
+                f()
+                errors.append(name + " returned")
+            except MemoryError:
+                pass
+    if san:                                            # the allocator cap cannot be lifted
+        print("errors", errors)
+        sys.exit(0 if not errors else 1)
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    softmax_c.softmax(x, axis=1, out=out)
+    e = np.exp(np.float64(3.0) - 0.25)
+    want7 = e / (e * ((n + 6) // 7) + (n - (n + 6) // 7))
+    ok = abs(float(out[5, 7]) / want7 - 1) < 1e-5
+    idx = softmax_c.sample(logits, seed=3, top_k=1)
+    ok &= bool((idx == 12345).all())
+    print("errors", errors, "after", ok)
+    sys.exit(0 if ok and not errors else 1)
+    """
+    env = {}
+    for var in ("ASAN_OPTIONS", "TSAN_OPTIONS"):  # a 1 MB allocation cap for the child only
+        if os.environ.get("SOFTMAX_C_SANITIZER") and var in os.environ:
+            env[var] = os.environ[var] + ":max_allocation_size_mb=1:allocator_may_return_null=1"
+    r = run_python(code, timeout=240, env=env)
+    assert r.returncode == 0, f"child failed (rc {r.returncode}):\n{r.stdout}\n{r.stderr[-3000:]}"
+
+
 # --------------------------------------------------------------------------
 # fork
 # --------------------------------------------------------------------------

@@ -63,6 +63,26 @@ def test_row_lengths_axis0(sc, target, fn, dtype, n, rng):
         check_fn(fn, got, x, dtype=dtype, axis=0)
 
 
+# The row algorithm switches (cpp/src/reduce.cpp): a contiguous row of up to
+# kCachedRowBytes = 1 MB is done in cache, a longer one in kChunk = 16384
+# element chunks; a strided row is packed when n <= kChunk, else chunked.
+SWITCH_LENGTHS = {np.float32: [16383, 16384, 16385, 262143, 262144, 262145],
+                  np.float64: [16383, 16384, 16385, 131071, 131072, 131073]}
+
+
+@pytest.mark.parametrize("n_index", range(6))
+@pytest.mark.parametrize("layout", ["C", "strided"])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("fn", FUNCS)
+def test_row_lengths_at_algorithm_switches(sc, target, fn, dtype, layout, n_index, rng):
+    n = SWITCH_LENGTHS[dtype][n_index]
+    x = (rng.standard_normal((2, n)) * 4).astype(dtype)
+    x[1, n - 1] = 80.0 if dtype == np.float32 else 700.0  # the max in the last element: a naive exp overflows
+    xv = make_layout(x, layout)
+    got = run(sc, fn, xv, axis=-1)
+    check_fn(fn, got, xv, dtype=dtype, axis=-1)
+
+
 @pytest.mark.parametrize("n", [4096, 32000, 2**20])
 @pytest.mark.parametrize("fn", FUNCS)
 def test_big_rows_float32_accuracy(sc, target, fn, n, rng):
