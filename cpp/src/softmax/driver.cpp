@@ -353,6 +353,53 @@ void lse_finish(T M, double S, T* out, T* sign) {
   }
 }
 
+// The one-pass result M + log|S| carries an absolute error of about the
+// relative error of S (~1e-7 in float32 lanes, ~1e-16 in float64), which is
+// a large RELATIVE error once |result| is small: logsumexp([0, -40]) is
+// 4.2e-18 but S = 1 + 4.2e-18 rounds to 1.  Results below kLseSmall in
+// magnitude are recomputed by the exclusion pass (vec_sum_exp_below), as
+// scipy >= 1.15 does for every row (scipy issue 18295).  Rows with
+// |lse| >= 1 (LLM logits) pay nothing; lse of log-probabilities (~0) pays
+// one extra vectorised pass.
+constexpr double kLseSmall = 1.0;
+
+template <class T>
+bool lse_small(T M, double S) {
+  if (!finite(M) || !std::isfinite(S) || S == 0.0) return false;
+  return std::fabs(double(M) + std::log(std::fabs(S))) < kLseSmall;
+}
+
+// scipy's finish from the exclusion sums: s (entries below the max M) and
+// c (the tie weight): q = s / c, sign = sign(q + 1) sign(c), q -> -q - 2
+// when q < -1, out = log1p(q) + log|c| + M (scipy.special._logsumexp).
+template <class T>
+void lse_finish_excluded(T M, double s, double c, T* out, T* sign) {
+  if (c == 0.0) return lse_finish(M, s, out, sign);  // ties of weights summing to 0
+  double q = s / c;
+  const double sg = double((q + 1 > 0) - (q + 1 < 0)) * ((c > 0) - (c < 0));
+  if (q < -1) q = -q - 2;
+  const double l = std::log1p(q) + std::log(std::fabs(c)) + double(M);
+  if (sign) {
+    *out = T(l);
+    *sign = T(sg);
+  } else {
+    *out = T(sg < 0 ? NAN : l);
+  }
+}
+
+// The exclusion pass over one row or column (element strides xs, bs), in
+// chunks packed to px / pb when strided: sc[0], sc[1] as vec_sum_exp_below.
+template <class T>
+void lse_exclusion(const ReduceKernels<T>& k, const T* x, int64_t xs, const T* b, int64_t bs, int64_t n, T M,
+                   T* px, T* pb, double* sc) {
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const int64_t len = n - c0 < kChunk ? n - c0 : kChunk;
+    const T* xc = contiguous_row(x + c0 * xs, xs, len, px);
+    const T* bc = b ? contiguous_row(b + c0 * bs, bs, len, pb) : nullptr;
+    k.sum_exp_below[b != nullptr](xc, bc, len, M, sc);
+  }
+}
+
 // One row in chunks: per chunk (max, sum relative to its shift), merged.
 template <class T>
 void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T* px, T* pb) {
@@ -384,6 +431,11 @@ void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* s
     M = newM;
   }
   if (nan) S = NAN;
+  if (lse_small(M, S)) {
+    double sc[2] = {0.0, 0.0};
+    lse_exclusion(k, x, v.x_n, b, v.b_n, n, M, px, pb, sc);
+    return lse_finish_excluded(M, sc[0], sc[1], out, sign);
+  }
   lse_finish(M, S, out, sign);
 }
 
@@ -419,6 +471,8 @@ bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
   SC_ASSERT(W <= 1024);
   T m[1024];
   double s[1024];
+  T* px = nullptr;  // the exclusion pass's packs, taken when first needed
+  T* pb = nullptr;
   for (int64_t i = i0; i < i1; ++i) {
     const auto [r, c0, w] = col_block(i, v.inner, W);
     const auto [ox, oy, ob] = j.outer(r);
@@ -429,7 +483,18 @@ bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
       const int64_t yo = oy + (c0 + c) * v.y_inner;
       if (!finite(m[c]))
         s[c] = column_plain_sum(x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, 1.0);
-      lse_finish(m[c], s[c], j.out + yo, j.sign ? j.sign + yo : nullptr);
+      T* sign = j.sign ? j.sign + yo : nullptr;
+      if (lse_small(m[c], s[c])) {  // the exclusion pass, the column packed chunk by chunk
+        const int64_t len = v.n < kChunk ? v.n : kChunk;
+        if (!px) px = scratch<T>(Scratch::kPackX, len);
+        if (b && !pb) pb = scratch<T>(Scratch::kPackB, len);
+        if (!px || (b && !pb)) return false;
+        double sc[2] = {0.0, 0.0};
+        lse_exclusion(k, x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, m[c], px, pb, sc);
+        lse_finish_excluded(m[c], sc[0], sc[1], j.out + yo, sign);
+        continue;
+      }
+      lse_finish(m[c], s[c], j.out + yo, sign);
     }
   }
   return true;

@@ -18,6 +18,9 @@ struct ReduceKernels {
   // general), scaled = 1 when there is a temperature (it != 1).
   double (*sum_exp[kExpModes][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo, const T* prefetch_next);
   double (*sum_exp_weighted)(const T* a, const T* b, int64_t n, T m);
+  // logsumexp's exclusion pass, [weighted]: sc[0] += sum over x < m of
+  // b exp(x - m), sc[1] += sum of b over x == m (row_kernels.h).
+  void (*sum_exp_below[2])(const T* a, const T* b, int64_t n, T m, double* sc);
   void (*scale)(const T* e, T* y, int64_t n, T s, bool nt);
   void (*exp_scale[kExpModes][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
   void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L);
