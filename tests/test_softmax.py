@@ -63,7 +63,7 @@ def test_row_lengths_axis0(sc, target, fn, dtype, n, rng):
         check_fn(fn, got, x, dtype=dtype, axis=0)
 
 
-# The row algorithm switches (cpp/src/reduce.cpp): a contiguous row of up to
+# The row algorithm switches (cpp/src/softmax/driver.cpp): a contiguous row of up to
 # kCachedRowBytes = 1 MB is done in cache, a longer one in kChunk = 16384
 # element chunks; a strided row is packed when n <= kChunk, else chunked.
 SWITCH_LENGTHS = {np.float32: [16383, 16384, 16385, 262143, 262144, 262145],
