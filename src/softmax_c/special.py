@@ -204,6 +204,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
         kdt, rdt = R.compute_dtypes(dt, "a")
     else:
         kdt, rdt = R.compute_dtypes(a.dtype, "a")
+    rdt = R.lse_dtype(rdt)  # float16 / bfloat16 input: float32 result
     if a.ndim == 0:
         a = a.reshape(1)
         b = None if b is None else b.reshape(1)
@@ -230,8 +231,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
         else:
             ax, perm = axes[0], None
             oshape = kshape
-        res = np.empty(oshape, dtype=kdt)
-        sgn = np.empty(oshape, dtype=kdt) if return_sign else None
+        odt = R.lse_dtype(kdt)  # float32 for the halves
+        res = np.empty(oshape, dtype=odt)
+        sgn = np.empty(oshape, dtype=odt) if return_sign else None
         R.call_kernel(_core.logsumexp_into, ain, bin_, res, sgn, ax, writes=(2, 3))
         if perm is not None:  # back to a's axis order, reduced axes of length 1
             res = res.reshape(kshape)
