@@ -193,6 +193,8 @@ def rows(x, ax, name):
     axis."""
     x = as_array(x, name)
     kdt, rdt = compute_dtypes(x.dtype, name)
+    if is_half(kdt):  # the sampling kernels are float32/float64 (halves not native there yet)
+        kdt = F32
     if x.ndim == 0:
         raise ValueError(f"{name}: expected at least one dimension (the vocabulary), got a scalar")
     ax = axis(ax, x.ndim)
