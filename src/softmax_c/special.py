@@ -74,8 +74,10 @@ def softmax(x, axis=None, *, temperature=1.0, out=None):
     ----------
     x : array_like
         Input.  float32 is computed and returned in float32, float64 in
-        float64, float16 computed in float32 and returned as float16; bool,
-        integer and list input as float64.  Complex input raises TypeError.
+        float64; float16 and bfloat16 (``ml_dtypes``) are widened in
+        registers, computed in float32 and each result rounded once to the
+        input's dtype (within 1 ULP of the exact result); bool, integer and
+        list input as float64.  Complex input raises TypeError.
     axis : int, tuple of ints or None, optional
         Axis or axes to normalise over; None (the default, as in scipy) means
         the whole array.
@@ -147,8 +149,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
     Parameters
     ----------
     a : array_like
-        Input (dtype rules as :func:`softmax`; `a` and `b` are promoted
-        together).
+        Input (dtype rules as :func:`softmax`, except that float16 and
+        bfloat16 give a float32 result; `a` and `b` are promoted together).
     axis : int, tuple of ints or None, optional
         Axes to reduce; None means all.
     b : array_like, optional
