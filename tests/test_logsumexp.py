@@ -313,11 +313,14 @@ def test_list_input(sc):
 
 
 def test_float16(sc, target, rng):
+    # issue 11: a float16 logsumexp is float32 (a float16 lse would lose the
+    # merge), held to float32's bounds on the exactly widened input.
     a = (rng.standard_normal((3, 70)) * 4).astype(np.float16)
-    a[2, :2] = [65504.0, 65504.0]  # float16 max: lse = 65504.7 rounds back to 65504
+    a[2, :2] = [65504.0, 65504.0]  # float16 max: lse = 65504.7, beyond float16 (it rounded to 65504)
     got = sc.logsumexp(a, axis=1)
-    assert got.dtype == np.float16
-    check_lse(got, a, dtype=np.float16, axis=1)
+    assert got.dtype == np.float32
+    check_lse(got, a, dtype=np.float32, axis=1)
+    assert abs(float(got[2]) - 65504.69314718056) < 65504 * 2e-7
     assert result_dtype(np.float16) == np.float16
 
 
@@ -371,9 +374,11 @@ def test_out_strided_and_float16(sc, rng):
     out = np.zeros((6, 2))[:, 0]  # a strided view
     assert sc.logsumexp(a, axis=1, out=out) is out
     np.testing.assert_array_equal(out, sc.logsumexp(a, axis=1))
-    out16 = np.zeros(6, np.float16)
-    sc.logsumexp(a.astype(np.float16), axis=1, out=out16)
-    np.testing.assert_array_equal(out16, sc.logsumexp(a.astype(np.float16), axis=1))
+    out32 = np.zeros(6, np.float32)  # float16 input: float32 result (issue 11)
+    sc.logsumexp(a.astype(np.float16), axis=1, out=out32)
+    np.testing.assert_array_equal(out32, sc.logsumexp(a.astype(np.float16), axis=1))
+    with pytest.raises(TypeError):
+        sc.logsumexp(a.astype(np.float16), axis=1, out=np.zeros(6, np.float16))
 
 
 @pytest.mark.parametrize("kw,out,exc,words", [

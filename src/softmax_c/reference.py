@@ -44,7 +44,7 @@ def _as_float64(x, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype.kind == "c":
         raise TypeError(f"{name}: complex input is not supported (got {arr.dtype})")
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "biuf" and arr.dtype.name != "bfloat16":  # ml_dtypes' bfloat16: exact in float64
         raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
     return arr.astype(np.float64)
 
