@@ -430,8 +430,12 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
   }
   if (nan) S = NAN;
   if (lse_small(M, S)) {
-    double sc[2] = {0.0, 0.0};
-    lse_exclusion(k, x, v.x_n, b, v.b_n, n, M, px, pb, sc);
+    double sc[2] = {0.0, 0.0};  // the exclusion pass, over the same chunks
+    for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+      const int64_t len = n - c0 < kChunk ? n - c0 : kChunk;
+      const auto [xc_, bc_] = chunk(c0, len);
+      k.sum_exp_below[bc_ != nullptr](xc_, bc_, len, M, sc);
+    }
     return lse_finish_excluded(M, sc[0], sc[1], out, sign);
   }
   lse_finish(M, S, out, sign);
