@@ -67,6 +67,15 @@ def output_empty(shape, dtype, like=None):
         cnp.PyDataMem_SetHandler(prev)
 
 
+def _output_zeros(shape, dtype):
+    """np.zeros under the handler, whatever the size (tests its calloc)."""
+    prev = cnp.PyDataMem_SetHandler(_oc_capsule)
+    try:
+        return np.zeros(shape, dtype)
+    finally:
+        cnp.PyDataMem_SetHandler(prev)
+
+
 def set_output_cache_bytes(n):
     """Set the output cache's budget: the most bytes of released output
     buffers softmax_c keeps for reuse.
