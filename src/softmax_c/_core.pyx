@@ -24,6 +24,8 @@ import numpy as np
 
 cnp.import_array()
 
+include "_output_cache.pxi"
+
 cdef extern from "softmax_c/softmax_c.h" nogil:
     enum:
         SC_OK
@@ -304,7 +306,11 @@ def softmax_fast(x, axis, double temperature, bint log_mode):
     v.outer_shape[0] = rows
     v.x_outer[0] = v.y_outer[0] = v.n
     v.b_outer[0] = 0
-    cdef cnp.ndarray y = cnp.PyArray_EMPTY(nd, shape, t, 0)
+    cdef cnp.ndarray y
+    if _oc_on and size * cnp.PyArray_ITEMSIZE(a) >= _OC_MIN_BYTES:
+        y = _big_empty(nd, shape, t)  # the output cache (_output_cache.pxi)
+    else:
+        y = cnp.PyArray_EMPTY(nd, shape, t, 0)
     _run_softmax(SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64 if t == cnp.NPY_FLOAT64 else SC_F16, a, y, &v,
                  temperature, log_mode)
     return y

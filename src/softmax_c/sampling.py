@@ -132,7 +132,7 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
     rng = _generator(seed)
     rows = x2.shape[0]
     u = np.ascontiguousarray(rng.random(rows), dtype=np.float64)
-    tokens = np.empty(rows, dtype=np.int64)
+    tokens = _core.output_empty(rows, np.int64)
     if k >= x2.shape[1]:
         k = 0
     R.call_kernel(_core.sample_rows, x2, u, t, k, p, mp, tokens, writes=(6,))
@@ -207,8 +207,8 @@ def topk_softmax(logits, top_k, *, axis=-1, temperature=1.0, out=None):
         shape = batch[:ax] + (k,) + batch[ax:]
         out = R.check_outs(out, ((shape, rdt), (shape, R.I64)))
     rows = x2.shape[0]
-    probs = np.empty((rows, k), dtype=x2.dtype)
-    idx = np.empty((rows, k), dtype=np.int64)
+    probs = _core.output_empty((rows, k), x2.dtype)
+    idx = _core.output_empty((rows, k), np.int64)
     R.call_kernel(_core.topk_softmax_rows, x2, k, t, probs, idx, writes=(3, 4))
     bad = idx[:, 0] < 0
     if bad.any():

@@ -42,11 +42,11 @@ def _softmax_family(x, axis, temperature, out, log_mode):
     if direct and R.overlaps(out, xin):
         xin = xin.copy()
     if len(axes) == 1:
-        y = out if direct else np.empty_like(xin)
+        y = out if direct else _core.output_empty(None, kdt, like=xin)
         R.call_kernel(_core.softmax_into, xin, y, axes[0], t, log_mode, writes=(1,))
     else:
         x2, perm = R.moved(xin, axes)
-        y2 = np.empty(x2.shape, dtype=kdt)
+        y2 = _core.output_empty(x2.shape, kdt)
         R.call_kernel(_core.softmax_into, x2, y2, x2.ndim - 1, t, log_mode, writes=(1,))
         y = np.transpose(y2.reshape([xin.shape[d] for d in perm]), np.argsort(perm))
         if direct:
@@ -234,8 +234,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
             ax, perm = axes[0], None
             oshape = kshape
         odt = R.lse_dtype(kdt)  # float32 for the halves
-        res = np.empty(oshape, dtype=odt)
-        sgn = np.empty(oshape, dtype=odt) if return_sign else None
+        res = _core.output_empty(oshape, odt)
+        sgn = _core.output_empty(oshape, odt) if return_sign else None
         R.call_kernel(_core.logsumexp_into, ain, bin_, res, sgn, ax, writes=(2, 3))
         if perm is not None:  # back to a's axis order, reduced axes of length 1
             res = res.reshape(kshape)
