@@ -98,22 +98,66 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
         seed and input give the same tokens for any thread count.  Kernel
         targets (ISAs) may differ in the last bits of exp, so across targets a
         draw within rounding of a CDF step or warper boundary can differ.
+    offset : int or array of int, optional
+        With integer seeds: each row's step.  An integer array `seed` (one
+        per row, shape `rows` = `logits`' shape without `axis`) or any
+        `offset` switches to the counter-based generator
+        :func:`softmax_c.sampling.counter_uniforms` (SplitMix64 keyed by
+        (seed[r], offset[r])): row r's token is then a pure function of its
+        seed, offset, logits and parameters, whatever else is in the batch.
+    prev_tokens : array of int, shape (rows..., n), optional
+        Each row's history, padded with -1, for the penalties.
+    repetition_penalty : float or array, optional
+        > 0 (1 = off).  CTRL / Hugging Face rule: for every DISTINCT token
+        of the history a positive logit is divided by it, a negative one
+        multiplied.
+    presence_penalty, frequency_penalty : float or array, optional
+        OpenAI / vLLM rule: ``logit -= presence * [count > 0] + frequency *
+        count`` for every history token.
+    logit_bias : dict or (ids, biases), optional
+        ``{token: bias}`` for every row, or a pair of ``(rows..., nb)``
+        arrays, ids padded with -1 (repeated ids add).  Finite biases.
+    allowed_tokens : bool array, (V,) or (rows..., V), optional
+        Tokens outside it are excluded (logit -inf).
+    logprobs : int, optional
+        n >= 0: also return the sampled token's log-probability and the
+        top-n ids with theirs (a :class:`SampleResult`).
+    logprobs_mode : {"raw", "processed"}
+        "raw": log_softmax of the input logits (vLLM's default);
+        "processed": of the logits after mask, bias, penalties and
+        temperature (1 for greedy rows), before top-k/top-p/min-p.
     out : ndarray of int64, optional
         Where to write the tokens: `logits`' shape without `axis`, writeable,
         any strides.  Checked before the uniforms are drawn; written only
         when every row is valid; returned (a 0-d `out` stays an array).
 
+    `temperature`, `top_k`, `top_p`, `min_p` and the penalties may also be
+    arrays of shape `rows` (one value per row).  In arrays, temperature 0
+    is greedy for that row, and ``top_k <= 0``, ``top_p == 1``,
+    ``min_p == 0`` are off.  The order of the processors (tested): allowed
+    mask -> logit bias -> repetition penalty -> presence / frequency ->
+    temperature -> top-k -> top-p -> min-p -> draw.  The processors are
+    sparse edits of one scratch copy of the row in the kernel
+    (``sc_sample_batch``); calls without any of the new arguments keep
+    the old path and results.
+
     Returns
     -------
     numpy.int64 or ndarray of int64
         The sampled index per row: `logits`' shape without `axis`.
+    SampleResult
+        With `logprobs`: ``(tokens, logprob, top_ids, top_logprobs)``,
+        shapes rows, rows, rows + (n,), (rows + (n,)); log-probabilities in
+        float64.
 
     Raises
     ------
     ValueError
-        A bad argument value, an empty vocabulary, or a row that defines no
-        distribution: one holding a NaN or +inf, or with every entry -inf
-        (the message names the first such row).
+        A bad argument value (for per-row arrays the message names the
+        row), an empty vocabulary, or a row that defines no distribution:
+        one holding a NaN or +inf, or with every entry -inf, or whose
+        processors exclude every token (the message names the first such
+        row).
     TypeError
         Complex or non-numeric logits, an argument of the wrong type.
 
