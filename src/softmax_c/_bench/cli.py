@@ -38,23 +38,20 @@ def _threads(text: str) -> List[int]:
     return out
 
 
-def _ops(text: str) -> List[str]:
-    ops = _csv(text)
-    bad = [o for o in ops if o not in OPS]
-    if bad or not ops:
-        raise argparse.ArgumentTypeError(
-            f"unknown op(s) {bad}; choose from {','.join(OPS)}")
-    return ops
-
-
-def _impls(text: str) -> List[str]:
-    names = [i.name for i in IMPLS]
+def _choices(text: str, names, what: str) -> List[str]:
     got = _csv(text)
     bad = [n for n in got if n not in names]
     if bad or not got:
-        raise argparse.ArgumentTypeError(
-            f"unknown implementation(s) {bad}; choose from {','.join(names)}")
+        raise argparse.ArgumentTypeError(f"unknown {what} {bad}; choose from {','.join(names)}")
     return got
+
+
+def _ops(text: str) -> List[str]:
+    return _choices(text, list(OPS), "op(s)")
+
+
+def _impls(text: str) -> List[str]:
+    return _choices(text, [i.name for i in IMPLS], "implementation(s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
