@@ -1,7 +1,7 @@
 """Type stubs of softmax_c's public API (see the docstrings in ``special.py``,
 ``attention.py`` and ``sampling.py`` for the semantics)."""
 
-from typing import Any, List, Literal, Optional, Sequence, Tuple, TypedDict, TypeVar, Union, overload
+from typing import Any, Dict, List, Literal, NamedTuple, Optional, Sequence, Tuple, TypedDict, TypeVar, Union, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -98,15 +98,44 @@ def merge_attention(outputs: Union[Sequence[ArrayLike], NDArray[Any]],
 
 # ------------------------------------------------------------------ sampling --
 
+class SampleResult(NamedTuple):
+    tokens: NDArray[np.int64]
+    logprob: NDArray[np.float64]
+    top_ids: NDArray[np.int64]
+    top_logprobs: NDArray[np.float64]
 @overload
-def sample(logits: ArrayLike, *, temperature: float = 1.0, top_k: Optional[int] = None,
-           top_p: Optional[float] = None, min_p: Optional[float] = None, axis: int = -1,
-           seed: Union[int, np.random.Generator, None] = None, out: None = None
-           ) -> Union[NDArray[np.int64], np.int64]: ...
+def sample(logits: ArrayLike, *, temperature: Union[float, ArrayLike] = 1.0,
+           top_k: Union[int, ArrayLike, None] = None, top_p: Union[float, ArrayLike, None] = None,
+           min_p: Union[float, ArrayLike, None] = None, axis: int = -1,
+           seed: Union[int, ArrayLike, np.random.Generator, None] = None, offset: Union[int, ArrayLike, None] = None,
+           prev_tokens: Optional[ArrayLike] = None, repetition_penalty: Union[float, ArrayLike, None] = None,
+           presence_penalty: Union[float, ArrayLike, None] = None,
+           frequency_penalty: Union[float, ArrayLike, None] = None,
+           logit_bias: Union[Dict[int, float], Tuple[ArrayLike, ArrayLike], None] = None,
+           allowed_tokens: Optional[ArrayLike] = None, logprobs: None = None, logprobs_mode: str = "raw",
+           out: None = None) -> Union[NDArray[np.int64], np.int64]: ...
 @overload
-def sample(logits: ArrayLike, *, temperature: float = 1.0, top_k: Optional[int] = None,
-           top_p: Optional[float] = None, min_p: Optional[float] = None, axis: int = -1,
-           seed: Union[int, np.random.Generator, None] = None, out: _OutT) -> _OutT: ...
+def sample(logits: ArrayLike, *, temperature: Union[float, ArrayLike] = 1.0,
+           top_k: Union[int, ArrayLike, None] = None, top_p: Union[float, ArrayLike, None] = None,
+           min_p: Union[float, ArrayLike, None] = None, axis: int = -1,
+           seed: Union[int, ArrayLike, np.random.Generator, None] = None, offset: Union[int, ArrayLike, None] = None,
+           prev_tokens: Optional[ArrayLike] = None, repetition_penalty: Union[float, ArrayLike, None] = None,
+           presence_penalty: Union[float, ArrayLike, None] = None,
+           frequency_penalty: Union[float, ArrayLike, None] = None,
+           logit_bias: Union[Dict[int, float], Tuple[ArrayLike, ArrayLike], None] = None,
+           allowed_tokens: Optional[ArrayLike] = None, logprobs: None = None, logprobs_mode: str = "raw",
+           out: _OutT) -> _OutT: ...
+@overload
+def sample(logits: ArrayLike, *, temperature: Union[float, ArrayLike] = 1.0,
+           top_k: Union[int, ArrayLike, None] = None, top_p: Union[float, ArrayLike, None] = None,
+           min_p: Union[float, ArrayLike, None] = None, axis: int = -1,
+           seed: Union[int, ArrayLike, np.random.Generator, None] = None, offset: Union[int, ArrayLike, None] = None,
+           prev_tokens: Optional[ArrayLike] = None, repetition_penalty: Union[float, ArrayLike, None] = None,
+           presence_penalty: Union[float, ArrayLike, None] = None,
+           frequency_penalty: Union[float, ArrayLike, None] = None,
+           logit_bias: Union[Dict[int, float], Tuple[ArrayLike, ArrayLike], None] = None,
+           allowed_tokens: Optional[ArrayLike] = None, logprobs: int, logprobs_mode: str = "raw",
+           out: Optional[NDArray[np.int64]] = None) -> SampleResult: ...
 def topk_softmax(logits: ArrayLike, top_k: int, *, axis: int = -1, temperature: float = 1.0,
                  out: Optional[_Out2] = None) -> Tuple[_Floats, NDArray[np.int64]]: ...
 def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float: ...

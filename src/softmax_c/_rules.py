@@ -307,3 +307,28 @@ def call_kernel(kernel, *args, writes=()):
         if new[i] is not args[i]:
             args[i][...] = new[i]
     return r
+
+
+def per_row(v, name, batch, *, integral=False):
+    """A per-row parameter: None for a scalar (the caller validates it as
+    one), else an array of exactly `batch` (the input's shape without the
+    reduced axis), int64 when `integral`, else float64."""
+    if np.ndim(v) == 0 and not isinstance(v, np.ndarray):
+        return None
+    a = as_array(v, name)
+    if integral:
+        if a.dtype.kind not in "iu" or a.dtype == np.bool_:
+            raise TypeError(f"{name} must be an int or an integer array, got dtype {a.dtype}")
+    elif a.dtype.kind not in "iuf" or a.dtype == np.bool_:
+        raise TypeError(f"{name} must be a float or a real array, got dtype {a.dtype}")
+    if a.shape != tuple(batch):
+        raise ValueError(f"{name} has shape {a.shape}, expected {tuple(batch)} (one value per row)")
+    return np.ascontiguousarray(a.reshape(-1), dtype=np.int64 if integral else np.float64)
+
+
+def bad_row(name, batch, bad, what):
+    """ValueError naming `name` and the first row where `bad` (flat over
+    the rows) holds."""
+    r = int(np.flatnonzero(bad)[0])
+    where = tuple(int(i) for i in np.unravel_index(r, batch)) if batch else ()
+    raise ValueError(f"{name}: row {where} {what}")

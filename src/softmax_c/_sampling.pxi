@@ -15,6 +15,30 @@ cdef extern from "softmax_c/sampling.h" nogil:
                   int64_t* out)
     int sc_topk_softmax(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride,
                         int64_t n_stride, int64_t k, double temperature, void* probs, int64_t* idx)
+    ctypedef struct sc_sample_params:
+        const double* u
+        const double* temperature
+        const int64_t* top_k
+        const double* top_p
+        const double* min_p
+        const unsigned char* allowed
+        int64_t allowed_row_stride
+        const int64_t* bias_ids
+        const double* bias
+        int64_t n_bias
+        int64_t bias_row_stride
+        const int64_t* history
+        int64_t n_history
+        const double* repetition
+        const double* presence
+        const double* frequency
+        int64_t logprobs
+        int raw
+        double* logprob
+        int64_t* top_ids
+        double* top_logprobs
+    int sc_sample_batch(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride,
+                        int64_t n_stride, const sc_sample_params* params, int64_t* out)
     int sc_temperature_moments(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride,
                                int64_t n_stride, double beta, double* sums)
 
@@ -46,6 +70,59 @@ def sample_rows(cnp.ndarray x, cnp.ndarray u, double temperature, int64_t top_k,
     cdef int64_t rows = x.shape[0], n = x.shape[1]
     with nogil:
         status = sc_sample(dt, xp, rows, n, rs, ns, up, temperature, top_k, top_p, min_p, op)
+    if status != SC_OK:
+        raise_status(status, "sample")
+    return True
+
+
+cdef inline void* _ptr(object a):
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def sample_batch_rows(cnp.ndarray x, cnp.ndarray u, cnp.ndarray temperature, cnp.ndarray top_k,
+                      cnp.ndarray top_p, cnp.ndarray min_p, object allowed, int64_t allowed_row_stride,
+                      object bias_ids, object bias, int64_t bias_row_stride, object history,
+                      cnp.ndarray repetition, cnp.ndarray presence, cnp.ndarray frequency,
+                      int64_t logprobs, int raw, object logprob, object top_ids, object top_logprobs,
+                      cnp.ndarray out):
+    """The serving sampler over the rows of the 2-D x (sc_sample_batch).
+    # IN: u, temperature, top_p, min_p, repetition, presence, frequency:
+    float64 (rows,); top_k: int64 (rows,); allowed: uint8 (rows or 1, n) or
+    None; bias_ids int64 / bias float64 (rows or 1, nb) or None; history:
+    int64 (rows, nh) or None; all C-contiguous.  # OUT: out int64 (rows,),
+    logprob float64 (rows,), top_ids int64 / top_logprobs float64 (rows, L),
+    or None.  False when x's strides cannot be described."""
+    cdef int64_t rs, ns
+    cdef int status, dt = _dtype_code(x)
+    if not _row_strides(x, &rs, &ns):
+        return False
+    cdef sc_sample_params p
+    p.u = <const double*>cnp.PyArray_DATA(u)
+    p.temperature = <const double*>cnp.PyArray_DATA(temperature)
+    p.top_k = <const int64_t*>cnp.PyArray_DATA(top_k)
+    p.top_p = <const double*>cnp.PyArray_DATA(top_p)
+    p.min_p = <const double*>cnp.PyArray_DATA(min_p)
+    p.allowed = <const unsigned char*>_ptr(allowed)
+    p.allowed_row_stride = allowed_row_stride
+    p.bias_ids = <const int64_t*>_ptr(bias_ids)
+    p.bias = <const double*>_ptr(bias)
+    p.n_bias = 0 if bias_ids is None else (<cnp.ndarray>bias_ids).shape[1]
+    p.bias_row_stride = bias_row_stride
+    p.history = <const int64_t*>_ptr(history)
+    p.n_history = 0 if history is None else (<cnp.ndarray>history).shape[1]
+    p.repetition = <const double*>cnp.PyArray_DATA(repetition)
+    p.presence = <const double*>cnp.PyArray_DATA(presence)
+    p.frequency = <const double*>cnp.PyArray_DATA(frequency)
+    p.logprobs = logprobs
+    p.raw = raw
+    p.logprob = <double*>_ptr(logprob)
+    p.top_ids = <int64_t*>_ptr(top_ids)
+    p.top_logprobs = <double*>_ptr(top_logprobs)
+    cdef const void* xp = cnp.PyArray_DATA(x)
+    cdef int64_t* op = <int64_t*>cnp.PyArray_DATA(out)
+    cdef int64_t rows = x.shape[0], n = x.shape[1]
+    with nogil:
+        status = sc_sample_batch(dt, xp, rows, n, rs, ns, &p, op)
     if status != SC_OK:
         raise_status(status, "sample")
     return True

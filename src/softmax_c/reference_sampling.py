@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sampling_distribution", "topk_softmax", "fit_temperature", "expected_calibration_error"]
+__all__ = ["process_logits", "serving_distribution", "log_softmax", "sampling_distribution", "topk_softmax", "fit_temperature", "expected_calibration_error"]
 
 
 def _order(x):
@@ -112,3 +112,45 @@ def expected_calibration_error(probs, labels, n_bins=15):
         if inb.any():
             ece += inb.mean() * abs(hit[inb].mean() - conf[inb].mean())
     return float(ece)
+
+
+def process_logits(logits, allowed=None, bias=None, prev_tokens=None, repetition_penalty=1.0,
+                   presence_penalty=0.0, frequency_penalty=0.0):
+    """The serving processors on one row, float64, in their order: the
+    allowed-token mask (others -inf), the logit bias ({token: bias}, or a
+    pair of id/bias lists with -1 padding; repeated ids add), the repetition
+    penalty over the distinct history tokens (positive / penalty, negative *
+    penalty), then ``-= presence * [count > 0] + frequency * count``."""
+    y = np.array(logits, dtype=np.float64)
+    if allowed is not None:
+        y = np.where(np.asarray(allowed, dtype=bool), y, -np.inf)
+    if bias is not None:
+        pairs = bias.items() if isinstance(bias, dict) else zip(*bias)
+        for t, b in pairs:
+            if t >= 0:
+                y[int(t)] += b
+    if prev_tokens is not None:
+        counts = {}
+        for t in prev_tokens:
+            if t >= 0:
+                counts[int(t)] = counts.get(int(t), 0) + 1
+        for t, c in counts.items():
+            v = y[t]
+            v = v / repetition_penalty if v > 0 else v * repetition_penalty
+            y[t] = v - (presence_penalty + frequency_penalty * c)
+    return y
+
+
+def serving_distribution(logits, temperature=1.0, top_k=None, top_p=None, min_p=None, **processors):
+    """:func:`process_logits` then :func:`sampling_distribution`, with the
+    per-row "off" values (top_k <= 0, top_p == 1, min_p == 0) as None."""
+    y = process_logits(logits, **processors)
+    return sampling_distribution(y, temperature, top_k if top_k and top_k > 0 else None,
+                                 top_p if top_p is not None and top_p < 1 else None, min_p or None)
+
+
+def log_softmax(z):
+    """float64 log_softmax of one row (-inf entries stay -inf)."""
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max()
+    return z - m - np.log(np.exp(z - m).sum())

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _core
 from . import _rules as R
 
-__all__ = ["sample", "topk_softmax", "fit_temperature", "expected_calibration_error"]
+__all__ = ["SampleResult", "sample", "topk_softmax", "fit_temperature", "expected_calibration_error"]
 
 
 # ----------------------------------------------------------------- helpers --
@@ -47,7 +48,9 @@ def _invalid_row(bad, batch, what):
 # ------------------------------------------------------------------ sample --
 
 def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=-1, seed=None,
-           out=None):
+           offset=None, prev_tokens=None, repetition_penalty=None, presence_penalty=None,
+           frequency_penalty=None, logit_bias=None, allowed_tokens=None, logprobs=None,
+           logprobs_mode="raw", out=None):
     """Draw one token per row from ``softmax(logits / temperature)`` after the
     top-k, top-p and min-p warpers, in one fused pass per row.
 
@@ -95,22 +98,66 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
         seed and input give the same tokens for any thread count.  Kernel
         targets (ISAs) may differ in the last bits of exp, so across targets a
         draw within rounding of a CDF step or warper boundary can differ.
+    offset : int or array of int, optional
+        With integer seeds: each row's step.  An integer array `seed` (one
+        per row, shape `rows` = `logits`' shape without `axis`) or any
+        `offset` switches to the counter-based generator
+        :func:`softmax_c.sampling.counter_uniforms` (SplitMix64 keyed by
+        (seed[r], offset[r])): row r's token is then a pure function of its
+        seed, offset, logits and parameters, whatever else is in the batch.
+    prev_tokens : array of int, shape (rows..., n), optional
+        Each row's history, padded with -1, for the penalties.
+    repetition_penalty : float or array, optional
+        > 0 (1 = off).  CTRL / Hugging Face rule: for every DISTINCT token
+        of the history a positive logit is divided by it, a negative one
+        multiplied.
+    presence_penalty, frequency_penalty : float or array, optional
+        OpenAI / vLLM rule: ``logit -= presence * [count > 0] + frequency *
+        count`` for every history token.
+    logit_bias : dict or (ids, biases), optional
+        ``{token: bias}`` for every row, or a pair of ``(rows..., nb)``
+        arrays, ids padded with -1 (repeated ids add).  Finite biases.
+    allowed_tokens : bool array, (V,) or (rows..., V), optional
+        Tokens outside it are excluded (logit -inf).
+    logprobs : int, optional
+        n >= 0: also return the sampled token's log-probability and the
+        top-n ids with theirs (a :class:`SampleResult`).
+    logprobs_mode : {"raw", "processed"}
+        "raw": log_softmax of the input logits (vLLM's default);
+        "processed": of the logits after mask, bias, penalties and
+        temperature (1 for greedy rows), before top-k/top-p/min-p.
     out : ndarray of int64, optional
         Where to write the tokens: `logits`' shape without `axis`, writeable,
         any strides.  Checked before the uniforms are drawn; written only
         when every row is valid; returned (a 0-d `out` stays an array).
 
+    `temperature`, `top_k`, `top_p`, `min_p` and the penalties may also be
+    arrays of shape `rows` (one value per row).  In arrays, temperature 0
+    is greedy for that row, and ``top_k <= 0``, ``top_p == 1``,
+    ``min_p == 0`` are off.  The order of the processors (tested): allowed
+    mask -> logit bias -> repetition penalty -> presence / frequency ->
+    temperature -> top-k -> top-p -> min-p -> draw.  The processors are
+    sparse edits of one scratch copy of the row in the kernel
+    (``sc_sample_batch``); calls without any of the new arguments keep
+    the old path and results.
+
     Returns
     -------
     numpy.int64 or ndarray of int64
         The sampled index per row: `logits`' shape without `axis`.
+    SampleResult
+        With `logprobs`: ``(tokens, logprob, top_ids, top_logprobs)``,
+        shapes rows, rows, rows + (n,), (rows + (n,)); log-probabilities in
+        float64.
 
     Raises
     ------
     ValueError
-        A bad argument value, an empty vocabulary, or a row that defines no
-        distribution: one holding a NaN or +inf, or with every entry -inf
-        (the message names the first such row).
+        A bad argument value (for per-row arrays the message names the
+        row), an empty vocabulary, or a row that defines no distribution:
+        one holding a NaN or +inf, or with every entry -inf, or whose
+        processors exclude every token (the message names the first such
+        row).
     TypeError
         Complex or non-numeric logits, an argument of the wrong type.
 
@@ -122,6 +169,13 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
     >>> softmax_c.sample(np.log([[0.7, 0.2, 0.1]]), top_k=1, seed=0)
     array([0])
     """
+    serving = dict(offset=offset, prev_tokens=prev_tokens, repetition_penalty=repetition_penalty,
+                   presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
+                   logit_bias=logit_bias, allowed_tokens=allowed_tokens, logprobs=logprobs)
+    if (any(v is not None for v in serving.values()) or logprobs_mode != "raw"
+            or any(np.ndim(v) or isinstance(v, np.ndarray) for v in (temperature, top_k, top_p, min_p, seed))):
+        return _sample_serving(logits, temperature, top_k, top_p, min_p, axis, seed, out,
+                               logprobs_mode=logprobs_mode, **serving)
     t = R.in_range(temperature, "temperature", 0, math.inf)
     k = 0 if top_k is None else R.integer(top_k, "top_k", lo=1)
     p = 1.0 if top_p is None else R.in_range(top_p, "top_p", 0, 1, lo_open=True)
@@ -143,6 +197,187 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
         out[...] = tokens.reshape(batch)
         return out
     return tokens.reshape(batch)[()]
+
+
+# ---------------------------------------------------------- serving sampler --
+
+class SampleResult(NamedTuple):
+    """:func:`sample` with ``logprobs=n``: the tokens, the sampled tokens'
+    log-probabilities, and the top-n ids with their log-probabilities."""
+    tokens: np.ndarray
+    logprob: np.ndarray
+    top_ids: np.ndarray
+    top_logprobs: np.ndarray
+
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(z):
+    """SplitMix64's output function (Steele, Lea, Flood 2014), on uint64."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def counter_uniforms(seed, offset):
+    """The per-row uniforms of array seeds: SplitMix64 keyed by (seed,
+    offset).  Row r's stream starts at state ``mix64(seed[r] + gamma)``; its
+    uniform is output number ``offset[r]`` of that stream,
+    ``mix64(state + (offset[r] + 1) * gamma)``, top 53 bits / 2**53 (uint64
+    arithmetic mod 2**64, gamma = 0x9E3779B97F4A7C15).  A pure function of
+    (seed[r], offset[r]): no state, no dependence on the batch."""
+    s = np.asarray(seed, dtype=np.uint64)
+    o = np.asarray(offset, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        key = _mix64(s + _GAMMA)
+        z = _mix64(key + (o + np.uint64(1)) * _GAMMA)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def _param(v, name, batch, rows, default, scalar_rule, array_ok, what, integral=False):
+    """A per-row parameter as a contiguous (rows,) array: `default` for
+    None, a scalar checked by `scalar_rule`, or an array of shape `batch`
+    whose entries satisfy `array_ok` (else ValueError naming the row)."""
+    if v is None:
+        return np.full(rows, default, dtype=np.int64 if integral else np.float64)
+    a = R.per_row(v, name, batch, integral=integral)
+    if a is None:
+        return np.full(rows, scalar_rule(v), dtype=np.int64 if integral else np.float64)
+    bad = ~array_ok(a)
+    if bad.any():
+        R.bad_row(name, batch, bad, f"must be {what}, got {a[np.flatnonzero(bad)[0]]}")
+    return a
+
+
+def _token_rows(v, name, batch, n, last):
+    """An integer (batch..., m) array of token ids in [0, n) padded with -1,
+    as contiguous int64 (rows, m)."""
+    a = R.as_array(v, name)
+    if a.dtype.kind not in "iu" or a.dtype == np.bool_:
+        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
+    if a.ndim != len(batch) + 1 or a.shape[:-1] != tuple(batch):
+        raise ValueError(f"{name} has shape {a.shape}, expected {tuple(batch)} + ({last},)")
+    a = np.ascontiguousarray(a.reshape(-1, a.shape[-1]), dtype=np.int64)
+    bad = ((a < -1) | (a >= n)).any(axis=1)
+    if bad.any():
+        R.bad_row(name, batch, bad, f"has a token outside [0, {n}) (padding is -1)")
+    return a
+
+
+def _logit_bias(v, batch, n):
+    """(ids, biases, row stride) for sc_sample_batch."""
+    if isinstance(v, dict):
+        ids = np.empty(len(v), dtype=np.int64)
+        b = np.empty(len(v), dtype=np.float64)
+        for j, (t, bb) in enumerate(v.items()):
+            t = R.integer(t, "logit_bias token")
+            if not 0 <= t < n:
+                raise ValueError(f"logit_bias: token {t} outside [0, {n})")
+            ids[j], b[j] = t, R.in_range(bb, f"logit_bias[{t}]", -math.inf, math.inf)
+        return ids.reshape(1, -1), b.reshape(1, -1), 0
+    if not isinstance(v, tuple) or len(v) != 2:
+        raise TypeError(f"logit_bias must be a dict {{token: bias}} or a pair (ids, biases), got {type(v).__name__}")
+    ids = _token_rows(v[0], "logit_bias ids", batch, n, "nb")
+    b = R.as_array(v[1], "logit_bias biases")
+    if b.dtype.kind not in "iuf" or b.dtype == np.bool_:
+        raise TypeError(f"logit_bias biases must be a real array, got dtype {b.dtype}")
+    if b.shape != tuple(batch) + (ids.shape[1],):
+        raise ValueError(f"logit_bias biases have shape {b.shape}, expected {tuple(batch) + (ids.shape[1],)}")
+    b = np.ascontiguousarray(b.reshape(ids.shape), dtype=np.float64)
+    bad = ~np.isfinite(b).all(axis=1)
+    if bad.any():
+        R.bad_row("logit_bias biases", batch, bad, "has a non-finite bias")
+    return ids, b, ids.shape[1]
+
+
+def _allowed(v, batch, n):
+    a = R.as_array(v, "allowed_tokens")
+    if a.dtype != np.bool_:
+        raise TypeError(f"allowed_tokens must be a bool array, got dtype {a.dtype}")
+    if a.shape == (n,):
+        return np.ascontiguousarray(a.view(np.uint8)).reshape(1, n), 0
+    if a.shape != tuple(batch) + (n,):
+        raise ValueError(f"allowed_tokens has shape {a.shape}, expected ({n},) or {tuple(batch) + (n,)}")
+    return np.ascontiguousarray(a.reshape(-1, n)).view(np.uint8), n
+
+
+def _uniforms(seed, offset, batch, rows):
+    if np.ndim(seed) == 0 and not isinstance(seed, np.ndarray) and offset is None:
+        return np.ascontiguousarray(_generator(seed).random(rows), dtype=np.float64)
+    if seed is None or isinstance(seed, np.random.Generator):
+        raise TypeError("offset needs integer seeds (an int or an array of one per row)")
+    s = _param(seed, "seed", batch, rows, 0, lambda v: R.integer(v, "seed", lo=0), lambda a: a >= 0, ">= 0",
+               integral=True)
+    o = _param(offset, "offset", batch, rows, 0, lambda v: R.integer(v, "offset", lo=0), lambda a: a >= 0,
+               ">= 0", integral=True)
+    return counter_uniforms(s, o)
+
+
+def _sample_serving(logits, temperature, top_k, top_p, min_p, axis, seed, out, *, offset, prev_tokens,
+                    repetition_penalty, presence_penalty, frequency_penalty, logit_bias, allowed_tokens,
+                    logprobs, logprobs_mode):
+    """:func:`sample` with per-row parameters, processors or logprobs."""
+    x2, batch, _, _ = R.rows(logits, axis, "logits")
+    rows, n = x2.shape
+    fin = np.isfinite
+    t = _param(temperature, "temperature", batch, rows, 1.0, lambda v: R.in_range(v, "temperature", 0, math.inf),
+               lambda a: fin(a) & (a >= 0), "finite and >= 0")
+    k = _param(top_k, "top_k", batch, rows, 0, lambda v: R.integer(v, "top_k", lo=1), lambda a: a == a,
+               "an integer", integral=True)
+    p = _param(top_p, "top_p", batch, rows, 1.0, lambda v: R.in_range(v, "top_p", 0, 1, lo_open=True),
+               lambda a: (a > 0) & (a <= 1), "in (0, 1]")
+    mp = _param(min_p, "min_p", batch, rows, 0.0, lambda v: R.in_range(v, "min_p", 0, 1),
+                lambda a: (a >= 0) & (a <= 1), "in [0, 1]")
+    rep = _param(repetition_penalty, "repetition_penalty", batch, rows, 1.0,
+                 lambda v: R.in_range(v, "repetition_penalty", 0, math.inf, lo_open=True),
+                 lambda a: fin(a) & (a > 0), "finite and > 0")
+    pres = _param(presence_penalty, "presence_penalty", batch, rows, 0.0,
+                  lambda v: R.in_range(v, "presence_penalty", -math.inf, math.inf), fin, "finite")
+    freq = _param(frequency_penalty, "frequency_penalty", batch, rows, 0.0,
+                  lambda v: R.in_range(v, "frequency_penalty", -math.inf, math.inf), fin, "finite")
+    hist = None if prev_tokens is None else _token_rows(prev_tokens, "prev_tokens", batch, n, "n")
+    if hist is not None and hist.shape[1] == 0:
+        hist = None
+    ids = bias = None
+    bstride = 0
+    if logit_bias is not None:
+        ids, bias, bstride = _logit_bias(logit_bias, batch, n)
+        if ids.shape[1] == 0:
+            ids = bias = None
+    allowed, astride = (None, 0) if allowed_tokens is None else _allowed(allowed_tokens, batch, n)
+    L = None if logprobs is None else R.integer(logprobs, "logprobs", lo=0)
+    if L is not None and L > n:
+        raise ValueError(f"logprobs must be <= {n} (the vocabulary), got {L}")
+    if logprobs_mode not in ("raw", "processed"):
+        raise ValueError(f"logprobs_mode must be 'raw' or 'processed', got {logprobs_mode!r}")
+    if out is not None:
+        R.check_out(out, batch, R.I64)
+    u = _uniforms(seed, offset, batch, rows)
+    tokens = np.empty(rows, dtype=np.int64)
+    lp = tid = tlp = None
+    if L is not None:
+        lp = np.empty(rows)
+        tid = np.empty((rows, L), dtype=np.int64)
+        tlp = np.empty((rows, L))
+    R.call_kernel(_core.sample_batch_rows, x2, u, t, k, p, mp, allowed, astride, ids, bias, bstride, hist,
+                  rep, pres, freq, 0 if L is None else L, int(logprobs_mode == "raw"), lp, tid, tlp, tokens,
+                  writes=(17, 18, 19, 20))
+    bad = tokens < 0
+    if bad.any():
+        xb = x2[bad]
+        if (np.isnan(xb).any(axis=1) | ~np.isfinite(xb.max(axis=1))).any():
+            _invalid_row(bad & (np.isnan(x2).any(axis=1) | ~np.isfinite(x2.max(axis=1))), batch, "sample")
+        R.bad_row("sample", batch, bad, "has no finite logit left after the allowed-token mask, logit bias and "
+                  "penalties (every token excluded)")
+    if out is not None:
+        out[...] = tokens.reshape(batch)
+        tok = out
+    else:
+        tok = tokens.reshape(batch)[()]
+    if L is None:
+        return tok
+    return SampleResult(tok, lp.reshape(batch)[()], tid.reshape(batch + (L,)), tlp.reshape(batch + (L,)))
 
 
 # ------------------------------------------------------------ topk_softmax --

@@ -30,6 +30,48 @@ extern "C" {
 int sc_sample(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
               const double* u, double temperature, int64_t top_k, double top_p, double min_p, int64_t* out);
 
+/* The serving sampler: per-row parameters, logits processors and logprobs.
+ * Every per-row array has `rows` entries (contiguous).  Row r:
+ *  1. y = x_r, with y_i = -inf where allowed (when not NULL) is 0:
+ *     allowed + r * allowed_row_stride, n bytes;
+ *  2. y[id] += bias for the n_bias pairs (bias_ids, bias) + r * bias_row_stride
+ *     with id >= 0 (id < 0: padding; repeated ids add);
+ *  3. for every distinct token t >= 0 of history + r * n_history, c its count:
+ *     y_t = y_t > 0 ? y_t / repetition : y_t * repetition, then
+ *     y_t -= presence * (c > 0) + frequency * c;
+ *  4. the token of sc_sample on y with temperature[r], top_k[r] (<= 0 or >= n:
+ *     off), top_p[r] (>= 1: off), min_p[r] (0: off) and the uniform u[r].
+ * out[r] = the token, -1 for an invalid y (NaN, +inf or no finite entry).
+ * logprobs = L >= 0: with z = x_r (raw != 0) or y / T (T = temperature[r],
+ * 1 for greedy rows), logprob[r] = log_softmax(z)[out[r]] and top_ids /
+ * top_logprobs (rows, L) the L first entries of the order on z with their
+ * log_softmax.  Ids out of [0, n) are the caller's error (checked before). */
+typedef struct {
+  const double* u;
+  const double* temperature;
+  const int64_t* top_k;
+  const double* top_p;
+  const double* min_p;
+  const unsigned char* allowed;
+  int64_t allowed_row_stride;
+  const int64_t* bias_ids;
+  const double* bias;
+  int64_t n_bias, bias_row_stride;
+  const int64_t* history;
+  int64_t n_history;
+  const double* repetition;
+  const double* presence;
+  const double* frequency;
+  int64_t logprobs;
+  int raw;
+  double* logprob;
+  int64_t* top_ids;
+  double* top_logprobs;
+} sc_sample_params;
+
+int sc_sample_batch(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
+                    const sc_sample_params* params, int64_t* out);
+
 /* The k (1 <= k <= n) first entries of the order above with their
  * probabilities softmax(x / temperature) over the whole row, sorted.
  * probs (dtype of x) and idx are contiguous (rows, k); an invalid row gets

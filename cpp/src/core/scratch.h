@@ -22,6 +22,8 @@ enum class Scratch : int {
   kCandI,        //   their indices
   kCandSort,     //   (x, i, e) records for selection
   kBlockMax,     //   block maxima of the top-k threshold
+  kProcRow,      // sampling: the row after the logits processors (mask, bias, penalties)
+  kHistory,      //   the sorted token history of the penalties
   kCount
 };
 

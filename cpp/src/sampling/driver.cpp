@@ -420,6 +420,111 @@ int sample_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_
   return for_each_row(j, true, [&](int64_t r, const T* xr, RowScratch<T>& s) { out[r] = sample_row(j, xr, u[r], s); });
 }
 
+// ------------------------------------------------------------ sample_batch --
+// The serving sampler.  The processors are sparse edits of the row: one pass
+// copies it into the thread's scratch (the allowed mask fused into the copy,
+// or a plain copy), then the bias ids and the distinct history tokens edit a
+// few entries in place; the selection above runs on that copy.  Rows without
+// processors are not copied.  Everything is a function of the row, its
+// parameters and its uniform, so the thread count changes nothing.
+
+// The processed row y (module comment of sc_sample_batch), or x itself when
+// no processor applies; nullptr when the scratch cannot be had.
+template <class T>
+const T* processed_row(const sc_sample_params& p, int64_t r, const T* x, int64_t n) {
+  const unsigned char* a = p.allowed ? p.allowed + r * p.allowed_row_stride : nullptr;
+  const int64_t* ids = p.n_bias > 0 ? p.bias_ids + r * p.bias_row_stride : nullptr;
+  const double* bv = p.n_bias > 0 ? p.bias + r * p.bias_row_stride : nullptr;
+  const double rep = p.repetition[r], pres = p.presence[r], freq = p.frequency[r];
+  const bool pen = p.n_history > 0 && (rep != 1.0 || pres != 0.0 || freq != 0.0);
+  if (!a && !ids && !pen) return x;
+  T* y = scratch<T>(Scratch::kProcRow, n);
+  if (!y) return nullptr;
+  if (a) {
+    for (int64_t i = 0; i < n; ++i) y[i] = a[i] ? x[i] : T(-INFINITY);
+  } else {
+    std::copy(x, x + n, y);
+  }
+  if (ids)
+    for (int64_t j = 0; j < p.n_bias; ++j)
+      if (ids[j] >= 0) y[ids[j]] = T(double(y[ids[j]]) + bv[j]);
+  if (pen) {
+    int64_t* h = scratch<int64_t>(Scratch::kHistory, p.n_history);
+    if (!h) return nullptr;
+    const int64_t* src = p.history + r * p.n_history;
+    int64_t nh = 0;
+    for (int64_t j = 0; j < p.n_history; ++j)
+      if (src[j] >= 0) h[nh++] = src[j];
+    std::sort(h, h + nh);
+    for (int64_t j = 0; j < nh;) {
+      int64_t e = j;
+      while (e < nh && h[e] == h[j]) ++e;
+      const int64_t t = h[j];
+      double v = double(y[t]);
+      if (rep != 1.0) v = v > 0 ? v / rep : v * rep;
+      v -= pres + freq * double(e - j);
+      y[t] = T(v);
+      j = e;
+    }
+  }
+  return y;
+}
+
+// logprob / top-n of one row z under softmax(z * it): log p_i = (z_i - m) * it
+// - log S, S summed by the sampling exp, the top-n numerators in double.
+template <class T>
+void row_logprobs(const SamplingRowKernels<T>& k, const sc_sample_params& p, int64_t r, const T* z, int64_t n,
+                  double t, int64_t tok, RowScratch<T>& s) {
+  const double itd = t > 0 ? 1.0 / t : 1.0;
+  const T it = t > 0 ? inverse_temperature<T>(t) : T(1);
+  T m;
+  k.max_nan(z, n, &m);
+  const double lS = std::log(k.sum_exp(z, nullptr, n, m, it));
+  auto lp = [&](T v) { return v == T(-INFINITY) ? -INFINITY : (double(v) - double(m)) * itd - lS; };
+  p.logprob[r] = tok >= 0 ? lp(z[tok]) : NAN;
+  const int64_t kk = p.logprobs;
+  if (kk == 0) return;
+  int64_t* ids = p.top_ids + r * kk;
+  double* lps = p.top_logprobs + r * kk;
+  const T xt = topk_threshold(k, z, n, kk, s.bm);
+  const int64_t cnt = k.gather_ge(z, n, xt, s.cx, s.ci);
+  Cand<T>* w = s.w;
+  for (int64_t i = 0; i < cnt; ++i) w[i] = Cand<T>{s.cx[i], s.ci[i], T(0)};
+  if (kk < cnt) std::nth_element(w, w + (kk - 1), w + cnt, before<T>);
+  std::sort(w, w + kk, before<T>);
+  for (int64_t i = 0; i < kk; ++i) {
+    ids[i] = w[i].i;
+    lps[i] = lp(w[i].x);
+  }
+}
+
+template <class T>
+int sample_batch_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t n, int64_t rs, int64_t ns,
+                      const sc_sample_params& p, int64_t* out) {
+  const SampleJob<T> j0{{&k, x, rows, n, rs, ns}, p.u, 1.0, 0, 1.0, 0.0, out};
+  return run_items(rows, grain_for(n), [&](int64_t r0, int64_t r1) {
+    RowScratch<T> s;
+    if (!s.reserve(n, ns != 1, true)) return false;
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = contiguous_row(x + r * rs, ns, n, s.pack);
+      const T* y = processed_row(p, r, xr, n);
+      if (!y) return false;
+      SampleJob<T> j = j0;
+      j.temperature = p.temperature[r];
+      j.top_k = p.top_k[r] > 0 && p.top_k[r] < n ? p.top_k[r] : 0;
+      j.top_p = p.top_p[r] < 1.0 ? p.top_p[r] : 1.0;
+      j.min_p = p.min_p[r];
+      const int64_t tok = sample_row(j, y, p.u[r], s);
+      out[r] = tok;
+      if (p.logprob && tok >= 0) {
+        if (p.raw) row_logprobs(k, p, r, xr, n, 1.0, tok, s);
+        else row_logprobs(k, p, r, y, n, j.temperature, tok, s);
+      }
+    }
+    return true;
+  });
+}
+
 // ------------------------------------------------------------ topk_softmax --
 
 template <class T>
@@ -522,6 +627,24 @@ int sc_sample(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_str
       using T = decltype(tag);
       return sc::sample_impl<T>(sc::of<T>(sc::active()->sampling), static_cast<const T*>(x), rows, n, row_stride,
                                 n_stride, u, temperature, top_k, top_p, min_p, out);
+    });
+  });
+}
+
+int sc_sample_batch(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
+                    const sc_sample_params* params, int64_t* out) {
+  return sc::c_abi([&] {
+    if (int st = sc::check_rows(rows, n)) return st;
+    if (!params) return sc::invalid("params: NULL");
+    const sc_sample_params& p = *params;
+    for (int64_t r = 0; r < rows; ++r)
+      if (int st = sc::check_sample(p.temperature[r], p.top_k[r] < 0 ? 0 : p.top_k[r], p.top_p[r], p.min_p[r]))
+        return st;
+    if (p.logprobs < 0 || p.logprobs > n) return sc::invalid("logprobs: must be in [0, n], got %lld", (long long)p.logprobs);
+    return sc::dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return sc::sample_batch_impl<T>(sc::of<T>(sc::active()->sampling), static_cast<const T*>(x), rows, n,
+                                      row_stride, n_stride, p, out);
     });
   });
 }
