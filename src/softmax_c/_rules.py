@@ -51,7 +51,8 @@ BF16_EXTRA = 'pip install "softmax_c[bf16]"'
 
 def is_bfloat16(dtype):
     """Whether `dtype` is a bfloat16 (ml_dtypes'; by name, no import)."""
-    return dtype.name == "bfloat16" and dtype.itemsize == 2
+    # kind 'V' and size 2 first: dtype.name is slow (NumPy builds it in Python)
+    return dtype.itemsize == 2 and dtype.kind == "V" and dtype.name == "bfloat16"
 
 
 def is_half(dtype):
@@ -62,7 +63,7 @@ def is_half(dtype):
 def lse_dtype(kdt):
     """The dtype logsumexp's kernel writes for kernel dtype `kdt`: float32 for
     the halves (a half-precision lse would lose the merge), else `kdt`."""
-    return F32 if is_half(kdt) else kdt
+    return kdt if kdt is F32 or kdt is F64 or not is_half(kdt) else F32
 
 
 def compute_dtypes(dtype, name):
@@ -173,6 +174,8 @@ def axes(axis, ndim):
     ValueError for a repeated axis)."""
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the common call, without NumPy's normaliser
+        return (axis % ndim,)
     if isinstance(axis, bool):
         raise TypeError("axis must be an int, a tuple of ints or None, got bool")
     return tuple(sorted(normalize_axis_tuple(axis, ndim, "axis")))
@@ -270,8 +273,13 @@ def strided_ok(x):
     so a byte stride that is not a multiple of the item size (a view into a
     structured array, say) or data at an odd byte offset needs a copy.  Zero
     and negative strides are fine."""
+    flags = x.flags
+    if not flags.aligned:
+        return False
+    if flags.c_contiguous:  # the common case: no per-axis look
+        return True
     isz = x.itemsize
-    return x.flags.aligned and all(s % isz == 0 for s in x.strides)
+    return all(s % isz == 0 for s in x.strides)
 
 
 def kernel_view(x):
@@ -298,7 +306,12 @@ def call_kernel(kernel, *args, writes=()):
                 new[i] = np.empty(a.shape, a.dtype) if i in writes else np.require(a, requirements="CA")
         return new
 
-    new = substitute(False)
+    for a in args:  # usually every array is fine: no list, no copies
+        if isinstance(a, np.ndarray) and not strided_ok(a):
+            new = substitute(False)
+            break
+    else:
+        new = args
     r = kernel(*new)
     if r is False or r is None:
         new = substitute(True)
