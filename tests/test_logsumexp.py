@@ -313,11 +313,14 @@ def test_list_input(sc):
 
 
 def test_float16(sc, target, rng):
+    # issue 11: a float16 logsumexp is float32 (a float16 lse would lose the
+    # merge), held to float32's bounds on the exactly widened input.
     a = (rng.standard_normal((3, 70)) * 4).astype(np.float16)
-    a[2, :2] = [65504.0, 65504.0]  # float16 max: lse = 65504.7 rounds back to 65504
+    a[2, :2] = [65504.0, 65504.0]  # float16 max: lse = 65504.7, beyond float16 (it rounded to 65504)
     got = sc.logsumexp(a, axis=1)
-    assert got.dtype == np.float16
-    check_lse(got, a, dtype=np.float16, axis=1)
+    assert got.dtype == np.float32
+    check_lse(got, a, dtype=np.float32, axis=1)
+    assert abs(float(got[2]) - 65504.69314718056) < 65504 * 2e-7
     assert result_dtype(np.float16) == np.float16
 
 
@@ -371,9 +374,11 @@ def test_out_strided_and_float16(sc, rng):
     out = np.zeros((6, 2))[:, 0]  # a strided view
     assert sc.logsumexp(a, axis=1, out=out) is out
     np.testing.assert_array_equal(out, sc.logsumexp(a, axis=1))
-    out16 = np.zeros(6, np.float16)
-    sc.logsumexp(a.astype(np.float16), axis=1, out=out16)
-    np.testing.assert_array_equal(out16, sc.logsumexp(a.astype(np.float16), axis=1))
+    out32 = np.zeros(6, np.float32)  # float16 input: float32 result (issue 11)
+    sc.logsumexp(a.astype(np.float16), axis=1, out=out32)
+    np.testing.assert_array_equal(out32, sc.logsumexp(a.astype(np.float16), axis=1))
+    with pytest.raises(TypeError):
+        sc.logsumexp(a.astype(np.float16), axis=1, out=np.zeros(6, np.float16))
 
 
 @pytest.mark.parametrize("kw,out,exc,words", [
@@ -401,3 +406,95 @@ def test_out_readonly(sc):
     res, sgn = np.zeros(3), np.zeros(3)
     with pytest.raises(ValueError, match="share memory"):
         sc.logsumexp(np.ones((3, 4)), axis=1, return_sign=True, out=(res, res))
+
+
+# --------------------------------------------------------------------------
+# results near 0: scipy >= 1.15's precision (scipy issue 18295), RELATIVE
+# --------------------------------------------------------------------------
+
+# Relative bound for |lse| < 1 (the exclusion pass, softmax/driver.cpp).
+REL_NEAR_ZERO = {np.float32: 2e-6, np.float64: 1e-13}
+
+
+def assert_rel(got, expected, dtype):
+    got = np.asarray(got, np.float64)
+    expected = np.asarray(expected, np.float64)
+    tiny = np.finfo(dtype).smallest_subnormal * 4
+    err = np.abs(got - expected)
+    bound = REL_NEAR_ZERO[dtype] * np.abs(expected) + tiny
+    worst = np.max(err / np.maximum(np.abs(expected), tiny))
+    assert np.all(err <= bound), f"max relative error {worst:.3g}"
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("row", [[0, -40], [0, -100], [0, -1000], [0, 0, -30], [1e-3, -5], [-1e-3, -1e-3, -60],
+                                 [0, -20, -25, -33]])
+def test_scipy_near_zero_examples(sc, target, dtype, row):
+    a = np.array(row, dtype)
+    got = sc.logsumexp(a)
+    assert_rel(got, ref.logsumexp(a), dtype)
+    assert_rel(got, sp.logsumexp(a), dtype)
+
+
+def test_scipy_issue_18295_value(sc, target):
+    assert sc.logsumexp(np.array([0, -40.0])) == pytest.approx(4.248354255291589e-18, rel=1e-15)
+    assert sc.logsumexp(np.array([0, -40.0], np.float32)) == pytest.approx(4.248354e-18, rel=1e-6)
+
+
+def _dominant_rows(rng, rows, n, dtype, spread=30.0):
+    a = (rng.standard_normal((rows, n)) * 3 - spread).astype(dtype)
+    a[np.arange(rows), rng.integers(0, n, rows)] = rng.uniform(-0.5, 0.5, rows).astype(dtype) * 1e-3
+    return a
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 17, 33, 64, 65, 1000, 4097])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_dominant_rows_relative(sc, target, dtype, n, rng):
+    a = _dominant_rows(rng, 8, n, dtype)
+    got = sc.logsumexp(a, axis=-1)
+    assert_rel(got, ref.logsumexp(a, axis=-1), dtype)
+    assert_rel(got, sp.logsumexp(a, axis=-1), dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("signed", [False, True])
+def test_dominant_weighted_and_sign(sc, target, dtype, signed, rng):
+    a = _dominant_rows(rng, 8, 129, dtype)
+    b = rng.uniform(0.5, 2.0, a.shape).astype(dtype)
+    if signed:
+        b = b * np.where(rng.random(a.shape) < 0.5, -1, 1).astype(dtype)
+    b[a == a.max(axis=-1, keepdims=True)] = 1  # the tie weight: result near 0
+    got, sg = sc.logsumexp(a, b=b, axis=-1, return_sign=True)
+    exp, esg = ref.logsumexp(a, b=b, axis=-1, return_sign=True)
+    assert_rel(got, exp, dtype)
+    np.testing.assert_array_equal(sg, esg)
+    assert_rel(got, sp.logsumexp(a, b=b, axis=-1, return_sign=True)[0], dtype)
+    # the tie weight -1: sum negative, sign -1, NaN without return_sign
+    b[a == a.max(axis=-1, keepdims=True)] = -1
+    got, sg = sc.logsumexp(a, b=b, axis=-1, return_sign=True)
+    exp, esg = ref.logsumexp(a, b=b, axis=-1, return_sign=True)
+    assert_rel(got, exp, dtype)
+    np.testing.assert_array_equal(sg, esg)
+    assert np.all(np.isnan(sc.logsumexp(a, b=b, axis=-1)))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dominant_columns(sc, target, dtype, weighted, rng):
+    a = np.ascontiguousarray(_dominant_rows(rng, 37, 200, dtype).T)  # reduce axis 0, inner = 37
+    b = rng.uniform(0.5, 2.0, a.shape).astype(dtype) if weighted else None
+    if weighted:
+        b[a == a.max(axis=0, keepdims=True)] = 1
+    got = sc.logsumexp(a, axis=0, b=b)
+    assert_rel(got, ref.logsumexp(a, axis=0, b=b), dtype)
+    assert_rel(got, sp.logsumexp(a, axis=0, b=b), dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_dominant_chunked_rows(sc, target, dtype, rng):
+    a = _dominant_rows(rng, 2, 40000, dtype, spread=20.0)  # > 16384: chunked
+    a[0, :] = a[0, ::-1]  # the max in a later chunk for one row
+    got = sc.logsumexp(a, axis=-1)
+    assert_rel(got, ref.logsumexp(a, axis=-1), dtype)
+    strided = np.repeat(a, 2, axis=-1)[:, ::2]  # packed path
+    assert_rel(sc.logsumexp(strided, axis=-1), ref.logsumexp(a, axis=-1), dtype)

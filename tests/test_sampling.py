@@ -363,7 +363,7 @@ def test_expected_calibration_error():
 def test_chi_square_flat_big_nucleus(target, kw):
     # Flat N(0, 1) logits: the nucleus holds hundreds to thousands of tokens and
     # the bound e >= 2^-6 holds less mass than top_p but > n/32 tokens, so the top-p
-    # boundary comes from the mass histogram path (sampling.cpp).  Tokens are
+    # boundary comes from the mass histogram path (cpp/src/sampling/driver.cpp).  Tokens are
     # grouped into 40 runs of equal expected mass (index order) for the test.
     rng = np.random.default_rng(21)
     row = rng.standard_normal(8192).astype(np.float32)

@@ -63,7 +63,7 @@ def test_row_lengths_axis0(sc, target, fn, dtype, n, rng):
         check_fn(fn, got, x, dtype=dtype, axis=0)
 
 
-# The row algorithm switches (cpp/src/reduce.cpp): a contiguous row of up to
+# The row algorithm switches (cpp/src/softmax/driver.cpp): a contiguous row of up to
 # kCachedRowBytes = 1 MB is done in cache, a longer one in kChunk = 16384
 # element chunks; a strided row is packed when n <= kChunk, else chunked.
 SWITCH_LENGTHS = {np.float32: [16383, 16384, 16385, 262143, 262144, 262145],
@@ -495,3 +495,26 @@ def test_log_softmax_large_magnitude_rows(sc, target, dtype, offset, rng):
     x = (base + offset).astype(dtype)
     got = sc.log_softmax(x, axis=1)
     check_fn("log_softmax", got, x, dtype=dtype, axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lead", [1, 15, 16, 17, 40])
+def test_axis0_columns_starting_with_minus_inf(sc, target, dtype, lead):
+    """A column whose first rows are all -inf (padding along axis 0) shifts
+    its first row blocks by 0, as scipy does: no NaN from -inf - (-inf)."""
+    rng = np.random.default_rng(lead)
+    a = rng.standard_normal((lead + 5, 37)).astype(dtype)
+    a[:lead, ::3] = -np.inf
+    a[:, 1] = -np.inf  # a fully -inf column: NaN for softmax, -inf for logsumexp
+    for fn, kind in ((sc.softmax, "prob"), (sc.log_softmax, "logsm")):
+        got = fn(a, axis=0)
+        with np.errstate(invalid="ignore"):
+            exp = getattr(sp, fn.__name__)(a.astype(np.float64), axis=0)
+        assert_close(got, exp, kind, dtype=dtype)
+    assert_close(sc.logsumexp(a, axis=0), sp.logsumexp(a.astype(np.float64), axis=0), "log", dtype=dtype)
+    b = np.where(rng.random(a.shape) < 0.3, 0, 1).astype(dtype)
+    a2 = a.copy()
+    a2[(b == 0) & (rng.random(a.shape) < 0.5)] = np.nan  # weighted out: ignored
+    got = sc.logsumexp(a2, axis=0, b=b)
+    exp = sp.logsumexp(np.where(b == 0, -np.inf, a2).astype(np.float64), axis=0, b=b.astype(np.float64))
+    assert_close(got, exp, "log", dtype=dtype)

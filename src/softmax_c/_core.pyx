@@ -33,6 +33,8 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
         SC_EINTERNAL
         SC_F32
         SC_F64
+        SC_F16
+        SC_BF16
         SC_MAX_OUTER
     ctypedef struct sc_view:
         int64_t n, inner
@@ -148,6 +150,7 @@ cdef bint _fill_view(sc_view* v, cnp.ndarray x, cnp.ndarray y, cnp.ndarray b, in
     cdef cnp.npy_intp* ys = cnp.PyArray_STRIDES(y)
     cdef cnp.npy_intp* bs = NULL
     cdef int64_t isz = cnp.PyArray_ITEMSIZE(x)
+    cdef int64_t ysz = cnp.PyArray_ITEMSIZE(y)  # logsumexp of halves: float32 out
     cdef int d, inner = -1, k
     cdef int64_t best = 0, s
     if b is not None:
@@ -157,11 +160,11 @@ cdef bint _fill_view(sc_view* v, cnp.ndarray x, cnp.ndarray y, cnp.ndarray b, in
     if not cnp.PyArray_ISALIGNED(x) or not cnp.PyArray_ISALIGNED(y) or (b is not None and not cnp.PyArray_ISALIGNED(b)):
         return False
     for d in range(nd):
-        if xs[d] % isz or ys[d] % isz or (bs != NULL and bs[d] % isz):
+        if xs[d] % isz or ys[d] % ysz or (bs != NULL and bs[d] % isz):
             return False
     v.n = shape[axis]
     v.x_n = xs[axis] // isz
-    v.y_n = ys[axis] // isz if y_has_axis else 0
+    v.y_n = ys[axis] // ysz if y_has_axis else 0
     v.b_n = bs[axis] // isz if bs != NULL else 0
     # The inner axis: the most contiguous non-reduced axis, when it beats the
     # reduced one (zero strides -- broadcasts -- never count as contiguous).
@@ -177,7 +180,7 @@ cdef bint _fill_view(sc_view* v, cnp.ndarray x, cnp.ndarray y, cnp.ndarray b, in
     if inner >= 0:
         v.inner = shape[inner]
         v.x_inner = xs[inner] // isz
-        v.y_inner = ys[inner] // isz
+        v.y_inner = ys[inner] // ysz
         v.b_inner = bs[inner] // isz if bs != NULL else 0
     else:
         v.inner = 1
@@ -188,18 +191,18 @@ cdef bint _fill_view(sc_view* v, cnp.ndarray x, cnp.ndarray y, cnp.ndarray b, in
         if d == axis or d == inner or shape[d] == 1:
             continue
         if k > 0 and (v.x_outer[k - 1] == (xs[d] // isz) * shape[d]
-                      and v.y_outer[k - 1] == (ys[d] // isz) * shape[d]
+                      and v.y_outer[k - 1] == (ys[d] // ysz) * shape[d]
                       and (bs == NULL or v.b_outer[k - 1] == (bs[d] // isz) * shape[d])):
             v.outer_shape[k - 1] *= shape[d]
             v.x_outer[k - 1] = xs[d] // isz
-            v.y_outer[k - 1] = ys[d] // isz
+            v.y_outer[k - 1] = ys[d] // ysz
             v.b_outer[k - 1] = bs[d] // isz if bs != NULL else 0
             continue
         if k == SC_MAX_OUTER:
             return False
         v.outer_shape[k] = shape[d]
         v.x_outer[k] = xs[d] // isz
-        v.y_outer[k] = ys[d] // isz
+        v.y_outer[k] = ys[d] // ysz
         v.b_outer[k] = bs[d] // isz if bs != NULL else 0
         k += 1
     v.outer_ndim = k
@@ -214,7 +217,11 @@ cdef int _dtype_code(cnp.ndarray x) except -1:
         return SC_F32
     if t == cnp.NPY_FLOAT64:
         return SC_F64
-    raise TypeError(f"internal: kernels take float32 or float64, got {x.dtype}")
+    if t == cnp.NPY_FLOAT16:
+        return SC_F16
+    if t >= 256 and x.dtype.name == "bfloat16" and x.dtype.itemsize == 2:  # NPY_USERDEF: ml_dtypes
+        return SC_BF16
+    raise TypeError(f"internal: kernels take float16, bfloat16, float32 or float64, got {x.dtype}")
 
 
 cdef int _run_softmax(int dt, cnp.ndarray x, cnp.ndarray y, sc_view* v, double temperature,
@@ -274,7 +281,7 @@ def softmax_fast(x, axis, double temperature, bint log_mode):
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int t = cnp.PyArray_TYPE(a)
-    if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+    if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64 and t != cnp.NPY_FLOAT16) or not cnp.PyArray_IS_C_CONTIGUOUS(a)
             or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
     cdef int nd = cnp.PyArray_NDIM(a)
@@ -298,7 +305,8 @@ def softmax_fast(x, axis, double temperature, bint log_mode):
     v.x_outer[0] = v.y_outer[0] = v.n
     v.b_outer[0] = 0
     cdef cnp.ndarray y = cnp.PyArray_EMPTY(nd, shape, t, 0)
-    _run_softmax(SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64, a, y, &v, temperature, log_mode)
+    _run_softmax(SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64 if t == cnp.NPY_FLOAT64 else SC_F16, a, y, &v,
+                 temperature, log_mode)
     return y
 
 

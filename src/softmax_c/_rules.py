@@ -31,35 +31,61 @@ _INF = math.inf
 # ------------------------------------------------------------- dtype policy --
 
 # The one dtype table: input dtype -> (kernel dtype, result dtype).  A dtype
-# with a native kernel maps to itself; float16 is computed in float32 and
-# rounded back.  When native float16 / bfloat16 kernels land, their rows
-# become (F16, F16) / (BF16, BF16) and KERNEL_DTYPES gains them: nothing else
-# here changes.  Dtypes not in the table: bool/int and longdouble compute in
-# float64 (see compute_dtypes).
+# with a native kernel maps to itself: float16 and bfloat16 are storage
+# dtypes of the softmax family (widened in registers, computed in float32,
+# each result rounded once to the input's dtype); their logsumexp is float32
+# (lse_dtype).  bfloat16 is ml_dtypes' dtype, recognised by name (a user who
+# holds one has imported ml_dtypes; softmax_c never imports it): its row is
+# added by compute_dtypes when first seen.  Dtypes not in the table:
+# bool/int and longdouble compute in float64 (see compute_dtypes).
 DTYPE_POLICY = {
     F32: (F32, F32),
     F64: (F64, F64),
-    F16: (F32, F16),
+    F16: (F16, F16),
 }
-# The dtypes the kernels take as they are (attention accepts only these).
-KERNEL_DTYPES = frozenset(k for k, _ in DTYPE_POLICY.values())
+# The dtypes every family's kernels take as they are (attention accepts only
+# these); the softmax family also takes the half dtypes (HALF_DTYPES).
+KERNEL_DTYPES = frozenset((F32, F64))
+BF16_EXTRA = 'pip install "softmax_c[bf16]"'
+
+
+def is_bfloat16(dtype):
+    """Whether `dtype` is a bfloat16 (ml_dtypes'; by name, no import)."""
+    return dtype.name == "bfloat16" and dtype.itemsize == 2
+
+
+def is_half(dtype):
+    """float16 or bfloat16: the storage dtypes computed in float32."""
+    return dtype == F16 or is_bfloat16(dtype)
+
+
+def lse_dtype(kdt):
+    """The dtype logsumexp's kernel writes for kernel dtype `kdt`: float32 for
+    the halves (a half-precision lse would lose the merge), else `kdt`."""
+    return F32 if is_half(kdt) else kdt
 
 
 def compute_dtypes(dtype, name):
     """(kernel dtype, result dtype) of an input dtype, both native byte order
     (a '>f4' input computes and returns float32); TypeError naming `name` for
-    complex or non-numeric dtypes."""
+    complex or non-numeric dtypes (naming the bf16 extra)."""
     if not dtype.isnative:
         dtype = dtype.newbyteorder("=")
     pair = DTYPE_POLICY.get(dtype)
     if pair is not None:
         return pair
+    if is_bfloat16(dtype):
+        DTYPE_POLICY[dtype] = (dtype, dtype)
+        return dtype, dtype
     kind = dtype.kind
     if kind in "biuf":  # bool, integers, longdouble: float64
         return F64, F64
     if kind == "c":
         raise TypeError(f"{name}: complex input is not supported (got {dtype})")
-    raise TypeError(f"{name}: expected a real numeric array, got dtype {dtype}")
+    raise TypeError(
+        f"{name}: expected a real numeric array (float16, bfloat16, float32, float64, integer or bool), "
+        f"got dtype {dtype}; for bfloat16 arrays install ml_dtypes: {BF16_EXTRA}"
+    )
 
 
 def kernel_float(x, name, dtypes=None):
@@ -167,6 +193,8 @@ def rows(x, ax, name):
     axis."""
     x = as_array(x, name)
     kdt, rdt = compute_dtypes(x.dtype, name)
+    if is_half(kdt):  # the sampling kernels are float32/float64 (halves not native there yet)
+        kdt = F32
     if x.ndim == 0:
         raise ValueError(f"{name}: expected at least one dimension (the vocabulary), got a scalar")
     ax = axis(ax, x.ndim)

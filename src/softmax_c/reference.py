@@ -44,7 +44,7 @@ def _as_float64(x, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype.kind == "c":
         raise TypeError(f"{name}: complex input is not supported (got {arr.dtype})")
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "biuf" and arr.dtype.name != "bfloat16":  # ml_dtypes' bfloat16: exact in float64
         raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
     return arr.astype(np.float64)
 
@@ -234,6 +234,16 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
                 terms = np.where(bl == 0, _LD(0), bl * terms)
             s = np.sum(terms, axis=axes, keepdims=True)
             shifted = m_safe + np.log(np.abs(s))
+            # SciPy >= 1.15's precision (scipy issue 18295): the entries at
+            # the max (tie weight c) leave the sum, log|c + s'| =
+            # log|c| + log1p(q), q = s'/c (q -> -q - 2 where q < -1), so a
+            # result near 0 keeps its relative precision.
+            tie = (al == m) & np.isfinite(m)
+            c = np.sum(np.where(tie, _LD(1) if bl is None else bl, _LD(0)), axis=axes, keepdims=True)
+            q = np.sum(np.where(tie, _LD(0), terms), axis=axes, keepdims=True) / np.where(c != 0, c, _LD(1))
+            q = np.where(q < -1, -q - 2, q)
+            excl = np.log1p(q) + np.log(np.abs(c)) + m_safe
+            shifted = np.where(c != 0, excl, shifted)
             # Direct fallback (SciPy's ``out_inf``), used where not finite.
             direct = np.exp(al)
             if bl is not None:

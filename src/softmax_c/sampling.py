@@ -5,7 +5,7 @@
 Argument rules and dtype policy are the shared ones (``_rules.py``): every
 argument is validated before any kernel runs; float32 and float64 run in their
 own precision, float16 in float32, bool/int/list input as float64; complex
-input raises TypeError.  The kernels (``cpp/src/sampling.cpp``) see a 2-D
+input raises TypeError.  The kernels (``cpp/src/sampling/driver.cpp``) see a 2-D
 (rows, vocabulary) view and run rows in parallel; results do not depend on the
 thread count.
 """

@@ -74,8 +74,10 @@ def softmax(x, axis=None, *, temperature=1.0, out=None):
     ----------
     x : array_like
         Input.  float32 is computed and returned in float32, float64 in
-        float64, float16 computed in float32 and returned as float16; bool,
-        integer and list input as float64.  Complex input raises TypeError.
+        float64; float16 and bfloat16 (``ml_dtypes``) are widened in
+        registers, computed in float32 and each result rounded once to the
+        input's dtype (within 1 ULP of the exact result); bool, integer and
+        list input as float64.  Complex input raises TypeError.
     axis : int, tuple of ints or None, optional
         Axis or axes to normalise over; None (the default, as in scipy) means
         the whole array.
@@ -147,8 +149,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
     Parameters
     ----------
     a : array_like
-        Input (dtype rules as :func:`softmax`; `a` and `b` are promoted
-        together).
+        Input (dtype rules as :func:`softmax`, except that float16 and
+        bfloat16 give a float32 result; `a` and `b` are promoted together).
     axis : int, tuple of ints or None, optional
         Axes to reduce; None means all.
     b : array_like, optional
@@ -204,6 +206,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
         kdt, rdt = R.compute_dtypes(dt, "a")
     else:
         kdt, rdt = R.compute_dtypes(a.dtype, "a")
+    rdt = R.lse_dtype(rdt)  # float16 / bfloat16 input: float32 result
     if a.ndim == 0:
         a = a.reshape(1)
         b = None if b is None else b.reshape(1)
@@ -230,8 +233,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
         else:
             ax, perm = axes[0], None
             oshape = kshape
-        res = np.empty(oshape, dtype=kdt)
-        sgn = np.empty(oshape, dtype=kdt) if return_sign else None
+        odt = R.lse_dtype(kdt)  # float32 for the halves
+        res = np.empty(oshape, dtype=odt)
+        sgn = np.empty(oshape, dtype=odt) if return_sign else None
         R.call_kernel(_core.logsumexp_into, ain, bin_, res, sgn, ax, writes=(2, 3))
         if perm is not None:  # back to a's axis order, reduced axes of length 1
             res = res.reshape(kshape)

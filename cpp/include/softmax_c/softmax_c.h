@@ -26,7 +26,11 @@ enum sc_status {
  * got -1"); "" when the last call on this thread succeeded. */
 const char* sc_last_error(void);
 
-enum sc_dtype { SC_F32 = 0, SC_F64 = 1 };
+/* SC_F16 (IEEE binary16) and SC_BF16 (bfloat16) are storage dtypes: widened
+ * to float32, computed in float32, each result rounded once to nearest even
+ * (softmax, log_softmax); logsumexp's out and sign are float32 for them.
+ * The other families take SC_F32 / SC_F64 only. */
+enum sc_dtype { SC_F32 = 0, SC_F64 = 1, SC_F16 = 2, SC_BF16 = 3 };
 
 #define SC_MAX_OUTER 32  /* outer axes of an sc_view */
 
@@ -51,7 +55,7 @@ typedef struct sc_view {
 int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double temperature, int log_mode);
 
 /* logsumexp over n: out = log|sum b*exp(x)| (b optional: NULL means 1),
- * sign (optional) = sign of the sum.  Without sign, a negative sum gives NaN
+ * sign (optional) = sign of the sum (float32 for SC_F16 / SC_BF16 x, b).  Without sign, a negative sum gives NaN
  * (scipy).  out/sign are indexed with y_outer / y_inner. */
 int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v);
 

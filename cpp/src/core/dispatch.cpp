@@ -74,7 +74,7 @@ const Target kTargets[] = {  // worst to best
     {"scalar", true, &table_scalar, [](const Features&) { return true; }},
     {"baseline", true, &table_baseline, [](const Features&) { return true; }},
 #ifdef SC_HAVE_AVX2
-    {"avx2", true, &table_avx2, [](const Features& f) { return f.avx2 && f.fma && f.os_ymm; }},
+    {"avx2", true, &table_avx2, [](const Features& f) { return f.avx2 && f.fma && f.f16c && f.os_ymm; }},
 #else
     {"avx2", false, &no_table, [](const Features&) { return false; }},
 #endif

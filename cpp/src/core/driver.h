@@ -7,6 +7,7 @@
 #include <new>
 
 #include "core/errors.h"
+#include "core/half.h"
 #include "core/thread_pool.h"
 #include "softmax_c/softmax_c.h"
 
@@ -18,6 +19,13 @@ namespace sc {
   X(SC_F32, float, f32)      \
   X(SC_F64, double, f64)
 
+// The half-precision storage dtypes (core/half.h): computed in float32 by
+// the families that take them (softmax, log_softmax, logsumexp so far), with
+// tables of their own; dispatch_dtype_half includes them.
+#define SC_FOR_EACH_HALF_DTYPE(X) \
+  X(SC_F16, f16, h16)             \
+  X(SC_BF16, bf16, hbf16)
+
 // of<T>(pair): the member of a per-family table for element type T.
 template <class T>
 struct DtypeMember;
@@ -28,6 +36,7 @@ struct DtypeMember;
     static const auto& of(const P& p) { return p.member; }     \
   };
 SC_FOR_EACH_DTYPE(SC_DTYPE_MEMBER)
+SC_FOR_EACH_HALF_DTYPE(SC_DTYPE_MEMBER)
 #undef SC_DTYPE_MEMBER
 template <class T, class P>
 const auto& of(const P& p) {
@@ -45,6 +54,20 @@ int dispatch_dtype(int dtype, F&& f) {
 #undef SC_DTYPE_CASE
     default:
       return invalid("dtype: unknown dtype code %d", dtype);
+  }
+}
+
+// dispatch_dtype with the half storage dtypes too: f(f16{}) / f(bf16{}).
+template <class F>
+int dispatch_dtype_half(int dtype, F&& f) {
+  switch (dtype) {
+#define SC_DTYPE_CASE(code, type, member) \
+  case code:                              \
+    return f(type{});
+    SC_FOR_EACH_HALF_DTYPE(SC_DTYPE_CASE)
+#undef SC_DTYPE_CASE
+    default:
+      return dispatch_dtype(dtype, f);
   }
 }
 

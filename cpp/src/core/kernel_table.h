@@ -14,6 +14,8 @@ struct KernelTable {
   const char* name;
   ReduceKernels<float> f32;  // the softmax family
   ReduceKernels<double> f64;
+  HalfKernels<f16> h16;  // half storage around f32 (softmax/half_kernels.h)
+  HalfKernels<bf16> hbf16;
   AttentionKernels attn;
   SamplingKernels sampling;
   double (*fma_peak_gflops)(double seconds);  // benchmarks only (softmax_c/bench.h); one thread

@@ -2,6 +2,7 @@
 #pragma once
 #include <immintrin.h>
 #include <cstdint>
+#include <cstring>
 
 namespace sc {
 namespace SC_NS {
@@ -136,3 +137,68 @@ inline VD pow2i(VD k) {  // bits of k + 1.5*2^52 hold k in their low bits
 }  // namespace sc
 
 #include "common.h"
+
+namespace sc {
+namespace SC_NS {
+
+namespace detail {
+// bf16 round to nearest even of 8 floats (core/half.h narrow_bf16), as 8
+// 16-bit patterns: +0x7FFF + lsb, NaN made quiet.
+inline __m128i bf16_round(__m256 v) {
+  const __m256i u = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40)), nan);
+  const __m256i p = _mm256_packus_epi32(r, r);  // per 128-bit lane: values < 2^16, no saturation
+  return _mm256_castsi256_si128(_mm256_permute4x64_epi64(p, 0x08));
+}
+}  // namespace detail
+
+// F16C: vcvtph2ps / vcvtps2ph (imm: nearest even, float16 subnormals kept).
+template <>
+struct HalfLanes<VF, f16> {
+  static VF load(const f16* p) { return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))}; }
+  static VF load_partial(const f16* p, int64_t n, float fill) {
+    if (n >= 8) return load(p);
+    alignas(16) uint16_t t[8] = {};
+    std::memcpy(t, p, size_t(n) * 2);
+    const __m256 v = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+    return {_mm256_blendv_ps(_mm256_set1_ps(fill), v, _mm256_castsi256_ps(detail::tail_mask32(n)))};
+  }
+  static void store(f16* p, VF v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  static void store_partial(f16* p, int64_t n, VF v) {
+    if (n >= 8) return store(p, v);
+    alignas(16) uint16_t t[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(t), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    std::memcpy(p, t, size_t(n) * 2);
+  }
+};
+
+// bfloat16: widen = zero-extend and shift left 16; narrow = detail::bf16_round.
+template <>
+struct HalfLanes<VF, bf16> {
+  static VF load(const bf16* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(w, 16))};
+  }
+  static VF load_partial(const bf16* p, int64_t n, float fill) {
+    if (n >= 8) return load(p);
+    alignas(16) uint16_t t[8] = {};
+    std::memcpy(t, p, size_t(n) * 2);
+    const VF v = load(reinterpret_cast<const bf16*>(t));
+    return {_mm256_blendv_ps(_mm256_set1_ps(fill), v.v, _mm256_castsi256_ps(detail::tail_mask32(n)))};
+  }
+  static void store(bf16* p, VF v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), detail::bf16_round(v.v)); }
+  static void store_partial(bf16* p, int64_t n, VF v) {
+    if (n >= 8) return store(p, v);
+    alignas(16) uint16_t t[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(t), detail::bf16_round(v.v));
+    std::memcpy(p, t, size_t(n) * 2);
+  }
+};
+
+}  // namespace SC_NS
+}  // namespace sc

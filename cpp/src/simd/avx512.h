@@ -138,3 +138,54 @@ inline VD pow2i(VD k) { return {_mm512_scalef_pd(_mm512_set1_pd(1.0), k.v)}; }
 }  // namespace sc
 
 #include "common.h"
+
+namespace sc {
+namespace SC_NS {
+
+// float16: vcvtph2ps / vcvtps2ph (AVX-512F; imm: nearest even, subnormals
+// kept), tails by 16-bit masked loads and stores (AVX-512BW/VL).
+template <>
+struct HalfLanes<VF, f16> {
+  static VF load(const f16* p) { return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))}; }
+  static VF load_partial(const f16* p, int64_t n, float fill) {
+    const __mmask16 m = detail::tail16(n);
+    return {_mm512_mask_mov_ps(_mm512_set1_ps(fill), m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)))};
+  }
+  static void store(f16* p, VF v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  static void store_partial(f16* p, int64_t n, VF v) {
+    _mm256_mask_storeu_epi16(p, detail::tail16(n), _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+};
+
+// bfloat16: widen = zero-extend and shift left 16; narrow = round to nearest
+// even on the top half (+0x7FFF + lsb, core/half.h), NaN made quiet, vpmovdw.
+// Not AVX512-BF16's vcvtneps2bf16: it flushes subnormal inputs and outputs
+// to zero, and bfloat16 subnormal results must round correctly.
+template <>
+struct HalfLanes<VF, bf16> {
+  static __m512i round(VF v) {
+    const __m512i u = _mm512_castps_si512(v.v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v.v, v.v, _CMP_UNORD_Q);
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  }
+  static VF load(const bf16* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
+  }
+  static VF load_partial(const bf16* p, int64_t n, float fill) {
+    const __mmask16 m = detail::tail16(n);
+    const __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16);
+    return {_mm512_mask_mov_ps(_mm512_set1_ps(fill), m, _mm512_castsi512_ps(w))};
+  }
+  static void store(bf16* p, VF v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(round(v))); }
+  static void store_partial(bf16* p, int64_t n, VF v) {
+    _mm512_mask_cvtepi32_storeu_epi16(p, detail::tail16(n), round(v));
+  }
+};
+
+}  // namespace SC_NS
+}  // namespace sc

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/half.h"
+
 namespace sc {
 namespace SC_NS {
 
@@ -36,6 +38,26 @@ template <class V>
 inline V clamp(V x, V lo, V hi) {
   return min(hi, max(lo, x));  // NaN in x survives (x86 rule: b when unordered)
 }
+
+// Half-precision storage lanes of VF: load widens exactly to float32, store
+// rounds once to nearest even (core/half.h).  This portable form goes lane by
+// lane through the scalar conversions (scalar, baseline, NEON targets); AVX2
+// (F16C) and AVX-512 specialise it after including this file.
+template <class V, class S>
+struct HalfLanes {
+  static V load(const S* p) { return load_partial(p, V::N, 0.0f); }
+  static V load_partial(const S* p, int64_t n, float fill) {
+    alignas(64) float t[V::N];
+    for (int64_t k = 0; k < V::N; ++k) t[k] = k < n ? to_f32(p[k]) : fill;
+    return V::load(t);
+  }
+  static void store(S* p, V v) { store_partial(p, V::N, v); }
+  static void store_partial(S* p, int64_t n, V v) {
+    alignas(64) float t[V::N];
+    sc::SC_NS::store(t, v);
+    for (int64_t k = 0; k < V::N && k < n; ++k) p[k] = from_f32<S>(t[k]);
+  }
+};
 
 }  // namespace SC_NS
 }  // namespace sc

@@ -113,6 +113,9 @@ bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
       const T* br = b ? b + i * bn : nullptr;
       for (int64_t c = 0; c < w; c += N) {
         V xv = load_lanes<V>(xr + c * xi, xi, w - c, T(0)), mv = load_lanes<V>(m + c, 1, w - c, T(0));
+        // A column whose rows so far are all -inf (or weighted out) shifts by
+        // 0, as the row kernels do: e^(-inf - 0) = 0, not e^(-inf + inf) = NaN.
+        mv = select(eq(mv, ninf), zero, mv);
         V e = fast         ? exp_minus_max<V, kScaled, kFast>(xv, mv, vit, vlo)
               : finite_all ? exp_minus_max<V, kScaled, kCompensated>(xv, mv, vit, vlo)
                            : exp_minus_max<V, kScaled, kGeneral>(xv, mv, vit, vlo);

@@ -15,8 +15,10 @@
 //  * inner > 1: blocks of 4 KiB of columns (ReduceKernels::col_tile), reduced
 //    along n (softmax/col_kernels.h); no transpose.
 //  * a row whose n stride is 0 (broadcast) is constant: closed form.
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/driver.h"
@@ -353,12 +355,58 @@ void lse_finish(T M, double S, T* out, T* sign) {
   }
 }
 
-// One row in chunks: per chunk (max, sum relative to its shift), merged.
+// The one-pass result M + log|S| carries an absolute error of about the
+// relative error of S (~1e-7 in float32 lanes, ~1e-16 in float64), which is
+// a large RELATIVE error once |result| is small: logsumexp([0, -40]) is
+// 4.2e-18 but S = 1 + 4.2e-18 rounds to 1.  Results below kLseSmall in
+// magnitude are recomputed by the exclusion pass (vec_sum_exp_below), as
+// scipy >= 1.15 does for every row (scipy issue 18295).  Rows with
+// |lse| >= 1 (LLM logits) pay nothing; lse of log-probabilities (~0) pays
+// one extra vectorised pass.
+constexpr double kLseSmall = 1.0;
+
 template <class T>
-void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T* px, T* pb) {
-  const sc_view& v = *j.v;
-  const ReduceKernels<T>& k = *j.k;
-  const bool xc = v.x_n == 1, bc = !b || v.b_n == 1;
+bool lse_small(T M, double S) {
+  if (!finite(M) || !std::isfinite(S) || S == 0.0) return false;
+  return std::fabs(double(M) + std::log(std::fabs(S))) < kLseSmall;
+}
+
+// scipy's finish from the exclusion sums: s (entries below the max M) and
+// c (the tie weight): q = s / c, sign = sign(q + 1) sign(c), q -> -q - 2
+// when q < -1, out = log1p(q) + log|c| + M (scipy.special._logsumexp).
+template <class T>
+void lse_finish_excluded(T M, double s, double c, T* out, T* sign) {
+  if (c == 0.0) return lse_finish(M, s, out, sign);  // ties of weights summing to 0
+  double q = s / c;
+  const double sg = double((q + 1 > 0) - (q + 1 < 0)) * ((c > 0) - (c < 0));
+  if (q < -1) q = -q - 2;
+  const double l = std::log1p(q) + std::log(std::fabs(c)) + double(M);
+  if (sign) {
+    *out = T(l);
+    *sign = T(sg);
+  } else {
+    *out = T(sg < 0 ? NAN : l);
+  }
+}
+
+// The exclusion pass over one row or column (element strides xs, bs), in
+// chunks packed to px / pb when strided: sc[0], sc[1] as vec_sum_exp_below.
+template <class T>
+void lse_exclusion(const ReduceKernels<T>& k, const T* x, int64_t xs, const T* b, int64_t bs, int64_t n, T M,
+                   T* px, T* pb, double* sc) {
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const int64_t len = n - c0 < kChunk ? n - c0 : kChunk;
+    const T* xc = contiguous_row(x + c0 * xs, xs, len, px);
+    const T* bc = b ? contiguous_row(b + c0 * bs, bs, len, pb) : nullptr;
+    k.sum_exp_below[b != nullptr](xc, bc, len, M, sc);
+  }
+}
+
+// One row in chunks: per chunk (max, sum relative to its shift), merged.
+// chunk(c0, len) -> {x, b}: the chunk's elements as contiguous rows (b null
+// without weights).
+template <class T, class F>
+void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign) {
   T M = -INFINITY;
   bool nan = false;
   double S = 0.0;
@@ -366,10 +414,7 @@ void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* s
   // rescaled when a later chunk raises the max.
   for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
     const int64_t len = n - c0 < kChunk ? n - c0 : kChunk;
-    const T* xc_ = x + c0 * v.x_n;
-    const T* bc_ = b ? b + c0 * v.b_n : nullptr;
-    if (!xc) xc_ = contiguous_row(xc_, v.x_n, len, px);
-    if (b && !bc) bc_ = contiguous_row(bc_, v.b_n, len, pb);
+    const auto [xc_, bc_] = chunk(c0, len);
     T m, mn;
     if (bc_) m = k.max_where(xc_, bc_, len);
     else k.minmax(xc_, len, &m, &mn);
@@ -384,7 +429,25 @@ void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* s
     M = newM;
   }
   if (nan) S = NAN;
+  if (lse_small(M, S)) {
+    double sc[2] = {0.0, 0.0};
+    lse_exclusion(k, x, v.x_n, b, v.b_n, n, M, px, pb, sc);
+    return lse_finish_excluded(M, sc[0], sc[1], out, sign);
+  }
   lse_finish(M, S, out, sign);
+}
+
+template <class T>
+void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T* px, T* pb) {
+  const sc_view& v = *j.v;
+  const bool xc = v.x_n == 1, bc = !b || v.b_n == 1;
+  lse_chunks(*j.k, n, [&](int64_t c0, int64_t len) {
+    const T* xc_ = x + c0 * v.x_n;
+    const T* bc_ = b ? b + c0 * v.b_n : nullptr;
+    if (!xc) xc_ = contiguous_row(xc_, v.x_n, len, px);
+    if (b && !bc) bc_ = contiguous_row(bc_, v.b_n, len, pb);
+    return std::pair<const T*, const T*>(xc_, bc_);
+  }, out, sign);
 }
 
 template <class T>
@@ -419,6 +482,8 @@ bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
   SC_ASSERT(W <= 1024);
   T m[1024];
   double s[1024];
+  T* px = nullptr;  // the exclusion pass's packs, taken when first needed
+  T* pb = nullptr;
   for (int64_t i = i0; i < i1; ++i) {
     const auto [r, c0, w] = col_block(i, v.inner, W);
     const auto [ox, oy, ob] = j.outer(r);
@@ -429,7 +494,18 @@ bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
       const int64_t yo = oy + (c0 + c) * v.y_inner;
       if (!finite(m[c]))
         s[c] = column_plain_sum(x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, 1.0);
-      lse_finish(m[c], s[c], j.out + yo, j.sign ? j.sign + yo : nullptr);
+      T* sign = j.sign ? j.sign + yo : nullptr;
+      if (lse_small(m[c], s[c])) {  // the exclusion pass, the column packed chunk by chunk
+        const int64_t len = v.n < kChunk ? v.n : kChunk;
+        if (!px) px = scratch<T>(Scratch::kPackX, len);
+        if (b && !pb) pb = scratch<T>(Scratch::kPackB, len);
+        if (!px || (b && !pb)) return false;
+        double sc[2] = {0.0, 0.0};
+        lse_exclusion(k, x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, m[c], px, pb, sc);
+        lse_finish_excluded(m[c], sc[0], sc[1], j.out + yo, sign);
+        continue;
+      }
+      lse_finish(m[c], s[c], j.out + yo, sign);
     }
   }
   return true;
@@ -465,6 +541,190 @@ int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign,
   return run_items(rows, grain_for(v.n), [&](int64_t b0, int64_t e0) { return lse_rows_task(j, b0, e0); });
 }
 
+// ------------------------------------------------------------ half storage --
+//
+// f16 / bf16 x (core/half.h): each row, or each kChunk chunk of a longer
+// row, is widened into float32 scratch of that size (never the whole array),
+// computed there by the float32 kernels, and each result is rounded once to
+// S on its store (softmax/half_kernels.h).  Every layout goes this way: a
+// strided row is widened by the same pass that packs it, and inner > 1 is
+// taken as inner strided rows (one per column).  A long row's chunks run on
+// one thread (the row is the work item), so results do not depend on the
+// thread count either.
+
+constexpr int64_t kHalfCachedRow = kCachedRowBytes / int64_t(sizeof(float));
+
+template <class S>
+struct HalfJob {
+  const HalfKernels<S>* h;
+  const ReduceKernels<float>* k;
+  const S* x;
+  const S* b;  // logsumexp weights (S), or null
+  S* y;
+  float* out;   // logsumexp: float32 results
+  float* sign;
+  const sc_view* v;
+  OuterOffsets<3> outer;
+  float it = 1, it_lo = 0;
+  int scaled = 0;
+  bool log_mode = false;
+  // item i (outer row i / inner, column i % inner) -> offsets of x, y, b
+  std::array<int64_t, 3> at(int64_t i) const {
+    const auto o = outer(i / v->inner);
+    const int64_t c = i % v->inner;
+    return {o[0] + c * v->x_inner, o[1] + c * v->y_inner, o[2] + c * v->b_inner};
+  }
+};
+
+// log of the sum of exp((w - m) * it) over a row whose sum is near 1 (one
+// term dominates): the float32 blocked sum carries ~1e-7 of absolute error,
+// which -log(s) ~ -(s - 1) would show as many half ULPs at the max element
+// (seen: 23 bfloat16 ULP for s - 1 = 1.1e-6).  Here the terms below the max
+// are summed in double apart from the k exact 1s of the max: log1p(k - 1 +
+// rest).  Only for such peaked rows (s - 1 < 1/64), so scalar.
+inline double log_sum_peaked(const float* w, int64_t n, float m, double it) {
+  double k = 0.0, rest = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (w[i] == m) k += 1.0;
+    else rest += std::exp((double(w[i]) - double(m)) * it);
+  }
+  return std::log1p((k - 1.0) + rest);
+}
+
+// A row of n <= kHalfCachedRow: widen + minmax, exp + sum in w, round on store.
+template <class S>
+void half_row_cached(const HalfJob<S>& j, const S* x, S* y, float* w) {
+  const sc_view& v = *j.v;
+  const int64_t n = v.n;
+  float m, mn;
+  j.h->widen_minmax(x, v.x_n, w, n, &m, &mn);
+  const ExpMode mode = choose_exp_mode(m, mn, j.it);
+  if (!j.log_mode) {
+    const double s = j.k->sum_exp[mode][j.scaled](w, w, n, m, j.it, j.it_lo, nullptr);
+    j.h->scale_narrow(w, y, v.y_n, n, float(1.0 / s));
+  } else {
+    const float sh = shift_of(m);
+    const double s = j.k->sum_exp[mode][j.scaled](w, nullptr, n, sh, j.it, j.it_lo, nullptr);
+    const double L = s - 1.0 < 1.0 / 64 && finite(m) ? log_sum_peaked(w, n, m, double(j.it) + double(j.it_lo))
+                                                     : std::log(s);
+    j.h->affine_narrow(w, y, v.y_n, n, sh, j.it, float(L));
+  }
+}
+
+// A longer row: per chunk (max, sum) merged online, then per chunk the
+// write pass (exp or affine from the widened chunk, rounded on store).
+template <class S>
+void half_row_long(const HalfJob<S>& j, const S* x, S* y, float* w) {
+  const sc_view& v = *j.v;
+  float M = -INFINITY, MN = INFINITY;
+  bool nan = false;
+  double sum = 0.0;
+  for (int64_t c0 = 0; c0 < v.n; c0 += kChunk) {
+    const int64_t len = v.n - c0 < kChunk ? v.n - c0 : kChunk;
+    float m, mn;
+    j.h->widen_minmax(x + c0 * v.x_n, v.x_n, w, len, &m, &mn);
+    nan |= std::isnan(m);
+    const float sh = shift_of(m);
+    const double s = j.k->sum_exp[choose_exp_mode(m, mn, j.it)][j.scaled](w, nullptr, len, sh, j.it, j.it_lo, nullptr);
+    const float newM = m > M ? m : M;
+    const double nsh = double(shift_of(newM));
+    if (sum != 0.0) sum *= std::exp((double(shift_of(M)) - nsh) * double(j.it));
+    if (s != 0.0) sum += s * std::exp((double(sh) - nsh) * double(j.it));
+    M = newM;
+    MN = mn < MN ? mn : MN;
+  }
+  if (nan) sum = NAN;
+  const ExpMode mode = choose_exp_mode(M, MN, j.it);
+  for (int64_t c0 = 0; c0 < v.n; c0 += kChunk) {
+    const int64_t len = v.n - c0 < kChunk ? v.n - c0 : kChunk;
+    j.h->widen(x + c0 * v.x_n, v.x_n, w, len);
+    S* yc = y + c0 * v.y_n;
+    if (j.log_mode) {
+      j.h->affine_narrow(w, yc, v.y_n, len, shift_of(M), j.it, float(std::log(sum)));
+    } else {  // scipy: a non-finite max gives NaN everywhere
+      j.k->exp_scale[mode][j.scaled](w, w, len, finite(M) ? M : float(NAN), j.it, j.it_lo, float(1.0 / sum));
+      j.h->scale_narrow(w, yc, v.y_n, len, 1.0f);  // exact: the one rounding is S's
+    }
+  }
+}
+
+template <class S>
+bool half_rows_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
+  const bool cached = j.v->n <= kHalfCachedRow;
+  float* w = scratch<float>(Scratch::kPackX, cached ? j.v->n : kChunk);
+  if (!w) return false;
+  for (int64_t i = i0; i < i1; ++i) {
+    const auto [ox, oy, ob] = j.at(i);
+    if (cached) half_row_cached(j, j.x + ox, j.y + oy, w);
+    else half_row_long(j, j.x + ox, j.y + oy, w);
+  }
+  return true;
+}
+
+template <class S>
+int softmax_half_impl(const KernelTable& t, const S* x, S* y, const sc_view& v, double temperature, bool log_mode) {
+  HalfJob<S> j;
+  j.outer = outer_of(v);
+  const int64_t rows = j.outer.count();
+  if (rows == 0 || v.n == 0 || v.inner == 0) return SC_OK;
+  j.h = &of<S>(t);
+  j.k = &t.f32;
+  j.x = x;
+  j.b = nullptr;
+  j.y = y;
+  j.v = &v;
+  j.log_mode = log_mode;
+  j.scaled = temperature != 1.0;
+  inverse_temperature<float>(temperature, &j.it, &j.it_lo);
+  return run_items(rows * v.inner, grain_for(v.n), [&](int64_t b, int64_t e) { return half_rows_task(j, b, e); });
+}
+
+// logsumexp of S x (and S weights b) into float32 out / sign: the chunks of
+// lse_chunks widened into float32 scratch.
+template <class S>
+bool lse_half_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
+  const sc_view& v = *j.v;
+  const int64_t len = v.n < kChunk ? v.n : kChunk;
+  float* wx = scratch<float>(Scratch::kPackX, len);
+  float* wb = j.b ? scratch<float>(Scratch::kPackB, len) : nullptr;
+  if (!wx || (j.b && !wb)) return false;
+  for (int64_t i = i0; i < i1; ++i) {
+    const auto [ox, oy, ob] = j.at(i);
+    const S* x = j.x + ox;
+    const S* b = j.b ? j.b + ob : nullptr;
+    lse_chunks(*j.k, v.n, [&](int64_t c0, int64_t n) {
+      j.h->widen(x + c0 * v.x_n, v.x_n, wx, n);
+      if (b) j.h->widen(b + c0 * v.b_n, v.b_n, wb, n);
+      return std::pair<const float*, const float*>(wx, b ? wb : nullptr);
+    }, j.out + oy, j.sign ? j.sign + oy : nullptr);
+  }
+  return true;
+}
+
+template <class S>
+int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, float* sign, const sc_view& v) {
+  HalfJob<S> j;
+  j.outer = outer_of(v);
+  const int64_t rows = j.outer.count();
+  if (rows == 0 || v.inner == 0) return SC_OK;
+  j.h = &of<S>(t);
+  j.k = &t.f32;
+  j.x = x;
+  j.b = b;
+  j.y = nullptr;
+  j.out = out;
+  j.sign = sign;
+  j.v = &v;
+  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0
+    for (int64_t i = 0; i < rows * v.inner; ++i) {
+      const int64_t oy = j.at(i)[1];
+      lse_finish<float>(-INFINITY, 0.0, out + oy, sign ? sign + oy : nullptr);
+    }
+    return SC_OK;
+  }
+  return run_items(rows * v.inner, grain_for(v.n), [&](int64_t b0, int64_t e0) { return lse_half_task(j, b0, e0); });
+}
+
 // SC_OK, or SC_EINVAL naming the first bad field.
 int check_view(const sc_view* v) {
   if (!v) return invalid("view: must not be NULL");
@@ -492,10 +752,14 @@ int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double tempe
   return sc::c_abi([&] {
     if (int st = sc::check_view(v)) return st;
     if (int st = sc::check_temperature(temperature)) return st;
-    return sc::dispatch_dtype(dtype, [&](auto tag) {
+    return sc::dispatch_dtype_half(dtype, [&](auto tag) {
       using T = decltype(tag);
-      return sc::softmax_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<T*>(y), *v,
-                                 temperature, log_mode != 0);
+      if constexpr (sc::is_half_v<T>)
+        return sc::softmax_half_impl<T>(*sc::active(), static_cast<const T*>(x), static_cast<T*>(y), *v, temperature,
+                                        log_mode != 0);
+      else
+        return sc::softmax_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<T*>(y), *v,
+                                   temperature, log_mode != 0);
     });
   });
 }
@@ -503,10 +767,14 @@ int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double tempe
 int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v) {
   return sc::c_abi([&] {
     if (int st = sc::check_view(v)) return st;
-    return sc::dispatch_dtype(dtype, [&](auto tag) {
+    return sc::dispatch_dtype_half(dtype, [&](auto tag) {
       using T = decltype(tag);
-      return sc::lse_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<const T*>(b),
-                             static_cast<T*>(out), static_cast<T*>(sign), *v);
+      if constexpr (sc::is_half_v<T>)
+        return sc::lse_half_impl<T>(*sc::active(), static_cast<const T*>(x), static_cast<const T*>(b),
+                                    static_cast<float*>(out), static_cast<float*>(sign), *v);
+      else
+        return sc::lse_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<const T*>(b),
+                               static_cast<T*>(out), static_cast<T*>(sign), *v);
     });
   });
 }

@@ -126,6 +126,31 @@ double vec_sum_exp_weighted(const typename V::T* a, const typename V::T* b, int6
   return total;
 }
 
+// logsumexp's exclusion pass (scipy >= 1.15, scipy issue 18295): with m the
+// row max, adds to sc[0] the sum of b_i * exp(x_i - m) over x_i < m and to
+// sc[1] the tie weight, the sum of b_i over x_i == m (b_i = 1 unweighted).
+// The driver then forms m + log(c) + log1p(s / c) in double, so a result
+// near 0 (logsumexp([0, -40]) = 4.2e-18) keeps its relative precision, which
+// the one-pass sum S = c + s loses (S rounds to c).  Only rows whose result
+// is small in magnitude take this pass (softmax/driver.cpp, lse_small).
+// exp: the compensated general form (exp_shifted: x - m carried exactly,
+// gradual underflow as NumPy's exp); x = -inf gives 0, and a NaN or an
+// entry above m (an inf or NaN of zero weight) is neither below nor tied.
+// Recipe: rr2 (two_diff + Cody-Waite), p5, u2, acc 2x2, blocked in T.
+template <class V, bool kWeighted>
+void vec_sum_exp_below(const typename V::T* a, const typename V::T* b, int64_t n, typename V::T m, double* sc) {
+  using T = typename V::T;
+  SC_ASSERT(n >= 0 && (n == 0 || (a && (!kWeighted || b))));
+  const V vm = V::set1(m), zero = V::zero(), one = V::set1(T(1));
+  blocked_sums<V, 2>(0, n, sc, [&](int64_t i, int, auto part, V* acc) {
+    const V x = load<V>(a + i, part, T(-INFINITY));
+    const V w = kWeighted ? load<V>(b + i, part, T(0)) : one;
+    const V e = exp_shifted<V, false>(x, vm, one, zero);
+    acc[0] = acc[0] + select(lt(x, vm), kWeighted ? w * e : e, zero);
+    acc[1] = acc[1] + select(eq(x, vm), w, zero);
+  });
+}
+
 // y = e * s.  e may alias y.  With nt, full vectors go out by non-temporal
 // stores (the caller checked that y is element-aligned); the output then
 // bypasses the cache and costs no read-for-ownership.

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "core/exp_mode.h"
+#include "core/half.h"
 
 namespace sc {
 
@@ -18,6 +19,9 @@ struct ReduceKernels {
   // general), scaled = 1 when there is a temperature (it != 1).
   double (*sum_exp[kExpModes][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo, const T* prefetch_next);
   double (*sum_exp_weighted)(const T* a, const T* b, int64_t n, T m);
+  // logsumexp's exclusion pass, [weighted]: sc[0] += sum over x < m of
+  // b exp(x - m), sc[1] += sum of b over x == m (row_kernels.h).
+  void (*sum_exp_below[2])(const T* a, const T* b, int64_t n, T m, double* sc);
   void (*scale)(const T* e, T* y, int64_t n, T s, bool nt);
   void (*exp_scale[kExpModes][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
   void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L);
@@ -28,6 +32,18 @@ struct ReduceKernels {
                           const T* inv_s, T it, T it_lo);
   void (*cols_write[2])(const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi, int64_t n, int64_t w,
                         const T* m, const T* coef, T it, T it_lo, bool log_mode, bool fast);
+};
+
+// Half-precision storage S (f16, bf16) around the float32 kernels
+// (softmax/half_kernels.h): widen into float32 scratch, round once on store.
+// Element strides xs / ys may be any value (0, negative).
+template <class S>
+struct HalfKernels {
+  // w = float(x); with mx (non-null), also the max and min of w.  n >= 1.
+  void (*widen_minmax)(const S* x, int64_t xs, float* w, int64_t n, float* mx, float* mn);
+  void (*widen)(const S* x, int64_t xs, float* w, int64_t n);
+  void (*scale_narrow)(const float* e, S* y, int64_t ys, int64_t n, float s);            // y = S(e * s)
+  void (*affine_narrow)(const float* x, S* y, int64_t ys, int64_t n, float m, float it, float L);
 };
 
 }  // namespace sc

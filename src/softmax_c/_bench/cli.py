@@ -8,7 +8,7 @@ import sys
 from typing import List, Optional
 
 from .cases import select_cases
-from .impls import IMPLS, LIBRARY, np_dtype, try_import
+from .impls import DTYPES, IMPLS, LIBRARY, np_dtype, try_import
 from .ops import OPS
 from .report import (PLOT_NEEDS, available_cores, format_case, format_header, format_summary,
                      plot, system_info, write_json)
@@ -38,23 +38,24 @@ def _threads(text: str) -> List[int]:
     return out
 
 
-def _ops(text: str) -> List[str]:
-    ops = _csv(text)
-    bad = [o for o in ops if o not in OPS]
-    if bad or not ops:
-        raise argparse.ArgumentTypeError(
-            f"unknown op(s) {bad}; choose from {','.join(OPS)}")
-    return ops
-
-
-def _impls(text: str) -> List[str]:
-    names = [i.name for i in IMPLS]
+def _choices(text: str, names, what: str) -> List[str]:
     got = _csv(text)
     bad = [n for n in got if n not in names]
     if bad or not got:
-        raise argparse.ArgumentTypeError(
-            f"unknown implementation(s) {bad}; choose from {','.join(names)}")
+        raise argparse.ArgumentTypeError(f"unknown {what} {bad}; choose from {','.join(names)}")
     return got
+
+
+def _ops(text: str) -> List[str]:
+    return _choices(text, list(OPS), "op(s)")
+
+
+def _impls(text: str) -> List[str]:
+    return _choices(text, [i.name for i in IMPLS], "implementation(s)")
+
+
+def _dtypes(text: str) -> List[str]:
+    return _choices(text, list(DTYPES), "dtype(s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated implementations to run (default: all installed)")
     p.add_argument("--threads", type=_threads, default=None,
                    help="thread count(s): N, a list 1,2, or all (default: all cores)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default=None,
-                   help="element type (default float32; --full runs both)")
+    p.add_argument("--dtype", type=_dtypes, default=None,
+                   help=f"comma-separated element types of {','.join(DTYPES)} (default float32; --full runs "
+                        "float32,float64; the half types run softmax, log_softmax and logsumexp only)")
     p.add_argument("--time", type=float, default=None, metavar="SECONDS",
                    help="seconds of timing for the whole run (default: "
                         + ", ".join(f"{k} {v:g}" for k, v in TIME_BUDGET.items()) + ")")
@@ -90,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _plan(args):
     tier = "quick" if args.quick else "full" if args.full else "default"
     cases = select_cases(tier, args.ops)
-    dtypes = [args.dtype] if args.dtype else (["float32", "float64"] if args.full
-                                              else ["float32"])
+    dtypes = args.dtype if args.dtype else (["float32", "float64"] if args.full
+                                            else ["float32"])
     for d in dtypes:
         np_dtype(d)
     threads = args.threads or [available_cores()]

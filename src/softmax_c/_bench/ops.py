@@ -164,7 +164,10 @@ def oracle(case: Case, inputs):
 
 
 def _logits(case, dtype, rng):
-    """Standard normal logits times 3: a spread like real classifier logits."""
+    """Standard normal logits times 3: a spread like real classifier logits
+    (half dtypes: drawn in float32, rounded once)."""
+    if dtype.itemsize == 2:
+        return {"x": (rng.standard_normal(case.shape, dtype=np.float32) * 3).astype(dtype)}
     x = rng.standard_normal(case.shape, dtype=dtype)
     x *= 3
     return {"x": x}
@@ -356,7 +359,12 @@ def _torch_row(name):
     def prepare(case, inputs, threads):
         import torch
 
-        fn, t, dim = getattr(torch, name), torch.from_numpy(inputs["x"]), case.axis
+        x = inputs["x"]
+        if x.dtype.itemsize == 2:  # float16 / bfloat16: the same values as a torch tensor of that dtype
+            t = torch.from_numpy(x.astype(np.float32)).to(getattr(torch, x.dtype.name))
+        else:
+            t = torch.from_numpy(x)
+        fn, dim = getattr(torch, name), case.axis
         return lambda: fn(t, dim=dim)
     return prepare
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .cases import Case
 from .check import CheckResult, check_result, tolerance_for
-from .impls import IMPLS, LIBRARY, Impl
+from .impls import HALF_DTYPES, IMPLS, LIBRARY, Impl, np_dtype
 from .ops import OPS, NotApplicable, make_inputs, oracle
 from .limits import Limit, case_limit
 from .timing import Timing, measure
@@ -160,6 +160,9 @@ def run_case(case: Case, dtype, threads_list, budget: float, progress: Progress,
     ``limit_cache`` keeps the bounds measured so far in the run (see
     :func:`softmax_c._bench.limits.case_limit`)."""
     op = OPS[case.op]
+    if not any(runs(case, dtype, i) for i in impls):
+        return []
+    dtype = np_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
     inputs = make_inputs(case, dtype)
     ref = oracle(case, inputs)
     work = op.work(case, inputs)
@@ -168,7 +171,7 @@ def run_case(case: Case, dtype, threads_list, budget: float, progress: Progress,
         res = CaseResult(case, np.dtype(dtype).name, threads, work, op.unit,
                          case_limit(op, inputs, work, threads, limit_cache))
         for impl in impls:
-            if impl.name not in op.adapters:
+            if not runs(case, dtype, impl):
                 continue
             progress.step(f"{case.id} {res.dtype} threads={threads}", impl.name)
             if not impl.available():
@@ -180,10 +183,23 @@ def run_case(case: Case, dtype, threads_list, budget: float, progress: Progress,
     return out
 
 
+#: The ops run in the half dtypes (the others take float32/float64 only)
+#: and the implementations compared there.
+HALF_OPS = ("softmax", "log_softmax", "logsumexp")
+HALF_IMPLS = (LIBRARY, "torch")
+
+
+def runs(case, dtype, impl) -> bool:
+    """Whether ``impl`` runs ``case`` in ``dtype``."""
+    if impl.name not in OPS[case.op].adapters:
+        return False
+    name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    return name not in HALF_DTYPES or (case.op in HALF_OPS and impl.name in HALF_IMPLS)
+
+
 def count_steps(cases, dtypes, threads_list, impls=IMPLS) -> int:
     """Number of (case, dtype, threads, implementation) runs."""
-    per_case = [sum(i.name in OPS[c.op].adapters for i in impls) for c in cases]
-    return sum(per_case) * len(dtypes) * len(threads_list)
+    return sum(runs(c, d, i) for c in cases for d in dtypes for i in impls) * len(threads_list)
 
 
 def run_all(cases, dtypes, threads_list, budget: float, on_result=None,

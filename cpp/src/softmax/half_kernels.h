@@ -1,0 +1,104 @@
+// Half-precision (float16 / bfloat16) storage around the float32 row
+// kernels: the softmax family of an S row is computed in float32 scratch of
+// one row or chunk (never the whole array), S widened exactly on the way in
+// and each result rounded once, to nearest even, on the way out.
+//
+//   half_widen_minmax:  w = float(x), and max/min of w    (one pass over x)
+//   vec_sum_exp<VF>:    w = exp(w - m), sum               (float32, in place)
+//   half_scale_narrow:  y = S(w * (1/s))                  (one rounding)
+//   half_affine_narrow: y = S((w - m) * it - log s)       (one rounding)
+//
+// Why float32 scratch, not the output, between the passes: storing the exps
+// to a half output and rescaling them would round twice (and float16 exps of
+// a wide row underflow before the scale brings them back).  The scratch row
+// stays in L2 (n <= 256 Ki floats: softmax/driver.cpp).
+// Instructions per element, AVX-512, counted from the intrinsics per vector
+// of 16 (not yet checked with objdump -d: the kernels are internal symbols of
+// the static library): widen_minmax f16 ~0.31 (load, vcvtph2ps, store, max,
+// min), bf16 ~0.38 (+vpmovzxwd, vpslld); scale_narrow f16 ~0.25 (load, mul,
+// vcvtps2ph, store), bf16 ~0.5 (+0x7FFF + lsb rounding, NaN mask, vpmovdw).
+// Measured (benchmarks/half_speed.py, (32, 32000), 1 thread): softmax f16
+// 0.94-1.04x and bf16 0.92-0.98x this library's float32 rate, ~2.1-2.7x torch.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "core/half.h"
+#include "core/sc_assert.h"
+#include "simd/loops.h"
+#include "softmax/row_kernels.h"
+
+namespace sc {
+namespace SC_NS {
+
+// n lanes from p with element stride s (s may be 0 or negative).
+template <class S>
+inline VF half_load(const S* p, int64_t s, int64_t n, float fill) {
+  if (s == 1) return n >= VF::N ? HalfLanes<VF, S>::load(p) : HalfLanes<VF, S>::load_partial(p, n, fill);
+  alignas(64) float t[VF::N];
+  for (int64_t k = 0; k < VF::N; ++k) t[k] = k < n ? to_f32(p[k * s]) : fill;
+  return VF::load(t);
+}
+
+template <class S>
+inline void half_store(S* p, int64_t s, int64_t n, VF v) {
+  if (s == 1) {
+    if (n >= VF::N) HalfLanes<VF, S>::store(p, v);
+    else HalfLanes<VF, S>::store_partial(p, n, v);
+    return;
+  }
+  alignas(64) float t[VF::N];
+  store(t, v);
+  for (int64_t k = 0; k < VF::N && k < n; ++k) p[k * s] = from_f32<S>(t[k]);
+}
+
+// w[i] = float(x[i * xs]) for i < n; with mx/mn also the max and min.
+template <class S>
+void half_widen_minmax(const S* x, int64_t xs, float* w, int64_t n, float* mx, float* mn) {
+  SC_ASSERT(n >= 1 && x && w);
+  const VF ninf = VF::set1(-INFINITY), pinf = VF::set1(INFINITY);
+  VF mxs[2] = {ninf, ninf}, mns[2] = {pinf, pinf};
+  vector_loop<VF, 2>(0, n, [&](int64_t i, int k, auto part) {
+    const int64_t left = decltype(part)::kFull ? VF::N : n - i;
+    const VF v = half_load(x + i * xs, xs, left, -INFINITY);
+    store(w + i, part, v);
+    mxs[k] = max(mxs[k], v);
+    // the tail's min sees +inf in the unused lanes (as vec_minmax)
+    mns[k] = min(mns[k], decltype(part)::kFull ? v : half_load(x + i * xs, xs, left, INFINITY));
+  });
+  if (!mx) return;
+  *mx = reduce_max(max(mxs[0], mxs[1]));
+  *mn = -reduce_max(VF::zero() - min(mns[0], mns[1]));
+}
+
+// Only the widening (the chunks of long rows, logsumexp).
+template <class S>
+void half_widen(const S* x, int64_t xs, float* w, int64_t n) {
+  vector_loop<VF, 2>(0, n, [&](int64_t i, int, auto part) {
+    const int64_t left = decltype(part)::kFull ? VF::N : n - i;
+    store(w + i, part, half_load(x + i * xs, xs, left, 0.0f));
+  });
+}
+
+// y[i * ys] = S(e[i] * s), rounded once.
+template <class S>
+void half_scale_narrow(const float* e, S* y, int64_t ys, int64_t n, float s) {
+  const VF vs = VF::set1(s);
+  vector_loop<VF, 2>(0, n, [&](int64_t i, int, auto part) {
+    const int64_t left = decltype(part)::kFull ? VF::N : n - i;
+    half_store(y + i * ys, ys, left, load<VF>(e + i, part, 0.0f) * vs);
+  });
+}
+
+// y[i * ys] = S((x[i] - m) * it - L) (log_softmax_value), rounded once.
+template <class S>
+void half_affine_narrow(const float* x, S* y, int64_t ys, int64_t n, float m, float it, float L) {
+  const VF vm = VF::set1(m), vit = VF::set1(it), vl = VF::set1(-L), vmit = VF::set1(m * it);
+  vector_loop<VF, 2>(0, n, [&](int64_t i, int, auto part) {
+    const int64_t left = decltype(part)::kFull ? VF::N : n - i;
+    half_store(y + i * ys, ys, left, log_softmax_value(load<VF>(x + i, part, 0.0f), vm, vit, vmit, vl));
+  });
+}
+
+}  // namespace SC_NS
+}  // namespace sc

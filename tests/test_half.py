@@ -1,0 +1,150 @@
+"""float16 and bfloat16 in the softmax family (issue 11): widened in
+registers, computed in float32, each result rounded once to the input's
+dtype.  Contract: every softmax / log_softmax output within 1 ULP of the
+float64 result rounded to the output dtype; logsumexp float32, to float32's
+bounds on the exactly widened input.  Every target, every layout."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import LAYOUTS, assert_close, make_layout, ref
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+BF16 = np.dtype(ml_dtypes.bfloat16)
+HALVES = [np.dtype(np.float16), BF16]
+IDS = ["float16", "bfloat16"]
+
+
+def ordered(a):
+    """The bit patterns of a half array as integers in the order of the
+    values (adjacent representable values differ by 1; -0 == +0)."""
+    b = np.ascontiguousarray(a).view(np.uint16).astype(np.int64)
+    return np.where(b & 0x8000, -(b & 0x7FFF), b)
+
+
+def assert_ulp(got, exact, dtype, what):
+    """got within 1 ULP of the float64 `exact` rounded to `dtype`; NaN where
+    exact is NaN."""
+    assert got.dtype == dtype, f"{what}: dtype {got.dtype}"
+    want = np.asarray(exact, np.float64).astype(dtype)
+    g64, w64 = got.astype(np.float64), want.astype(np.float64)
+    nan = np.isnan(w64)
+    np.testing.assert_array_equal(np.isnan(g64), nan, err_msg=f"{what}: NaN pattern")
+    d = np.abs(ordered(got) - ordered(want))[~nan]
+    assert d.size == 0 or d.max() <= 1, f"{what}: {d.max()} ULP at {np.argmax(d)}"
+
+
+def logits(rng, shape, dtype, scale=6.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+@pytest.mark.parametrize("n", [1, 5, 8, 16, 17, 33, 100, 1000, 16385, 300000])
+def test_rows_ulp(sc, target, rng, dtype, n):
+    x = logits(rng, (2, n), dtype)
+    x64 = x.astype(np.float64)
+    assert_ulp(sc.softmax(x, axis=-1), ref.softmax(x64, axis=-1), dtype, "softmax")
+    assert_ulp(sc.log_softmax(x, axis=-1), ref.log_softmax(x64, axis=-1), dtype, "log_softmax")
+    assert_ulp(sc.softmax(x, axis=-1, temperature=0.7), ref.softmax(x64, axis=-1, temperature=0.7), dtype,
+               "softmax T")
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("axis", [0, 1, -1, None])
+def test_layouts(sc, target, rng, dtype, layout, axis):
+    x = make_layout(logits(rng, (7, 37), dtype), layout)
+    x64 = np.asarray(x).astype(np.float64)
+    assert_ulp(sc.softmax(x, axis=axis), ref.softmax(x64, axis=axis), dtype, f"softmax {layout}")
+    assert_ulp(sc.log_softmax(x, axis=axis), ref.log_softmax(x64, axis=axis), dtype, f"log_softmax {layout}")
+    got = sc.logsumexp(x, axis=axis)
+    assert np.asarray(got).dtype == np.float32
+    assert_close(got, ref.logsumexp(x64, axis=axis), "log", dtype=np.float32, what=f"logsumexp {layout}")
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+def test_out_and_in_place(sc, target, rng, dtype):
+    x = logits(rng, (5, 300), dtype)
+    want = sc.softmax(x, axis=1)
+    out = np.empty_like(x)
+    assert sc.softmax(x, axis=1, out=out) is out
+    np.testing.assert_array_equal(out.view(np.uint16), want.view(np.uint16))
+    y = x.copy()
+    sc.log_softmax(y, axis=1, out=y)
+    np.testing.assert_array_equal(y.view(np.uint16), sc.log_softmax(x, axis=1).view(np.uint16))
+    col = x.copy()
+    sc.softmax(col, axis=0, out=col)  # in place along the strided axis
+    np.testing.assert_array_equal(col.view(np.uint16), sc.softmax(x, axis=0).view(np.uint16))
+    with pytest.raises(TypeError):
+        sc.softmax(x, axis=1, out=np.empty(x.shape, np.float32))  # out in the input's dtype
+    res = np.empty(5, np.float32)
+    assert sc.logsumexp(x, axis=1, out=res) is res
+
+
+def test_float16_subnormal_outputs(sc, target):
+    # probabilities down to 2^-24 (float16's smallest subnormal): rounded, not flushed
+    d = np.arange(0, 18, 0.25)
+    x = np.concatenate([[0.0], -d]).astype(np.float16)
+    got = sc.softmax(x)
+    exact = ref.softmax(x.astype(np.float64))
+    assert_ulp(got, exact, np.dtype(np.float16), "subnormal softmax")
+    sub = (exact < 2.0 ** -14) & (exact > 2.0 ** -25)
+    assert sub.any() and (got[sub] != 0).all()
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+def test_special_values(sc, target, dtype):
+    big = float(np.finfo(dtype).max)
+    rows = np.array([
+        [0.0, -np.inf, 1.0, 2.0],
+        [big, big, -big, 0.0],      # float16: the sum overflows if summed in float16
+        [np.inf, 0.0, 1.0, 2.0],
+        [np.nan, 0.0, 1.0, 2.0],
+        [-np.inf] * 4,
+    ]).astype(dtype)
+    x64 = rows.astype(np.float64)
+    with np.errstate(all="ignore"):
+        assert_ulp(sc.softmax(rows, axis=1), ref.softmax(x64, axis=1), dtype, "softmax specials")
+        assert_ulp(sc.log_softmax(rows, axis=1), ref.log_softmax(x64, axis=1), dtype, "log_softmax specials")
+        lse = sc.logsumexp(rows, axis=1)
+        np.testing.assert_allclose(lse, ref.logsumexp(x64, axis=1), rtol=1e-6)
+
+
+def test_float16_overflowing_row(sc, target, rng):
+    # 70000 ones: their sum overflows float16 (65504); the float32 sum does not
+    x = np.ones(70000, np.float16)
+    assert_ulp(sc.softmax(x), np.full(70000, 1 / 70000), np.dtype(np.float16), "uniform")
+    np.testing.assert_allclose(sc.logsumexp(x), 1 + np.log(70000), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+def test_weighted_logsumexp(sc, target, rng, dtype):
+    a = logits(rng, (4, 50), dtype)
+    b = rng.uniform(-1, 2, (4, 50)).astype(dtype)
+    res, sgn = sc.logsumexp(a, axis=1, b=b, return_sign=True)
+    e_res, e_sgn = ref.logsumexp(a.astype(np.float64), axis=1, b=b.astype(np.float64), return_sign=True)
+    assert res.dtype == np.float32 and sgn.dtype == np.float32
+    np.testing.assert_array_equal(sgn, e_sgn)
+    assert_close(res, e_res, "log", dtype=np.float32, scale=8.0, what="weighted lse")
+
+
+def test_bfloat16_rounding_is_nearest_even(sc, target):
+    # softmax of [0, log 3]: 1/4 and 3/4 exactly; of n equal logits: 1/n
+    for n in (3, 7, 11, 13):
+        x = np.zeros(n, BF16)
+        got = sc.softmax(x)
+        assert_ulp(got, np.full(n, 1.0 / n), BF16, f"1/{n}")
+        assert got.astype(np.float64)[0] == np.float64(1.0 / n).astype(BF16).astype(np.float64)
+
+
+def test_unknown_dtype_names_the_extra(sc):
+    with pytest.raises(TypeError, match=r"softmax_c\[bf16\]"):
+        sc.softmax(np.zeros(3, "V2"))
+
+
+def test_import_does_not_load_ml_dtypes():
+    code = "import sys, softmax_c, numpy as np; softmax_c.softmax(np.ones(3, np.float16)); print('ml_dtypes' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
