@@ -96,6 +96,21 @@ def merge_attention(outputs: Union[Sequence[ArrayLike], NDArray[Any]],
                     lses: Union[Sequence[ArrayLike], NDArray[Any]], *,
                     out: Optional[_Out2] = None) -> Tuple[_Floats, _Floats]: ...
 
+def flash_attn_varlen_func(
+    q: ArrayLike, k: ArrayLike, v: ArrayLike, cu_seqlens_q: ArrayLike, cu_seqlens_k: ArrayLike,
+    max_seqlen_q: Optional[int] = None, max_seqlen_k: Optional[int] = None, dropout_p: float = 0.0,
+    softmax_scale: Optional[float] = None, causal: bool = False, window_size: Tuple[int, int] = (-1, -1),
+    softcap: float = 0.0, alibi_slopes: Optional[ArrayLike] = None, *, block_table: Optional[ArrayLike] = None,
+    sinks: Optional[ArrayLike] = None, return_lse: bool = False, out: Union[NDArray[Any], _Out2, None] = None,
+) -> Union[_Floats, Tuple[_Floats, _Floats]]: ...
+def flash_attn_with_kvcache(
+    q: ArrayLike, k_cache: NDArray[Any], v_cache: NDArray[Any], k: Optional[ArrayLike] = None,
+    v: Optional[ArrayLike] = None, cache_seqlens: Union[int, ArrayLike, None] = None,
+    block_table: Optional[ArrayLike] = None, softmax_scale: Optional[float] = None, causal: bool = False,
+    window_size: Tuple[int, int] = (-1, -1), softcap: float = 0.0, alibi_slopes: Optional[ArrayLike] = None, *,
+    sinks: Optional[ArrayLike] = None, return_lse: bool = False, out: Union[NDArray[Any], _Out2, None] = None,
+) -> Union[_Floats, Tuple[_Floats, _Floats]]: ...
+
 # ------------------------------------------------------------------ sampling --
 
 class SampleResult(NamedTuple):

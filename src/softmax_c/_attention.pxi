@@ -40,6 +40,14 @@ cdef extern from "softmax_c/attention.h" nogil:
         int64_t mask_h, mask_l, mask_s
         int32_t causal
         double scale
+        int32_t band
+        int32_t align
+        int64_t window_left, window_right
+        double softcap
+        const void* alibi
+        int64_t alibi_h
+        const void* sinks
+        int64_t sinks_h
     int sc_attention(const sc_attn* a)
     int64_t sc_attention_chunk_keys()
 
@@ -57,7 +65,7 @@ cdef inline int64_t _estride(cnp.ndarray x, int d):
 
 
 def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarray out, lse,
-                   int causal, double scale):
+                   int causal, double scale, band=None):
     """out (and lse) = attention(q, k, v).  q (..., Hq, L, E), k (..., H, S, E),
     v (..., H, S, Ev), out (..., Hq, L, Ev), lse None or (..., Hq, L), mask None
     or (..., Hq, L, S) bool / q's dtype; same batch shape everywhere; every byte
@@ -104,6 +112,26 @@ def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarra
         a.mask_h, a.mask_l, a.mask_s = _estride(m, nb), _estride(m, nb + 1), _estride(m, nb + 2)
     a.causal = causal
     a.scale = scale
+    # band: None, or (align, left, right, softcap, alibi (Hq,) or None, sinks (Hq,) or None)
+    cdef cnp.ndarray al, sk
+    a.band = 0
+    a.align = 1
+    a.window_left = a.window_right = -1
+    a.softcap = 0.0
+    a.alibi = NULL
+    a.sinks = NULL
+    a.alibi_h = a.sinks_h = 0
+    if band is not None:
+        a.band = 1
+        a.align, a.window_left, a.window_right, a.softcap = band[0], band[1], band[2], band[3]
+        if band[4] is not None:
+            al = band[4]
+            a.alibi = cnp.PyArray_DATA(al)
+            a.alibi_h = _estride(al, 0)
+        if band[5] is not None:
+            sk = band[5]
+            a.sinks = cnp.PyArray_DATA(sk)
+            a.sinks_h = _estride(sk, 0)
     with nogil:
         st = sc_attention(&a)
     if st != SC_OK:

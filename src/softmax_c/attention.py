@@ -19,7 +19,8 @@ _CAUSAL = {"upper_left": 1, "lower_right": 2}
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                                  scale=None, enable_gqa=False, *, causal_alignment="upper_left",
-                                 return_lse=False, out=None):
+                                 return_lse=False, out=None, window_size=(-1, -1), softcap=0.0,
+                                 alibi_slopes=None, sinks=None):
     r"""Scaled dot-product attention, FlashAttention-2 style on the CPU.
 
     .. math:: O = \mathrm{softmax}(Q K^T \cdot s + M)\, V
@@ -65,6 +66,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         dtype, writeable, any strides.  With ``return_lse`` either that array
         (the lse is then allocated) or a pair ``(out, lse)``, the lse of shape
         ``(..., Hq, L)``.  Checked before anything is written.
+    window_size, softcap, alibi_slopes, sinks : optional
+        The serving extras of :func:`flash_attn_varlen_func` (window measured
+        from the diagonal that `causal_alignment` picks; ``alibi_slopes`` and
+        ``sinks`` of shape ``(Hq,)``).
 
     Returns
     -------
@@ -163,6 +168,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         two_d = two_d and mask.ndim <= 2
     if len(batch) > _core.ATTENTION_MAX_BATCH:
         raise ValueError(f"query: at most {_core.ATTENTION_MAX_BATCH} batch dimensions, got {len(batch)}")
+    band = None
+    if window_size != (-1, -1) or softcap != 0.0 or alibi_slopes is not None or sinks is not None:
+        from .serving import _per_head, _window
+        left, right = _window(window_size)
+        cap = R.real(softcap, "softcap")
+        if not cap >= 0.0:
+            raise ValueError(f"softcap must be >= 0, got {softcap}")
+        al = _per_head(alibi_slopes, "alibi_slopes", hq, 1, dtype, False)
+        sk = _per_head(sinks, "sinks", hq, 1, dtype, False)
+        band = (_CAUSAL[causal_alignment], left, right, cap, None if al is None else al[0],
+                None if sk is None else sk[0])
     full_q = batch + (hq, L, E)
     result_shape = (L, Ev) if two_d else batch + (hq, L, Ev)
     lse_shape = result_shape[:-1]
@@ -194,7 +210,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     of = res[None] if two_d else res  # views, even of a strided out
     lf = None if lse is None else (lse[None] if two_d else lse)
     R.call_kernel(_core.attention_into, qf, kf, vf, mf, of, lf,
-                  _CAUSAL[causal_alignment] if is_causal else 0, s, writes=(4, 5))
+                  _CAUSAL[causal_alignment] if is_causal else 0, s, band, writes=(4, 5))
     if out is not None and res is not out:
         out[...] = res
         res = out

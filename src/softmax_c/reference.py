@@ -440,3 +440,52 @@ def merge_attention(outputs: Sequence, lses: Sequence):
         frac = frac.astype(np.float64)[..., None]
         out = np.where(live[..., None], frac * o, 0.0).sum(axis=0)
     return out, lse.astype(np.float64)
+
+
+def serving_attention(q, k, v, causal=False, window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
+                      sinks=None, scale=None):
+    """One sequence of serving attention in float64, from the formulas.
+
+    q (Lq, Hq, E), k (Lk, H, E), v (Lk, H, Ev) (the sequence's keys, already
+    gathered from its blocks); returns out (Lq, Hq, Ev) and lse (Hq, Lq).
+    Diagonal d(i) = i + Lk - Lq; query i sees keys in
+    [d - left, d + right] (-1 unbounded; causal: right <= 0).  Scores:
+    s = scale q.k, softcap c tanh(s / c), ALiBi s -= slope |d - j|, masks;
+    the sink joins the denominator only.
+    """
+    q, k, v = (np.asarray(x, np.float64) for x in (q, k, v))
+    Lq, Hq, E = q.shape
+    Lk, H = k.shape[:2]
+    Ev = v.shape[-1]
+    scale = 1.0 / np.sqrt(E) if scale is None else float(scale)
+    g = Hq // H
+    left, right = window_size
+    if causal:
+        right = 0 if right < 0 else min(right, 0)
+    d = np.arange(Lq)[:, None] + Lk - Lq
+    j = np.arange(Lk)[None, :]
+    allowed = np.ones((Lq, Lk), bool)
+    if right >= 0:
+        allowed &= j <= d + right
+    if left >= 0:
+        allowed &= j >= d - left
+    out = np.zeros((Lq, Hq, Ev))
+    lse = np.full((Hq, Lq), -np.inf)
+    for h in range(Hq):
+        s = scale * q[:, h] @ k[:, h // g].T
+        if softcap > 0:
+            s = softcap * np.tanh(s / softcap)
+        if alibi_slopes is not None:
+            s = s - float(alibi_slopes[h]) * np.abs(d - j)
+        s = np.where(allowed, s, -np.inf)
+        cols = [s] if sinks is None else [s, np.full((Lq, 1), float(sinks[h]))]
+        full = np.concatenate(cols, axis=1)
+        m = full.max(axis=1, keepdims=True) if full.shape[1] else np.full((Lq, 1), -np.inf)
+        m = np.where(np.isfinite(m), m, 0.0)
+        w = np.exp(full - m)
+        tot = w.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lse[h] = np.where(tot > 0, m[:, 0] + np.log(tot), -np.inf)
+            p = np.where(tot[:, None] > 0, w[:, :Lk] / np.where(tot > 0, tot, 1)[:, None], 0.0)
+        out[:, h] = p @ v[:, h // g] if Lk else 0.0
+    return out, lse

@@ -44,6 +44,21 @@ typedef struct sc_attn {
   int64_t mask_h, mask_l, mask_s;
   int32_t causal; /* sc_attn_causal; lower-right: key j <= i + S - L */
   double scale;
+  /* Serving extras (FlashAttention-2 semantics), all off when band == 0.
+   * With d(i) = i + S - L (align lower-right) or i (upper-left), query i sees
+   * keys j in [d(i) - window_left, d(i) + window_right] (-1: unbounded;
+   * causal forces the right bound to <= 0).  Score order:
+   * s = scale q.k; softcap > 0: s = softcap tanh(s / softcap);
+   * alibi: s -= alibi[h] |d(i) - j|; then the masks.  sinks: one extra
+   * logit per query head in the softmax denominator (no value). */
+  int32_t band;
+  int32_t align; /* sc_attn_causal code of the diagonal d(i) when causal is NONE */
+  int64_t window_left, window_right;
+  double softcap;
+  const void* alibi; /* NULL or dtype per query head, stride alibi_h */
+  int64_t alibi_h;
+  const void* sinks; /* NULL or dtype per query head, stride sinks_h */
+  int64_t sinks_h;
 } sc_attn;
 
 /* SC_OK, SC_EINVAL (bad sizes), SC_ENOMEM (scratch). */

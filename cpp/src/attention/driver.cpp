@@ -51,7 +51,10 @@ template <class T>
 struct Job {
   const sc_attn* a;
   const AttnKernelsT<T>* k;
-  int64_t gs, R, ldo, off;  // group size, rows per group, O row stride, causal offset
+  int64_t gs, R, ldo, off;  // group size, rows per group, O row stride, diagonal offset
+  // band: row i sees keys [i + off - left, i + off + right] (when has_lo / has_lim)
+  int64_t left = 0, right = 0;
+  bool has_lo = false, has_lim = false;
   OuterOffsets<6> batch;    // batch index -> offsets of q, k, v, out, lse, mask
   // decode split
   int64_t chunks = 0, g_begin = 0;
@@ -77,32 +80,48 @@ bool run_rows(const Job<T>& job, int64_t g, int64_t r0, int64_t r1, int64_t j0, 
   const auto bo = job.batch(g / a.H);
   const int64_t h = g % a.H;
   const int64_t work = job.k->work_elems(rows, a.E, a.Ev);
-  const size_t bytes = align64(sizeof(T*) * rows) * 2 + align64(sizeof(int64_t) * rows) + align64(sizeof(T) * work);
+  const size_t pb = align64(sizeof(T*) * rows), ib = align64(sizeof(int64_t) * rows), tb = align64(sizeof(T) * rows);
+  const size_t bytes = pb * 2 + ib * 3 + tb + align64(sizeof(T) * work);
   char* s = static_cast<char*>(thread_scratch(Scratch::kAttnWork, bytes));
   if (!s) return false;
   const T** qp = reinterpret_cast<const T**>(s);
-  const void** mp = reinterpret_cast<const void**>(s + align64(sizeof(T*) * rows));
-  int64_t* lim = reinterpret_cast<int64_t*>(s + 2 * align64(sizeof(T*) * rows));
-  T* wk = reinterpret_cast<T*>(s + 2 * align64(sizeof(T*) * rows) + align64(sizeof(int64_t) * rows));
+  const void** mp = reinterpret_cast<const void**>(s + pb);
+  int64_t* lim = reinterpret_cast<int64_t*>(s + 2 * pb);
+  int64_t* lo = reinterpret_cast<int64_t*>(s + 2 * pb + ib);
+  int64_t* dg = reinterpret_cast<int64_t*>(s + 2 * pb + 2 * ib);
+  T* slope = reinterpret_cast<T*>(s + 2 * pb + 3 * ib);
+  T* wk = reinterpret_cast<T*>(s + 2 * pb + 3 * ib + tb);
   const T* q = static_cast<const T*>(a.q) + bo[kQ];
   const size_t msz = a.mask_kind == SC_MASK_BOOL ? 1 : sizeof(T);
   const char* mk = static_cast<const char*>(a.mask) + (a.mask ? bo[kMask] * int64_t(msz) : 0);
-  int64_t jmax = INT64_MIN;
+  int64_t jmax = INT64_MIN, jmin = INT64_MAX;
+  const T* al = a.band ? static_cast<const T*>(a.alibi) : nullptr;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t i = r / job.gs, hq = h * job.gs + r % job.gs;
     qp[r - r0] = q + hq * a.q_h + i * a.q_l;
     if (a.mask_kind != SC_MASK_NONE) mp[r - r0] = mk + (hq * a.mask_h + i * a.mask_l) * int64_t(msz);
-    lim[r - r0] = i + job.off;
-    jmax = i + job.off > jmax ? i + job.off : jmax;
+    const int64_t d = i + job.off;  // the row's diagonal
+    lim[r - r0] = d + job.right;
+    lo[r - r0] = d - job.left;
+    dg[r - r0] = d;
+    if (al) slope[r - r0] = al[hq * a.alibi_h];
+    jmax = d + job.right > jmax ? d + job.right : jmax;
+    jmin = d - job.left < jmin ? d - job.left : jmin;
   }
-  if (a.causal != SC_CAUSAL_NONE && jmax + 1 < j1) j1 = jmax + 1 > j0 ? jmax + 1 : j0;
+  // Tiles wholly outside the band of every row are skipped, not masked.
+  if (job.has_lim && jmax + 1 < j1) j1 = jmax + 1 > j0 ? jmax + 1 : j0;
+  if (job.has_lo && jmin > j0) j0 = jmin < j1 ? jmin : j1;
   AttnRowSet<T> rs;
   rs.rows = rows;
   rs.E = a.E;
   rs.Ev = a.Ev;
   rs.q = qp;
   rs.q_e = a.q_e;
-  rs.lim = a.causal != SC_CAUSAL_NONE ? lim : nullptr;
+  rs.lim = job.has_lim ? lim : nullptr;
+  rs.lo = job.has_lo ? lo : nullptr;
+  rs.softcap = a.band ? T(a.softcap) : T(0);
+  rs.slope = al ? slope : nullptr;
+  rs.diag = dg;
   rs.mask = a.mask_kind != SC_MASK_NONE ? mp : nullptr;
   rs.mask_s = a.mask_s;
   rs.mask_float = a.mask_kind == SC_MASK_FLOAT;
@@ -125,13 +144,34 @@ bool run_rows(const Job<T>& job, int64_t g, int64_t r0, int64_t r1, int64_t j0, 
 }
 
 // out row = o / l (zeros for a fully masked row), lse = m + log l (-inf).
+// The sink logit of query head hq joins the denominator (gpt-oss): with the
+// state (m, l) of the keys and o to be divided by l, returns the divisor
+// l' = l + e^(sink - m) (shift m' = max(m, sink)) and the factor of o.
+template <class T>
+double add_sink(const sc_attn& a, int64_t hq, double* m, double* l) {
+  if (!a.band || !a.sinks) return 1.0;
+  const double sk = double(static_cast<const T*>(a.sinks)[hq * a.sinks_h]);
+  if (*l == 0.0) {  // no key seen: the sink alone
+    *m = sk;
+    *l = 1.0;
+    return 0.0;
+  }
+  const double M = sk > *m ? sk : *m, w = std::exp(*m - M);
+  *l = *l * w + std::exp(sk - M);
+  *m = M;
+  return w;
+}
+
 template <class T>
 void finish_row(const sc_attn& a, const std::array<int64_t, 6>& bo, int64_t hq, int64_t i, const T* o, double m, double l) {
   T* out = static_cast<T*>(a.out) + bo[kOut] + hq * a.o_h + i * a.o_l;
-  if (l == 0.0) {
+  const double f = add_sink<T>(a, hq, &m, &l);
+  if (l == 0.0 || f == 0.0) {
     for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = T(0);
-  } else {
+  } else if (f == 1.0) {
     for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = T(double(o[e]) / l);
+  } else {
+    for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = T(double(o[e]) * f / l);
   }
   if (a.lse) {
     T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
@@ -203,6 +243,11 @@ bool decode_merge(const Job<T>& job, int64_t g0, int64_t g1) {
           for (int64_t e = 0; e < a.Ev; ++e) acc[e] += w * double(o[e]);
         }
       }
+      const int64_t hq = h * job.gs + r % job.gs;
+      if (a.band && a.sinks) {
+        const double f = add_sink<T>(a, hq, &M, &L);
+        for (int64_t e = 0; e < a.Ev; ++e) acc[e] *= f;
+      }
       // finish_row wants O in T: normalise here in double instead
       T* out = static_cast<T*>(a.out) + bo[kOut] + (h * job.gs + r % job.gs) * a.o_h + (r / job.gs) * a.o_l;
       for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = L == 0.0 ? T(0) : T(acc[e] / L);
@@ -226,7 +271,17 @@ int attention(const sc_attn& a, const AttnKernelsT<T>& k) {
   job.gs = a.Hq / a.H;
   job.R = job.gs * a.L;
   job.ldo = (a.Ev + k.lanes - 1) / k.lanes * k.lanes;
-  job.off = a.causal == SC_CAUSAL_LOWER_RIGHT ? a.S - a.L : 0;
+  const int32_t align = a.causal != SC_CAUSAL_NONE ? a.causal : a.band ? a.align : SC_CAUSAL_NONE;
+  job.off = align == SC_CAUSAL_LOWER_RIGHT ? a.S - a.L : 0;
+  job.has_lim = a.causal != SC_CAUSAL_NONE;
+  if (a.band && a.window_right >= 0) {
+    job.right = job.has_lim && a.window_right > 0 ? 0 : a.window_right;
+    job.has_lim = true;
+  }
+  if (a.band && a.window_left >= 0) {
+    job.left = a.window_left;
+    job.has_lo = true;
+  }
   const int64_t G = B * a.H;
   const double flops_per_group = 2.0 * double(job.R) * double(a.S) * double(a.E + a.Ev) + 1.0;
 
@@ -277,6 +332,11 @@ int check(const sc_attn* p) {
   if (a.mask_kind != SC_MASK_NONE && !a.mask) return invalid("mask: must not be NULL with mask_kind %d", int(a.mask_kind));
   if (a.causal < SC_CAUSAL_NONE || a.causal > SC_CAUSAL_LOWER_RIGHT) return invalid("causal: unknown code %d", int(a.causal));
   if (!a.q || !a.k || !a.v || !a.out) return invalid("q, k, v, out: must not be NULL");
+  if (a.band && (a.window_left < -1 || a.window_right < -1))
+    return invalid("window: bounds must be >= -1, got (%lld, %lld)", (long long)a.window_left, (long long)a.window_right);
+  if (a.band && !(a.softcap >= 0.0)) return invalid("softcap: must be >= 0");
+  if (a.band && a.align != SC_CAUSAL_UPPER_LEFT && a.align != SC_CAUSAL_LOWER_RIGHT)
+    return invalid("align: unknown code %d", int(a.align));
   return SC_OK;
 }
 

@@ -16,6 +16,12 @@ struct AttnRowSet {
   const T* const* q;  // rows pointers to q_r[0]; element stride q_e
   int64_t q_e;
   const int64_t* lim;  // causal: key j is allowed iff j <= lim[r]; nullptr: no causal limit
+  const int64_t* lo;   // window: key j is allowed iff j >= lo[r]; nullptr: no lower limit
+  // Score transforms before the masks (serving extras): softcap > 0:
+  // s = softcap tanh(s / softcap); slope: s -= slope[r] |diag[r] - j|.
+  T softcap;
+  const T* slope;      // per row; nullptr: no ALiBi
+  const int64_t* diag; // per row, with slope
   const void* const* mask;  // rows pointers to the mask at key 0 (nullptr: no mask)
   int64_t mask_s;           // mask element stride along keys
   int mask_float;           // 0: bool (uint8, nonzero = attend); 1: T added to the score
