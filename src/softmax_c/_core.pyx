@@ -62,6 +62,7 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
 
 cdef extern from "softmax_c/bench.h" nogil:
     double sc_bench_fma_peak_gflops(int threads, double seconds)
+    double sc_bench_exp_rate(int dtype, int threads, double seconds)
 
 
 cdef int raise_status(int status, str what) except -1:
@@ -119,6 +120,18 @@ def fma_peak_gflops(int threads=1, double seconds=0.2):
     cdef double r
     with nogil:
         r = sc_bench_fma_peak_gflops(threads, seconds)
+    return r
+
+
+def bench_exp_rate(dtype, int threads=1, double seconds=0.05):
+    """Elements/s of the softmax kernels' fastest exp path on the active
+    target (softmax_c/bench.h): float64 for a float64 `dtype`, float32 for
+    the others (half precision computes in float32); `threads` threads of
+    its own."""
+    cdef int dt = SC_F64 if np.dtype(dtype) == np.float64 else SC_F32
+    cdef double r
+    with nogil:
+        r = sc_bench_exp_rate(dt, threads, seconds)
     return r
 
 
