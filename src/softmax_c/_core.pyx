@@ -285,48 +285,106 @@ def logsumexp_into(cnp.ndarray x, b, cnp.ndarray out, sign, int axis):
     return True
 
 
-def softmax_fast(x, axis, double temperature, bint log_mode):
-    """The common call without Python-level overhead, recognised by layout
-    only: a C-contiguous native float32/float64 ndarray of at least one
-    element, `axis` None or the last axis (as an int), no out.  Returns the
-    result, or None for any other layout (the front then takes the general
-    path).  `temperature` must already be valid (the front checks it with
-    the first line of ``_rules.positive_finite``): every argument rule lives in ``_rules.py``."""
+cdef int _fast_view(object x, object axis, sc_view* v):
+    """The common layout of the fast paths: x a C-contiguous native
+    float32/float64/float16 ndarray of at least one element, `axis` None or
+    the last axis (as an int).  Returns x's typenum and fills v with its rows
+    (v.y_outer left to the caller), or -1 for any other layout."""
     if type(x) is not cnp.ndarray:
-        return None
+        return -1
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int t = cnp.PyArray_TYPE(a)
     if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64 and t != cnp.NPY_FLOAT16) or not cnp.PyArray_IS_C_CONTIGUOUS(a)
             or not cnp.PyArray_ISNOTSWAPPED(a)):
-        return None
+        return -1
     cdef int nd = cnp.PyArray_NDIM(a)
-    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
-    cdef sc_view v
     cdef int64_t size = cnp.PyArray_SIZE(a), rows = 1
     if nd == 0 or size == 0:
-        return None
+        return -1
     if axis is None:
         v.n = size
     elif type(axis) is int and (axis == -1 or axis == nd - 1):
-        v.n = shape[nd - 1]
+        v.n = cnp.PyArray_DIMS(a)[nd - 1]
         rows = size // v.n
     else:
-        return None
+        return -1
     v.inner = 1
     v.x_n = v.y_n = 1
     v.x_inner = v.y_inner = v.b_n = v.b_inner = 0
     v.outer_ndim = 1 if rows > 1 else 0
     v.outer_shape[0] = rows
-    v.x_outer[0] = v.y_outer[0] = v.n
+    v.x_outer[0] = v.n
     v.b_outer[0] = 0
+    return t
+
+
+cdef inline int _code_of(int t):
+    return SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64 if t == cnp.NPY_FLOAT64 else SC_F16
+
+
+def softmax_fast(x, axis, double temperature, bint log_mode):
+    """The common call without Python-level overhead, recognised by layout
+    only (_fast_view), no out.  Returns the result, or None for any other
+    layout (the front then takes the general path).  `temperature` must
+    already be valid (the front checks it with the first line of
+    ``_rules.positive_finite``): every argument rule lives in ``_rules.py``."""
+    cdef sc_view v
+    cdef int t = _fast_view(x, axis, &v)
+    if t < 0:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int nd = cnp.PyArray_NDIM(a)
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
+    v.y_outer[0] = v.n
     cdef cnp.ndarray y
-    if _oc_on and size * cnp.PyArray_ITEMSIZE(a) >= _OC_MIN_BYTES:
+    if _oc_on and cnp.PyArray_SIZE(a) * cnp.PyArray_ITEMSIZE(a) >= _OC_MIN_BYTES:
         y = _big_empty(nd, shape, t)  # the output cache (_output_cache.pxi)
     else:
         y = cnp.PyArray_EMPTY(nd, shape, t, 0)
-    _run_softmax(SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64 if t == cnp.NPY_FLOAT64 else SC_F16, a, y, &v,
-                 temperature, log_mode)
+    _run_softmax(_code_of(t), a, y, &v, temperature, log_mode)
     return y
+
+
+def logsumexp_fast(x, axis, bint keepdims):
+    """logsumexp's common call (no `b`, no `return_sign`, no `out`) without
+    Python-level overhead, recognised by layout only (_fast_view).  Returns
+    the result (a NumPy scalar for a 0-d one, as the front does), or None
+    for any other layout.  float16 gives float32 (``_rules.lse_dtype``)."""
+    cdef sc_view v
+    cdef int t = _fast_view(x, axis, &v)
+    if t < 0:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int nd = cnp.PyArray_NDIM(a), ond = 0, d
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp oshape[32]
+    if axis is None:
+        if keepdims:
+            ond = nd
+            for d in range(nd):
+                oshape[d] = 1
+    else:
+        ond = nd if keepdims else nd - 1
+        for d in range(nd - 1):
+            oshape[d] = shape[d]
+        if keepdims:
+            oshape[nd - 1] = 1
+    v.y_outer[0] = 1
+    cdef int ot = cnp.NPY_FLOAT32 if t == cnp.NPY_FLOAT16 else t
+    cdef int64_t rows = v.outer_shape[0]
+    cdef cnp.ndarray y
+    if _oc_on and rows * (4 if ot == cnp.NPY_FLOAT32 else 8) >= _OC_MIN_BYTES:
+        y = _big_empty(ond, oshape, ot)  # the output cache (_output_cache.pxi)
+    else:
+        y = cnp.PyArray_EMPTY(ond, oshape, ot, 0)
+    cdef int status, dt = _code_of(t)
+    cdef const void* xp = cnp.PyArray_DATA(a)
+    cdef void* op = cnp.PyArray_DATA(y)
+    with nogil:
+        status = sc_logsumexp(dt, xp, NULL, op, NULL, &v)
+    if status != SC_OK:
+        raise_status(status, "logsumexp")
+    return y[()] if ond == 0 else y
 
 
 include "_attention.pxi"

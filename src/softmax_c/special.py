@@ -188,6 +188,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
     >>> float(softmax_c.logsumexp(np.array([0.0, 0.0])))  # log 2
     0.6931471805599453
     """
+    if b is None and not return_sign and out is None and type(keepdims) is bool:
+        res = _core.logsumexp_fast(a, axis, keepdims)  # None: not the common layout
+        if res is not None:
+            return res
     a = R.as_array(a, "a")
     if b is not None:
         b_obj = b
