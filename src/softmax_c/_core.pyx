@@ -322,22 +322,49 @@ cdef inline int _code_of(int t):
     return SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64 if t == cnp.NPY_FLOAT64 else SC_F16
 
 
-def softmax_fast(x, axis, double temperature, bint log_mode):
+cdef bint _fast_out(cnp.ndarray a, object out):
+    """`out` fit for the fast path with input a: an ndarray of a's type,
+    shape and dtype, C-contiguous, aligned, writeable, and either a itself
+    or sharing no byte with it.  Anything else takes the general path, which
+    raises the errors (_rules.check_out) or copies around an overlap."""
+    if type(out) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    cdef int nd = cnp.PyArray_NDIM(a), d
+    if (cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(a) or cnp.PyArray_NDIM(o) != nd
+            or not cnp.PyArray_IS_C_CONTIGUOUS(o) or not cnp.PyArray_ISALIGNED(o)
+            or not cnp.PyArray_ISWRITEABLE(o) or not cnp.PyArray_ISNOTSWAPPED(o)):
+        return False
+    for d in range(nd):
+        if cnp.PyArray_DIMS(o)[d] != cnp.PyArray_DIMS(a)[d]:
+            return False
+    cdef char* op = <char*>cnp.PyArray_DATA(o)
+    cdef char* ap = <char*>cnp.PyArray_DATA(a)
+    cdef cnp.npy_intp nb = cnp.PyArray_NBYTES(a)
+    return op == ap or op + nb <= ap or ap + nb <= op
+
+
+def softmax_fast(x, axis, double temperature, bint log_mode, out=None):
     """The common call without Python-level overhead, recognised by layout
-    only (_fast_view), no out.  Returns the result, or None for any other
-    layout (the front then takes the general path).  `temperature` must
-    already be valid (the front checks it with the first line of
-    ``_rules.positive_finite``): every argument rule lives in ``_rules.py``."""
+    only (_fast_view; `out` None or as _fast_out says).  Returns the result
+    (`out` when given), or None for any other layout (the front then takes
+    the general path).  `temperature` must already be valid (the front
+    checks it with the first line of ``_rules.positive_finite``): every
+    argument rule lives in ``_rules.py``."""
     cdef sc_view v
     cdef int t = _fast_view(x, axis, &v)
     if t < 0:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
+    if out is not None and not _fast_out(a, out):
+        return None
     cdef int nd = cnp.PyArray_NDIM(a)
     cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
     v.y_outer[0] = v.n
     cdef cnp.ndarray y
-    if _oc_on and cnp.PyArray_SIZE(a) * cnp.PyArray_ITEMSIZE(a) >= _OC_MIN_BYTES:
+    if out is not None:
+        y = <cnp.ndarray>out
+    elif _oc_on and cnp.PyArray_SIZE(a) * cnp.PyArray_ITEMSIZE(a) >= _OC_MIN_BYTES:
         y = _big_empty(nd, shape, t)  # the output cache (_output_cache.pxi)
     else:
         y = cnp.PyArray_EMPTY(nd, shape, t, 0)

@@ -107,8 +107,8 @@ def softmax(x, axis=None, *, temperature=1.0, out=None):
     array([0.09003057, 0.24472847, 0.66524096])
     """
     # the common call: R.positive_finite's first line, inlined (a call costs ~50 ns of ~450)
-    if out is None and type(temperature) is float and 0.0 < temperature < _INF:
-        y = _core.softmax_fast(x, axis, temperature, False)  # None: not the common layout
+    if type(temperature) is float and 0.0 < temperature < _INF:
+        y = _core.softmax_fast(x, axis, temperature, False, out)  # None: not the common layout
         if y is not None:
             return y
     return _softmax_family(x, axis, temperature, out, False)
@@ -128,8 +128,8 @@ def log_softmax(x, axis=None, *, temperature=1.0, out=None):
     array([-1000.,     0.])
     """
     # the common call: R.positive_finite's first line, inlined (a call costs ~50 ns of ~450)
-    if out is None and type(temperature) is float and 0.0 < temperature < _INF:
-        y = _core.softmax_fast(x, axis, temperature, True)  # None: not the common layout
+    if type(temperature) is float and 0.0 < temperature < _INF:
+        y = _core.softmax_fast(x, axis, temperature, True, out)  # None: not the common layout
         if y is not None:
             return y
     return _softmax_family(x, axis, temperature, out, True)
