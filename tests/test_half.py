@@ -148,3 +148,28 @@ def test_import_does_not_load_ml_dtypes():
     code = "import sys, softmax_c, numpy as np; softmax_c.softmax(np.ones(3, np.float16)); print('ml_dtypes' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+@pytest.mark.parametrize("shape", [(3, 40), (700, 37), (4100, 300), (2, 9, 1100)])
+def test_columns_ulp(sc, target, rng, dtype, shape):
+    # Reductions over a non-last axis run in blocks of columns widened into
+    # float32 scratch (several blocks, a partial one, 3-D outer rows); peaked
+    # columns (one dominant term: log_softmax's log s near 0) and -inf / NaN
+    # columns; temperature.  Same 1-ULP contract as the rows.
+    x = logits(rng, shape, dtype)
+    x[..., 3] = -np.inf
+    x[(0,) * (len(shape) - 1) + (5,)] = np.nan
+    x[..., 7] = -4.0
+    x[(1,) * (len(shape) - 1) + (7,)] = 4.0  # column 7: one term ~1, the others e^-8 (log s < 1/64)
+    x64 = x.astype(np.float64)
+    for axis in range(len(shape) - 1):
+        with np.errstate(invalid="ignore"):
+            assert_ulp(sc.softmax(x, axis=axis), ref.softmax(x64, axis=axis), dtype, f"softmax axis {axis}")
+            assert_ulp(sc.log_softmax(x, axis=axis), ref.log_softmax(x64, axis=axis), dtype,
+                       f"log_softmax axis {axis}")
+            assert_ulp(sc.softmax(x, axis=axis, temperature=1.7), ref.softmax(x64, axis=axis, temperature=1.7),
+                       dtype, f"softmax T axis {axis}")
+    y = np.empty_like(x)
+    assert sc.softmax(x, axis=0, out=y) is y
+    np.testing.assert_array_equal(y.view(np.uint16), sc.softmax(x, axis=0).view(np.uint16))

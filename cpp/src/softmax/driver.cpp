@@ -242,17 +242,62 @@ double column_plain_sum(const T* x, int64_t xn, const T* b, int64_t bn, int64_t 
   return s;
 }
 
-// inner > 1: blocks of columns (softmax/col_kernels.h).  Softmax stores the exps in
-// the stats sweep and rescales them per row block (one exp per element);
+// log of the sum of exp((w - m) * it) over a row whose sum is near 1 (one
+// term dominates): the float32 blocked sum carries ~1e-7 of absolute error,
+// which -log(s) ~ -(s - 1) would show as many half ULPs at the max element
+// (seen: 23 bfloat16 ULP for s - 1 = 1.1e-6).  Here the terms below the max
+// are summed in double apart from the k exact 1s of the max: log1p(k - 1 +
+// rest).  Only for such peaked rows (s - 1 < 1/64), so scalar.
+// w's elements ws apart.
+template <class T>
+double log_sum_peaked(const T* w, int64_t ws, int64_t n, T m, double it) {
+  double k = 0.0, rest = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T wi = w[i * ws];
+    if (wi == m) k += 1.0;
+    else rest += std::exp((double(wi) - double(m)) * it);
+  }
+  return std::log1p((k - 1.0) + rest);
+}
+
+// One block of w columns (softmax/col_kernels.h): x and y rows n apart by
+// xn / yn, columns by xi / yi; y may be x.  Softmax stores the exps in the
+// stats sweep and rescales them per row block (one exp per element);
 // log_softmax writes (x - m) * it - log(s) in a second sweep over x.
+// log_peaked (the half-precision callers): log s of a column whose sum is
+// near 1 by log_sum_peaked, as the half rows do.
+template <class T>
+void softmax_col_block(const ReduceKernels<T>& k, const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi,
+                       int64_t n, int64_t w, T it, T it_lo, int scaled, bool log_mode, T* mblk, bool log_peaked) {
+  SC_ASSERT(k.col_tile <= 1024 && w <= k.col_tile);
+  T m[1024], coef[1024];
+  double s[1024];
+  if (!log_mode) {
+    k.cols_stats[scaled](x, xn, xi, nullptr, 0, 0, n, w, it, it_lo, m, s, y, yn, yi, mblk);
+    for (int64_t c = 0; c < w; ++c) coef[c] = T(1.0 / s[c]);
+    k.cols_rescale[scaled](y, yn, yi, n, w, mblk, m, coef, it, it_lo);
+    return;
+  }
+  const bool fast = k.cols_stats[scaled](x, xn, xi, nullptr, 0, 0, n, w, it, it_lo, m, s, nullptr, 0, 0, nullptr);
+  for (int64_t c = 0; c < w; ++c) {
+    if (!finite(m[c])) {  // scipy shifts by 0 here
+      coef[c] = T(std::log(column_plain_sum(x + c * xi, xn, (const T*)nullptr, 0, n, it)));
+      m[c] = T(0);
+    } else if (log_peaked && s[c] - 1.0 < 1.0 / 64) {
+      coef[c] = T(log_sum_peaked(x + c * xi, xn, n, m[c], double(it) + double(it_lo)));
+    } else {
+      coef[c] = T(std::log(s[c]));
+    }
+  }
+  k.cols_write[scaled](x, xn, xi, y, yn, yi, n, w, m, coef, it, it_lo, log_mode, fast);
+}
+
+// inner > 1: item i is a block of k.col_tile columns of an outer row.
 template <class T>
 bool softmax_cols_task(const SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
   const int64_t W = k.col_tile;
-  SC_ASSERT(W <= 1024);
-  T m[1024], coef[1024];
-  double s[1024];
   T* mblk = nullptr;
   if (!j.log_mode) {
     const int64_t blocks = (v.n + 15) / 16;  // ColTile::kRowBlock
@@ -262,27 +307,8 @@ bool softmax_cols_task(const SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   for (int64_t i = i0; i < i1; ++i) {
     const auto [r, c0, w] = col_block(i, v.inner, W);
     const auto [ox, oy, ob] = j.outer(r);
-    const T* x = j.x + ox + c0 * v.x_inner;
-    T* y = j.y + oy + c0 * v.y_inner;
-    if (!j.log_mode) {
-      k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s, y, v.y_n, v.y_inner,
-                             mblk);
-      for (int64_t c = 0; c < w; ++c) coef[c] = T(1.0 / s[c]);
-      k.cols_rescale[j.scaled](y, v.y_n, v.y_inner, v.n, w, mblk, m, coef, j.it, j.it_lo);
-      continue;
-    }
-    const bool fast = k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s,
-                                             nullptr, 0, 0, nullptr);
-    for (int64_t c = 0; c < w; ++c) {
-      if (finite(m[c])) {
-        coef[c] = T(std::log(s[c]));
-      } else {  // scipy shifts by 0 here
-        coef[c] = T(std::log(column_plain_sum(x + c * v.x_inner, v.x_n, (const T*)nullptr, 0, v.n, j.it)));
-        m[c] = T(0);
-      }
-    }
-    k.cols_write[j.scaled](x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, m, coef, j.it, j.it_lo, j.log_mode,
-                           fast);
+    softmax_col_block(k, j.x + ox + c0 * v.x_inner, v.x_n, v.x_inner, j.y + oy + c0 * v.y_inner, v.y_n, v.y_inner,
+                      v.n, w, j.it, j.it_lo, j.scaled, j.log_mode, mblk, false);
   }
   return true;
 }
@@ -552,7 +578,8 @@ int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign,
 // computed there by the float32 kernels, and each result is rounded once to
 // S on its store (softmax/half_kernels.h).  Every layout goes this way: a
 // strided row is widened by the same pass that packs it, and inner > 1 is
-// taken as inner strided rows (one per column).  A long row's chunks run on
+// taken in blocks of columns (half_cols_task; one strided row per column
+// when a block would not fit its scratch).  A long row's chunks run on
 // one thread (the row is the work item), so results do not depend on the
 // thread count either.
 
@@ -572,6 +599,7 @@ struct HalfJob {
   float it = 1, it_lo = 0;
   int scaled = 0;
   bool log_mode = false;
+  int64_t col_w = 0;  // softmax with inner > 1: columns per block (half_cols_task), 0: one column per item
   // item i (outer row i / inner, column i % inner) -> offsets of x, y, b
   std::array<int64_t, 3> at(int64_t i) const {
     const auto o = outer(i / v->inner);
@@ -579,21 +607,6 @@ struct HalfJob {
     return {o[0] + c * v->x_inner, o[1] + c * v->y_inner, o[2] + c * v->b_inner};
   }
 };
-
-// log of the sum of exp((w - m) * it) over a row whose sum is near 1 (one
-// term dominates): the float32 blocked sum carries ~1e-7 of absolute error,
-// which -log(s) ~ -(s - 1) would show as many half ULPs at the max element
-// (seen: 23 bfloat16 ULP for s - 1 = 1.1e-6).  Here the terms below the max
-// are summed in double apart from the k exact 1s of the max: log1p(k - 1 +
-// rest).  Only for such peaked rows (s - 1 < 1/64), so scalar.
-inline double log_sum_peaked(const float* w, int64_t n, float m, double it) {
-  double k = 0.0, rest = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (w[i] == m) k += 1.0;
-    else rest += std::exp((double(w[i]) - double(m)) * it);
-  }
-  return std::log1p((k - 1.0) + rest);
-}
 
 // A row of n <= kHalfCachedRow: widen + minmax, exp + sum in w, round on store.
 template <class S>
@@ -609,7 +622,7 @@ void half_row_cached(const HalfJob<S>& j, const S* x, S* y, float* w) {
   } else {
     const float sh = shift_of(m);
     const double s = j.k->sum_exp[mode][j.scaled](w, nullptr, n, sh, j.it, j.it_lo, nullptr);
-    const double L = s - 1.0 < 1.0 / 64 && finite(m) ? log_sum_peaked(w, n, m, double(j.it) + double(j.it_lo))
+    const double L = s - 1.0 < 1.0 / 64 && finite(m) ? log_sum_peaked(w, 1, n, m, double(j.it) + double(j.it_lo))
                                                      : std::log(s);
     j.h->affine_narrow(w, y, v.y_n, n, sh, j.it, float(L));
   }
@@ -665,6 +678,45 @@ bool half_rows_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
   return true;
 }
 
+// inner > 1: a block of col_w columns of an outer row is widened into
+// float32 scratch (n x col_w, rows contiguous), computed there in place by
+// the float32 column kernels (softmax_col_block) and rounded once on store.
+template <class S>
+bool half_cols_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
+  const sc_view& v = *j.v;
+  const int64_t W = j.col_w, n = v.n;
+  float* w = scratch<float>(Scratch::kPackX, n * W);
+  float* mblk = j.log_mode ? nullptr : scratch<float>(Scratch::kColBlockMax, (n + 15) / 16 * W);
+  if (!w || (!j.log_mode && !mblk)) return false;
+  for (int64_t i = i0; i < i1; ++i) {
+    const auto [r, c0, cw] = col_block(i, v.inner, W);
+    const auto [ox, oy, ob] = j.outer(r);
+    const S* x = j.x + ox + c0 * v.x_inner;
+    S* y = j.y + oy + c0 * v.y_inner;
+    for (int64_t row = 0; row < n; ++row) j.h->widen(x + row * v.x_n, v.x_inner, w + row * cw, cw);
+    softmax_col_block(*j.k, w, cw, 1, w, cw, 1, n, cw, j.it, j.it_lo, j.scaled, j.log_mode, mblk, true);
+    for (int64_t row = 0; row < n; ++row) j.h->scale_narrow(w + row * cw, y + row * v.y_n, v.y_inner, cw, 1.0f);
+  }
+  return true;
+}
+
+// Column block width of half_cols_task: n x col_w float32 in kHalfColBytes,
+// at least one vector of columns, at most the float32 column tile; 0 (one
+// strided column per item) when even one vector of columns would take more
+// than kHalfColMaxBytes of scratch.  Measured (float16, 1 thread, AVX-512,
+// softmax over axis 0 of C-contiguous (4096, 1024)): 256 KiB 8.5 ms, 1 MiB
+// 14 ms (loaded), 4 MiB 4.1 ms, against 81 ms one column at a time and
+// 2.9 ms for float32 (wide blocks widen longer runs per call).
+constexpr int64_t kHalfColBytes = 4 << 20;
+constexpr int64_t kHalfColMaxBytes = 16 << 20;
+inline int64_t half_col_width(const KernelTable& t, int64_t n, int64_t inner) {
+  const int64_t lanes = 64 / int64_t(sizeof(float)), per_col = n * int64_t(sizeof(float));
+  if (inner <= 1 || per_col * lanes > kHalfColMaxBytes) return 0;
+  int64_t w = kHalfColBytes / per_col / lanes * lanes;
+  w = w < lanes ? lanes : w;
+  return w < t.f32.col_tile ? w : t.f32.col_tile;
+}
+
 template <class S>
 int softmax_half_impl(const KernelTable& t, const S* x, S* y, const sc_view& v, double temperature, bool log_mode) {
   HalfJob<S> j;
@@ -680,6 +732,11 @@ int softmax_half_impl(const KernelTable& t, const S* x, S* y, const sc_view& v, 
   j.log_mode = log_mode;
   j.scaled = temperature != 1.0;
   inverse_temperature<float>(temperature, &j.it, &j.it_lo);
+  j.col_w = v.x_n == 0 ? 0 : half_col_width(t, v.n, v.inner);
+  if (j.col_w > 0) {
+    const int64_t items = rows * col_blocks(v.inner, j.col_w);
+    return run_items(items, grain_for(v.n * j.col_w), [&](int64_t b, int64_t e) { return half_cols_task(j, b, e); });
+  }
   return run_items(rows * v.inner, grain_for(v.n), [&](int64_t b, int64_t e) { return half_rows_task(j, b, e); });
 }
 
