@@ -170,6 +170,20 @@ def test_columns_ulp(sc, target, rng, dtype, shape):
                        f"log_softmax axis {axis}")
             assert_ulp(sc.softmax(x, axis=axis, temperature=1.7), ref.softmax(x64, axis=axis, temperature=1.7),
                        dtype, f"softmax T axis {axis}")
+        w = np.abs(logits(rng, shape, dtype, 1.0))  # weights, some zero (the element is removed)
+        w[..., 1] = 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            assert_close(sc.logsumexp(x, axis=axis), ref.logsumexp(x64, axis=axis), "log", dtype=np.float32,
+                         what=f"logsumexp axis {axis}")
+            r, sg = sc.logsumexp(x, axis=axis, b=w, return_sign=True)
+            er, esg = ref.logsumexp(x64, axis=axis, b=w.astype(np.float64), return_sign=True)
+            assert r.dtype == np.float32
+            assert_close(r, er, "log", dtype=np.float32, what=f"logsumexp b axis {axis}")
+            np.testing.assert_array_equal(sg[np.isfinite(er)], esg[np.isfinite(er)])
+    lp = sc.log_softmax(x, axis=0).astype(np.float64)  # columns of log-probabilities: lse ~ 0, the exclusion pass
+    with np.errstate(invalid="ignore"):
+        assert_close(sc.logsumexp(lp.astype(dtype), axis=0), ref.logsumexp(lp.astype(dtype).astype(np.float64), axis=0),
+                     "log", dtype=np.float32, what="logsumexp of log-probabilities")
     y = np.empty_like(x)
     assert sc.softmax(x, axis=0, out=y) is y
     np.testing.assert_array_equal(y.view(np.uint16), sc.softmax(x, axis=0).view(np.uint16))

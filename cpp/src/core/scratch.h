@@ -14,6 +14,8 @@ enum class Scratch : int {
   kPackB,        // the same for the weights b (logsumexp)
   kExp,          // the exps of a row before the non-temporal scale (softmax)
   kColBlockMax,  // per row block, the column maxima (softmax columns)
+  kColHalfX,     // a block of half-precision columns of x widened to float32
+  kColHalfB,     //   the same for the weights b (logsumexp)
   kAttnWork,     // the attention kernel's workspace (Q^T panels, tiles)
   kAttnOut,      // a prefill item's unnormalised O, m, l
   kAttnMerge,    // the decode merge's accumulator row (double)

@@ -504,39 +504,47 @@ bool lse_rows_task(const LseJob<T>& j, int64_t r0, int64_t r1) {
   return true;
 }
 
+// One block of w columns: out[c * os] (and sign) = logsumexp of column c
+// (rows xn apart, columns xi; weights b likewise).  px, pb: the exclusion
+// pass's packs, taken from the scratch when first needed.  False when that
+// allocation failed.
+template <class T>
+bool lse_col_block(const ReduceKernels<T>& k, const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi,
+                   int64_t n, int64_t w, T* out, T* sign, int64_t os, T** px, T** pb) {
+  SC_ASSERT(k.col_tile <= 1024 && w <= k.col_tile);
+  T m[1024];
+  double s[1024];
+  k.cols_stats[0](x, xn, xi, b, bn, bi, n, w, T(1), T(0), m, s, nullptr, 0, 0, nullptr);
+  for (int64_t c = 0; c < w; ++c) {
+    if (!finite(m[c])) s[c] = column_plain_sum(x + c * xi, xn, b ? b + c * bi : nullptr, bn, n, 1.0);
+    T* sg = sign ? sign + c * os : nullptr;
+    if (lse_small(m[c], s[c])) {  // the exclusion pass, the column packed chunk by chunk
+      const int64_t len = n < kChunk ? n : kChunk;
+      if (!*px) *px = scratch<T>(Scratch::kPackX, len);
+      if (b && !*pb) *pb = scratch<T>(Scratch::kPackB, len);
+      if (!*px || (b && !*pb)) return false;
+      double sc[2] = {0.0, 0.0};
+      lse_exclusion(k, x + c * xi, xn, b ? b + c * bi : nullptr, bn, n, m[c], *px, *pb, sc);
+      lse_finish_excluded(m[c], sc[0], sc[1], out + c * os, sg);
+      continue;
+    }
+    lse_finish(m[c], s[c], out + c * os, sg);
+  }
+  return true;
+}
+
 template <class T>
 bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
-  const ReduceKernels<T>& k = *j.k;
-  const int64_t W = k.col_tile;
-  SC_ASSERT(W <= 1024);
-  T m[1024];
-  double s[1024];
-  T* px = nullptr;  // the exclusion pass's packs, taken when first needed
+  T* px = nullptr;
   T* pb = nullptr;
   for (int64_t i = i0; i < i1; ++i) {
-    const auto [r, c0, w] = col_block(i, v.inner, W);
+    const auto [r, c0, w] = col_block(i, v.inner, j.k->col_tile);
     const auto [ox, oy, ob] = j.outer(r);
-    const T* x = j.x + ox + c0 * v.x_inner;
-    const T* b = j.b ? j.b + ob + c0 * v.b_inner : nullptr;
-    k.cols_stats[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, T(1), T(0), m, s, nullptr, 0, 0, nullptr);
-    for (int64_t c = 0; c < w; ++c) {
-      const int64_t yo = oy + (c0 + c) * v.y_inner;
-      if (!finite(m[c]))
-        s[c] = column_plain_sum(x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, 1.0);
-      T* sign = j.sign ? j.sign + yo : nullptr;
-      if (lse_small(m[c], s[c])) {  // the exclusion pass, the column packed chunk by chunk
-        const int64_t len = v.n < kChunk ? v.n : kChunk;
-        if (!px) px = scratch<T>(Scratch::kPackX, len);
-        if (b && !pb) pb = scratch<T>(Scratch::kPackB, len);
-        if (!px || (b && !pb)) return false;
-        double sc[2] = {0.0, 0.0};
-        lse_exclusion(k, x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, m[c], px, pb, sc);
-        lse_finish_excluded(m[c], sc[0], sc[1], j.out + yo, sign);
-        continue;
-      }
-      lse_finish(m[c], s[c], j.out + yo, sign);
-    }
+    const int64_t yo = oy + c0 * v.y_inner;
+    if (!lse_col_block(*j.k, j.x + ox + c0 * v.x_inner, v.x_n, v.x_inner, j.b ? j.b + ob + c0 * v.b_inner : nullptr,
+                       v.b_n, v.b_inner, v.n, w, j.out + yo, j.sign ? j.sign + yo : nullptr, v.y_inner, &px, &pb))
+      return false;
   }
   return true;
 }
@@ -685,7 +693,7 @@ template <class S>
 bool half_cols_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const int64_t W = j.col_w, n = v.n;
-  float* w = scratch<float>(Scratch::kPackX, n * W);
+  float* w = scratch<float>(Scratch::kColHalfX, n * W);
   float* mblk = j.log_mode ? nullptr : scratch<float>(Scratch::kColBlockMax, (n + 15) / 16 * W);
   if (!w || (!j.log_mode && !mblk)) return false;
   for (int64_t i = i0; i < i1; ++i) {
@@ -762,6 +770,32 @@ bool lse_half_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
   return true;
 }
 
+// inner > 1: a block of col_w columns of x (and b) widened into float32
+// scratch, then lse_col_block on it (as half_cols_task).
+template <class S>
+bool lse_half_cols_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
+  const sc_view& v = *j.v;
+  const int64_t W = j.col_w, n = v.n;
+  float* wx = scratch<float>(Scratch::kColHalfX, n * W);
+  float* wb = j.b ? scratch<float>(Scratch::kColHalfB, n * W) : nullptr;
+  if (!wx || (j.b && !wb)) return false;
+  float* px = nullptr;
+  float* pb = nullptr;
+  for (int64_t i = i0; i < i1; ++i) {
+    const auto [r, c0, cw] = col_block(i, v.inner, W);
+    const auto [ox, oy, ob] = j.outer(r);
+    for (int64_t row = 0; row < n; ++row) {
+      j.h->widen(j.x + ox + c0 * v.x_inner + row * v.x_n, v.x_inner, wx + row * cw, cw);
+      if (j.b) j.h->widen(j.b + ob + c0 * v.b_inner + row * v.b_n, v.b_inner, wb + row * cw, cw);
+    }
+    const int64_t yo = oy + c0 * v.y_inner;
+    if (!lse_col_block(*j.k, wx, cw, 1, j.b ? wb : nullptr, cw, 1, n, cw, j.out + yo, j.sign ? j.sign + yo : nullptr,
+                       v.y_inner, &px, &pb))
+      return false;
+  }
+  return true;
+}
+
 template <class S>
 int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, float* sign, const sc_view& v) {
   HalfJob<S> j;
@@ -782,6 +816,12 @@ int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, floa
       lse_finish<float>(-INFINITY, 0.0, out + oy, sign ? sign + oy : nullptr);
     }
     return SC_OK;
+  }
+  j.col_w = v.x_n == 0 ? 0 : half_col_width(t, v.n, v.inner);
+  if (j.col_w > 0) {
+    const int64_t items = rows * col_blocks(v.inner, j.col_w);
+    return run_items(items, grain_for(v.n * j.col_w),
+                     [&](int64_t b0, int64_t e0) { return lse_half_cols_task(j, b0, e0); });
   }
   return run_items(rows * v.inner, grain_for(v.n), [&](int64_t b0, int64_t e0) { return lse_half_task(j, b0, e0); });
 }
