@@ -17,7 +17,8 @@ Design notes
    its aggregate step returns ``m + log s``.
 2. **softmax / log_softmax** are the same reduction with ``keepdims=True``
    (the row's state, broadcast), on ``(max, sum relative to max)`` chunk
-   states (``stats._max_stats``: the shift must be exact, see there), then one ``map_blocks`` that normalises each
+   states (:func:`~softmax_c.softmax_stats`, one kernel read: the shift must
+   be the exact max), then one ``map_blocks`` that normalises each
    chunk: ``exp((x / T - m) - log s)`` in place in the output, with ``m``
    the exact max, the order of scipy's ``(x - max) - log(sum)`` (a shift of
    ``m + log s`` would cost ``ulp(lse)`` per element: 3e-5 relative for
@@ -50,7 +51,7 @@ from . import log_softmax as _np_log_softmax
 from . import logsumexp as _np_logsumexp
 from . import softmax as _np_softmax
 from . import _rules
-from .stats import _max_stats, merge_stats, softmax_stats
+from .stats import _lse_stats, merge_stats, softmax_stats
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample"]
 
@@ -91,12 +92,13 @@ def _pack(m, s):
 
 def _stats_chunk(x, b=None, *, axis, keepdims, temperature=1.0, exact_shift=False, **_):
     """dask.array.reduction's chunk step: one block -> its packed state
-    (``exact_shift``: the (max, sum) state softmax needs, see _max_stats)."""
+    (``exact_shift``: the (max, sum) state softmax needs, by the stats
+    kernel; else logsumexp's (lse, sign) state, see stats._lse_stats)."""
     _task_threads()
     if exact_shift:
-        m, s = _max_stats(x, axis=axis, temperature=temperature)
+        m, s = softmax_stats(x, axis=axis, temperature=temperature)
     else:
-        m, s = softmax_stats(x, axis=axis, temperature=temperature, b=b)
+        m, s = _lse_stats(x, axis=axis, temperature=temperature, b=b)
     return _pack(m, s)
 
 

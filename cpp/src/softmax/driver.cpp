@@ -18,6 +18,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -330,16 +331,51 @@ int softmax_impl(const ReduceKernels<T>& k, const T* x, T* y, const sc_view& v, 
 
 // -------------------------------------------------------------- logsumexp --
 
+// What a reduction's (M, S) becomes: logsumexp's (out, sign), or with
+// stats the partial state (m, s) of sc_softmax_stats, of x / temperature
+// (scaled: temperature != 1; logsumexp has none, weights b only with T = 1).
+template <class T>
+struct LseFinish {
+  bool stats = false;
+  int scaled = 0;
+  T it = 1, it_lo = 0;
+  double temperature = 1.0;
+};
+
 template <class T>
 struct LseJob {
   const ReduceKernels<T>* k;
   const T* x;
   const T* b;
-  T* out;
-  T* sign;
+  T* out;   // stats: m
+  T* sign;  // stats: s
   const sc_view* v;
   OuterOffsets<3> outer;
+  LseFinish<T> fin;
 };
+
+// The state of sc_softmax_stats from the running max M of x and the sum S of
+// b * exp((x - shift_of(M)) / T): m = M / T rounded once (so m is the max of
+// the rounded x / T, what the normalising pass subtracts), s relative to
+// that m (the rounding of m moved into s, in double).  Nothing to sum:
+// (-inf, 0); +inf: (+inf, sign of S); NaN: (NaN, NaN).
+template <class T>
+void stats_finish(T M, double S, double temperature, T* m, T* s) {
+  if (std::isnan(double(M)) || std::isnan(S)) {
+    *m = *s = T(NAN);
+  } else if (M == T(INFINITY)) {
+    *m = M;
+    *s = T((S > 0) - (S < 0));
+  } else if (M == T(-INFINITY)) {
+    *m = M;
+    *s = T(0);
+  } else {
+    const double exact = double(M) / temperature;
+    const T mo = T(exact);
+    *m = mo;
+    *s = T(S * std::exp(exact - double(mo)));
+  }
+}
 
 // out = shift + log|S|, sign = sign(S); without sign a negative S is NaN.
 template <class T>
@@ -404,12 +440,16 @@ void lse_exclusion(const ReduceKernels<T>& k, const T* x, int64_t xs, const T* b
 
 // One row in chunks: per chunk (max, sum relative to its shift), merged.
 // chunk(c0, len) -> {x, b}: the chunk's elements as contiguous rows (b null
-// without weights).
+// without weights).  One read of the row from memory: each chunk (kChunk
+// elements, 64 KiB of float32) is read twice while it sits in L2 (max, then
+// sum).  The alternative, an online (max, sum) per vector lane with a rescale
+// exp per element, does twice the exps for the same memory traffic.
 template <class T, class F>
-void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign) {
+void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign, const LseFinish<T>& fin) {
   T M = -INFINITY;
   bool nan = false;
   double S = 0.0;
+  const double it = 1.0 / fin.temperature;
   // Two passes over each chunk (max, then sum); the running (M, S) is
   // rescaled when a later chunk raises the max.
   for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
@@ -421,14 +461,16 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
     nan |= std::isnan(m);
     const T sh = shift_of(m);
     const double s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
-                         : k.sum_exp[choose_exp_mode(m, mn, 1.0)][0](xc_, nullptr, len, sh, T(1), T(0), nullptr);
+                         : k.sum_exp[choose_exp_mode(m, mn, double(fin.it))][fin.scaled](xc_, nullptr, len, sh, fin.it,
+                                                                                       fin.it_lo, nullptr);
     const T newM = m > M ? m : M;
     const double nsh = double(shift_of(newM));
-    if (S != 0.0) S *= std::exp(double(shift_of(M)) - nsh);
-    if (s != 0.0) S += s * std::exp(double(sh) - nsh);
+    if (S != 0.0) S *= std::exp((double(shift_of(M)) - nsh) * it);
+    if (s != 0.0) S += s * std::exp((double(sh) - nsh) * it);
     M = newM;
   }
   if (nan) S = NAN;
+  if (fin.stats) return stats_finish(M, S, fin.temperature, out, sign);
   if (lse_small(M, S)) {
     double sc[2] = {0.0, 0.0};  // the exclusion pass, over the same chunks
     for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
@@ -451,7 +493,7 @@ void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* s
     if (!xc) xc_ = contiguous_row(xc_, v.x_n, len, px);
     if (b && !bc) bc_ = contiguous_row(bc_, v.b_n, len, pb);
     return std::pair<const T*, const T*>(xc_, bc_);
-  }, out, sign);
+  }, out, sign, j.fin);
 }
 
 template <class T>
@@ -468,9 +510,11 @@ bool lse_rows_task(const LseJob<T>& j, int64_t r0, int64_t r1) {
     if (v.x_n == 0 && (!j.b || v.b_n == 0)) {  // constant row: closed form
       const T c = j.x[ox];
       const double w = j.b ? double(j.b[ob]) : 1.0;
-      if (w == 0.0) { lse_finish<T>(-INFINITY, 0.0, j.out + oy, sign); continue; }
-      const double S = w * double(v.n) * std::exp(double(c) - double(shift_of(c)));
-      lse_finish<T>(c, std::isnan(c) ? NAN : S, j.out + oy, sign);
+      const double S = w * double(v.n) * std::exp((double(c) - double(shift_of(c))) / j.fin.temperature);
+      if (j.fin.stats) stats_finish<T>(w == 0.0 ? T(-INFINITY) : c, w == 0.0 ? 0.0 : S, j.fin.temperature,
+                                       j.out + oy, sign);
+      else if (w == 0.0) lse_finish<T>(-INFINITY, 0.0, j.out + oy, sign);
+      else lse_finish<T>(c, std::isnan(c) ? NAN : S, j.out + oy, sign);
       continue;
     }
     lse_row(j, j.x + ox, j.b ? j.b + ob : nullptr, v.n, j.out + oy, sign, px, pb);
@@ -493,12 +537,19 @@ bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
     const auto [ox, oy, ob] = j.outer(r);
     const T* x = j.x + ox + c0 * v.x_inner;
     const T* b = j.b ? j.b + ob + c0 * v.b_inner : nullptr;
-    k.cols_stats[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, T(1), T(0), m, s, nullptr, 0, 0, nullptr);
+    const LseFinish<T>& fin = j.fin;
+    k.cols_stats[fin.scaled](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, fin.it, fin.it_lo, m, s, nullptr, 0,
+                             0, nullptr);
     for (int64_t c = 0; c < w; ++c) {
       const int64_t yo = oy + (c0 + c) * v.y_inner;
       if (!finite(m[c]))
-        s[c] = column_plain_sum(x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n, 1.0);
+        s[c] = column_plain_sum(x + c * v.x_inner, v.x_n, b ? b + c * v.b_inner : nullptr, v.b_n, v.n,
+                                1.0 / fin.temperature);
       T* sign = j.sign ? j.sign + yo : nullptr;
+      if (fin.stats) {
+        stats_finish(m[c], s[c], fin.temperature, j.out + yo, sign);
+        continue;
+      }
       if (lse_small(m[c], s[c])) {  // the exclusion pass, the column packed chunk by chunk
         const int64_t len = v.n < kChunk ? v.n : kChunk;
         if (!px) px = scratch<T>(Scratch::kPackX, len);
@@ -516,7 +567,8 @@ bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
 }
 
 template <class T>
-int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign, const sc_view& v) {
+int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign, const sc_view& v,
+             const LseFinish<T>& fin = {}) {
   const OuterOffsets<3> outer = outer_of(v);
   const int64_t rows = outer.count();
   if (rows == 0 || v.inner == 0) return SC_OK;
@@ -528,12 +580,14 @@ int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign,
   j.out = out;
   j.sign = sign;
   j.v = &v;
-  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0
+  j.fin = fin;
+  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0; the state (-inf, 0)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t oy = outer(r)[1];
       for (int64_t c = 0; c < v.inner; ++c) {
         T* sp = sign ? sign + oy + c * v.y_inner : nullptr;
-        lse_finish<T>(-INFINITY, 0.0, out + oy + c * v.y_inner, sp);
+        if (fin.stats) stats_finish<T>(-INFINITY, 0.0, 1.0, out + oy + c * v.y_inner, sp);
+        else lse_finish<T>(-INFINITY, 0.0, out + oy + c * v.y_inner, sp);
       }
     }
     return SC_OK;
@@ -565,8 +619,9 @@ struct HalfJob {
   const S* x;
   const S* b;  // logsumexp weights (S), or null
   S* y;
-  float* out;   // logsumexp: float32 results
-  float* sign;
+  float* out;   // logsumexp: float32 results (stats: m)
+  float* sign;  // (stats: s)
+  LseFinish<float> fin;  // logsumexp / softmax_stats
   const sc_view* v;
   OuterOffsets<3> outer;
   float it = 1, it_lo = 0;
@@ -700,13 +755,14 @@ bool lse_half_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
       j.h->widen(x + c0 * v.x_n, v.x_n, wx, n);
       if (b) j.h->widen(b + c0 * v.b_n, v.b_n, wb, n);
       return std::pair<const float*, const float*>(wx, b ? wb : nullptr);
-    }, j.out + oy, j.sign ? j.sign + oy : nullptr);
+    }, j.out + oy, j.sign ? j.sign + oy : nullptr, j.fin);
   }
   return true;
 }
 
 template <class S>
-int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, float* sign, const sc_view& v) {
+int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, float* sign, const sc_view& v,
+                  const LseFinish<float>& fin = {}) {
   HalfJob<S> j;
   j.outer = outer_of(v);
   const int64_t rows = j.outer.count();
@@ -719,10 +775,12 @@ int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, floa
   j.out = out;
   j.sign = sign;
   j.v = &v;
-  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0
+  j.fin = fin;
+  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0; the state (-inf, 0)
     for (int64_t i = 0; i < rows * v.inner; ++i) {
       const int64_t oy = j.at(i)[1];
-      lse_finish<float>(-INFINITY, 0.0, out + oy, sign ? sign + oy : nullptr);
+      if (fin.stats) stats_finish<float>(-INFINITY, 0.0, 1.0, out + oy, sign + oy);
+      else lse_finish<float>(-INFINITY, 0.0, out + oy, sign ? sign + oy : nullptr);
     }
     return SC_OK;
   }
@@ -779,6 +837,31 @@ int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign,
       else
         return sc::lse_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<const T*>(b),
                                static_cast<T*>(out), static_cast<T*>(sign), *v);
+    });
+  });
+}
+
+int sc_softmax_stats(int dtype, const void* x, const void* b, void* m, void* s, const sc_view* v,
+                     double temperature) {
+  return sc::c_abi([&] {
+    if (int st = sc::check_view(v)) return st;
+    if (int st = sc::check_temperature(temperature)) return st;
+    if (b && temperature != 1.0) return sc::invalid("b: weights need temperature 1, got %g", temperature);
+    if (!m || !s) return sc::invalid("m, s: must not be NULL");
+    return sc::dispatch_dtype_half(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      using K = std::conditional_t<sc::is_half_v<T>, float, T>;
+      sc::LseFinish<K> fin;
+      fin.stats = true;
+      fin.scaled = temperature != 1.0;
+      fin.temperature = temperature;
+      sc::inverse_temperature<K>(temperature, &fin.it, &fin.it_lo);
+      if constexpr (sc::is_half_v<T>)
+        return sc::lse_half_impl<T>(*sc::active(), static_cast<const T*>(x), static_cast<const T*>(b),
+                                    static_cast<float*>(m), static_cast<float*>(s), *v, fin);
+      else
+        return sc::lse_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<const T*>(b),
+                               static_cast<T*>(m), static_cast<T*>(s), *v, fin);
     });
   });
 }
