@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import LSE_TOL, TOL, assert_close, import_softmax_c
+from conftest import LSE_TOL, TOL, assert_close, import_softmax_c, ref
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -315,3 +315,53 @@ def test_vocab_parallel_frequencies_chi_square(client):
     p /= p.sum()
     counts = np.bincount(tok, minlength=12)
     assert stats.chisquare(counts, p * counts.sum()).pvalue > 1e-4
+
+
+# -------------------------------------------------------------- topk_softmax --
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_topk_softmax_any_chunking(client, rng, dtype):
+    """Probabilities over the full row (TOL x 2: the sum is merged), indices
+    exact, for chunkings along and across the vocabulary (chunks narrower
+    than k, size-1 chunks, uneven chunks)."""
+    x = (rng.normal(size=(7, 60)) * 3).astype(dtype)
+    x[2, 5:50] = -inf  # whole chunks of nothing
+    x[3, 1:] = -inf    # one finite entry: the other k - 1 are -inf, p = 0
+    x[4, :] = x[4, 0]  # all tied: the k lowest indices
+    x[5, [3, 17, 40, 59]] = 9.0  # ties across chunks
+    k = 5
+    pw, iw = sc.topk_softmax(x, k, temperature=0.9)
+    chunkings = [(7, 60), (2, 60), (3, 10), (7, 3), (1, 1), (4, (1, 29, 2, 28))]
+    lazy = [scd.topk_softmax(da.from_array(x, chunks=ch), k, temperature=0.9) for ch in chunkings]
+    for ch, (p, i) in zip(chunkings, client.compute(lazy, sync=True)):
+        assert p.dtype == pw.dtype and i.dtype == np.int64 and p.shape == i.shape == (7, k)
+        np.testing.assert_array_equal(i, iw, err_msg=str(ch))
+        assert_close(p, ref.softmax(x.astype(np.float64) / 0.9, axis=-1)[np.arange(7)[:, None], iw], "prob",
+                     tol=2 * TOL[np.dtype(dtype)], what=str(ch))
+    np.testing.assert_array_equal(iw[4], np.arange(k))
+    np.testing.assert_array_equal(iw[5, :4], [3, 17, 40, 59])
+
+
+def test_topk_softmax_axis_batch_and_errors(client, rng):
+    x = rng.normal(size=(3, 20, 4))
+    pw, iw = sc.topk_softmax(x, 3, axis=1)
+    p, i = client.compute(scd.topk_softmax(da.from_array(x, chunks=(2, 6, 3)), 3, axis=1), sync=True)
+    np.testing.assert_array_equal(i, iw)
+    assert_close(p, pw, "prob", tol=2 * TOL[np.dtype(np.float64)])
+    p, i = client.compute(scd.topk_softmax(da.from_array(x, chunks=(1, 20, 1)), 20, axis=1), sync=True)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-13)  # k = n: the whole mass
+    with pytest.raises(ValueError, match="top_k"):
+        scd.topk_softmax(da.from_array(x), 21, axis=1)
+    with pytest.raises(TypeError):
+        scd.topk_softmax(da.from_array(x), 2.0)
+    with pytest.raises(ValueError, match="temperature"):
+        scd.topk_softmax(da.from_array(x), 2, temperature=0)
+    bad = rng.normal(size=(5, 12))
+    bad[3] = -inf  # every entry -inf: no distribution (as the NumPy function)
+    for ch in ((5, 12), (2, 5)):
+        with pytest.raises(ValueError, match="row 3"):
+            client.compute(scd.topk_softmax(da.from_array(bad, chunks=ch), 2), sync=True)
+    bad[3] = 0
+    bad[1, 7] = nan
+    with pytest.raises(ValueError, match="row 1"):
+        client.compute(scd.topk_softmax(da.from_array(bad, chunks=(5, 4)), 2), sync=True)

@@ -53,7 +53,7 @@ from . import softmax as _np_softmax
 from . import _rules
 from .stats import _lse_stats, merge_stats, softmax_stats
 
-__all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample"]
+__all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample", "topk_softmax"]
 
 _STATE = np.dtype([("m", np.float64), ("s", np.float64)])
 
@@ -623,3 +623,145 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
                         parts.rechunk({1: -1}), rowpos[:, None], drop_axis=1, dtype=np.int64,
                         meta=np.empty(0, np.int64), token="softmax_c-sample")
     return tok.reshape(batch)
+
+
+# -------------------------------------------------------------- topk_softmax --
+#
+# Vocabulary chunked: chunk c of a row gives its exact-shift state (m_c, s_c)
+# of x / T (softmax_stats, one kernel read) and its top-min(k, width)
+# candidates (raw logit, global index), ordered by (logit desc, index asc).
+# One aggregate per row block merges the states into the row's (M, S) and
+# takes the first k of the union of the candidates in the same order: the
+# global top-k, since every member of it is among its own chunk's first k.
+# Probabilities are exp(x / T - M) / S: over the FULL row, as the NumPy
+# function defines them (not renormalised over the k).  Ties (equal logits)
+# go to the lower global index, whatever the chunking: the order compares
+# the raw logits (not x / T, whose rounding could tie distinct logits) and
+# breaks ties by the global index.
+
+def _topk_invalid(bad, rowpos):
+    r = int(rowpos[np.flatnonzero(bad)[0]])
+    raise ValueError(f"topk_softmax: logits row {r} (flat) has a NaN or +inf entry, or no finite entry "
+                     "(it defines no probability distribution)")
+
+
+def _topk_rows_block(x, rowpos, *, k, temperature):
+    """Vocabulary in one chunk: the NumPy function on the row block, packed
+    float64 [probabilities, indices]."""
+    from . import topk_softmax as _np_topk
+
+    _task_threads()
+    rowpos = rowpos.reshape(-1)
+    if x.shape[0] == 0:
+        return np.empty((0, 2 * k))
+    bad = ~np.isfinite(np.max(x, axis=1))  # NaN, +inf or all -inf: the global row in the message
+    if bad.any():
+        _topk_invalid(bad, rowpos)
+    p, i = _np_topk(x, k, temperature=temperature)
+    return np.concatenate([p.astype(np.float64), i.astype(np.float64)], axis=1)
+
+
+def _topk_part(x, colpos, *, k, temperature):
+    """One (rows, vocabulary chunk) block -> float64 (rows, 2 + 2k):
+    [m, s, candidate logits (k), global indices (k)]; -inf / -1 padding."""
+    from . import topk_softmax as _np_topk
+
+    _task_threads()
+    rows, w = x.shape
+    out = np.full((rows, 2 + 2 * k), -np.inf)
+    out[:, 2 + k:] = -1
+    if rows == 0 or w == 0:
+        return out
+    m, s = softmax_stats(x, -1, temperature=temperature)
+    out[:, 0], out[:, 1] = m[:, 0], s[:, 0]
+    kc = min(k, w)
+    top = np.max(x, axis=1)  # NaN for a NaN anywhere
+    ok = np.isfinite(top)
+    # a chunk of all -inf (or a NaN / +inf row, which the state flags): its
+    # candidates are its first kc entries, the order's ties by index
+    xs = np.where(ok[:, None], x, 0) if not ok.all() else x
+    _, idx = _np_topk(xs, kc)  # order only: (logit desc, index asc)
+    idx[~ok] = np.arange(kc)
+    vals = np.take_along_axis(x, idx, 1).astype(np.float64)
+    vals[~ok] = -np.inf
+    out[:, 2:2 + kc] = vals
+    out[:, 2 + k:2 + k + kc] = idx + int(colpos[0])
+    return out
+
+
+def _topk_merge(parts, rowpos, *, k, temperature, rdt):
+    rowpos = rowpos.reshape(-1)
+    rows = parts.shape[0]
+    if rows == 0:
+        return np.empty((0, 2 * k))
+    q = parts.reshape(rows, -1, 2 + 2 * k)
+    M, S = merge_stats(q[:, :, 0], q[:, :, 1], 1)
+    bad = ~np.isfinite(M[:, 0]) | ~(S[:, 0] > 0)
+    if bad.any():
+        _topk_invalid(bad, rowpos)
+    v = q[:, :, 2:2 + k].reshape(rows, -1)
+    i = q[:, :, 2 + k:].reshape(rows, -1)
+    # (logit desc, index asc); padding (-inf, -1) sorts after every real -inf entry
+    order = np.lexsort((np.where(i < 0, np.inf, i), -v), axis=1)[:, :k]
+    v = np.take_along_axis(v, order, 1)
+    i = np.take_along_axis(i, order, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = np.exp(np.divide(v, temperature) - M) / S
+    p = np.where(v == -np.inf, 0.0, p)
+    return np.concatenate([p.astype(rdt).astype(np.float64), i], axis=1)
+
+
+def topk_softmax(logits, top_k, *, axis=-1, temperature=1.0):
+    """:func:`softmax_c.topk_softmax` on a Dask array: the `top_k` most likely
+    entries of ``softmax(logits / temperature)`` along `axis`.
+
+    Rows chunked, vocabulary in one chunk: blockwise, the NumPy function per
+    block (bitwise its results).  Vocabulary chunked: each chunk's state and
+    top-k candidates, merged in one aggregate per row block (see the notes
+    above this function in the source).  Probabilities are normalised over
+    the full row (they sum to < 1 unless the k cover the mass), sorted
+    descending; ties go to the lower index, whatever the chunking.
+
+    Returns
+    -------
+    probabilities, indices : dask.array.Array
+        `logits`' shape with `axis` replaced by top_k; the NumPy function's
+        dtype and int64.  A row holding a NaN or +inf, or every entry -inf,
+        raises ValueError at compute time (its flat row index in the
+        message).  With the vocabulary chunked, probabilities agree with the
+        NumPy function to its accuracy bounds (the sum is merged), indices
+        exactly.
+    """
+    from . import topk_softmax as _np_topk
+
+    x = _dask(logits, "logits")
+    k = _rules.integer(top_k, "top_k")
+    t = _rules.positive_finite(temperature, "temperature")
+    if x.ndim == 0:
+        raise ValueError("logits: expected at least one dimension (the vocabulary), got a scalar")
+    ax = _rules.axes(axis, x.ndim)[0] if not isinstance(axis, tuple) else None
+    if ax is None:
+        raise TypeError("axis must be an int")
+    n = x.shape[ax]
+    if not (1 <= k <= n):
+        raise ValueError(f"top_k must be in [1, {n}] (the length of axis {ax}), got {k}")
+    rdt = _np_topk(np.zeros((1, 1), x.dtype), 1)[0].dtype  # the NumPy function's dtype rules and TypeErrors
+    x = da.moveaxis(x, ax, -1)
+    batch = x.shape[:-1]
+    x2 = x.reshape((-1, n))
+    rowpos = da.arange(x2.shape[0], chunks=(x2.chunks[0],))
+    if x2.numblocks[1] == 1:
+        packed = da.map_blocks(partial(_topk_rows_block, k=k, temperature=t), x2, rowpos[:, None],
+                               chunks=(x2.chunks[0], (2 * k,)), dtype=np.float64, meta=np.empty((0, 0)),
+                               token="softmax_c-topk")
+    else:
+        colpos = da.arange(n, chunks=(x2.chunks[1],))
+        parts = da.blockwise(partial(_topk_part, k=k, temperature=t), ("r", "c"), x2, ("r", "c"), colpos, ("c",),
+                             adjust_chunks={"c": 2 + 2 * k}, dtype=np.float64, meta=np.empty((0, 0)),
+                             token="softmax_c-topk-part")
+        packed = da.map_blocks(partial(_topk_merge, k=k, temperature=t, rdt=rdt), parts.rechunk({1: -1}),
+                               rowpos[:, None], chunks=(x2.chunks[0], (2 * k,)), dtype=np.float64,
+                               meta=np.empty((0, 0)), token="softmax_c-topk")
+    probs = packed[:, :k].astype(rdt).reshape(batch + (k,))
+    idx = packed[:, k:].astype(np.int64).reshape(batch + (k,))
+    return da.moveaxis(probs, -1, ax), da.moveaxis(idx, -1, ax)
