@@ -424,41 +424,68 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 # ------------------------------------------------------------------ sampling --
 #
-# Uniforms.  Row r (flat, C order over the batch) draws from two streams,
-# both keyed by (seed, r) and never by the chunking:
+# Uniforms.  Row r (flat, C order over the batch) draws from a stream keyed
+# by (seed, r) and never by the chunking:
 #   u(r)  = numpy.random.default_rng(seed).random(rows)[r]   -- the very
 #           uniform softmax_c.sample uses for row r; reached in a block
-#           starting at row r0 by PCG64.advance(r0), no client-side array;
-#   u1(r) = the same from PCG64(SeedSequence(seed, spawn_key=(1,))), used
-#           only to choose a vocabulary chunk.
-# Hence with the vocabulary in one chunk the tokens are the one-machine
-# call's, for any row chunking.
+#           starting at row r0 by PCG64.advance(r0), no client-side array.
 #
-# Vocabulary chunked (exact vocab-parallel sampling):
-# * temperature > 0, no warpers: chunk c returns its lse_c = log Z_c and a
-#   candidate drawn within it by inverse CDF with u(r); the chunk is chosen
-#   by inverse CDF over Z_c / Z with u1(r).  Since u1 is independent of u,
-#   P(token t in chunk c) = P(chunk c) P(t | c) = (Z_c / Z)(e^{x_t/T} / Z_c)
-#   = e^{x_t/T} / Z: exactly softmax(x / T).  The tokens are reproducible
-#   for a given vocabulary chunking; another vocabulary chunking draws from
-#   the same distribution but not the same tokens (one pass cannot know the
-#   mass before its chunk, which the global inverse CDF needs).
+# * temperature > 0 without top_k / top_p / min_p (whatever the chunking,
+#   the vocabulary in one chunk or many): Gumbel-max.  Token t of row r gets
+#   the noise G(r, t) = -log(-log U(seed, r, t)), U a counter-based uniform
+#   (a splitmix64 hash of (seed, r, t), 53 bits, in (0, 1); _gumbel), and the
+#   token is argmax_t (x_t / T + G(r, t)), ties to the lower index.  Why the
+#   distribution is exact: for iid Gumbel(0, 1) noise,
+#   P(argmax = t) = e^{x_t/T} / sum_j e^{x_j/T} (the Gumbel-max trick: the
+#   max of z_j + G_j is Gumbel(log sum e^{z_j}) and the argmax is
+#   independent of it with these probabilities).  Why the tokens do not
+#   depend on the chunking: the noise of (r, t) is a function of the global
+#   token id, not of where t sits, and an argmax merges exactly: each chunk
+#   returns its (best score, its lowest index), the row keeps the chunk
+#   with the highest score, the lowest chunk on ties.  Each chunk is read
+#   once.  These tokens are not softmax_c.sample's (an inverse CDF), they are
+#   draws from the same distribution.
 # * temperature 0 (greedy): per-chunk argmax, merged by (max value, lowest
 #   index): exact, chunking-invariant.
-# * top_k (with or without top_p / min_p): each chunk's top-k by (value
-#   desc, index asc); the top-k of their union is the global top-k set
-#   exactly; top-p and min-p then act on that set (they only keep prefixes
-#   of it), and the token is the inverse CDF in index order with u(r):
-#   the one-machine draw (to rounding), whatever the chunking.
-# * top_p or min_p without top_k: NotImplementedError (they need the global
-#   order of the whole row); rechunk the vocabulary into one chunk.
+# * top_k (with or without top_p / min_p), vocabulary chunked: each chunk's
+#   top-k by (value desc, index asc); the top-k of their union is the global
+#   top-k set exactly; top-p and min-p then act on that set (they only keep
+#   prefixes of it), and the token is the inverse CDF in index order with
+#   u(r): the one-machine draw (to rounding), whatever the chunking.  With
+#   the vocabulary in one chunk the NumPy function runs per row block: the
+#   same tokens.
+# * top_p or min_p without top_k on a chunked vocabulary:
+#   NotImplementedError (they need the global order of the whole row);
+#   rechunk the vocabulary into one chunk.
 
-def _row_streams(seed, r0):
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix64(z):
+    """splitmix64's finaliser (Steele, Lea, Flood 2014), on uint64 arrays
+    (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _gumbel(seed, rows, c0, width):
+    """G(r, t) = -log(-log U) for rows `rows` (global, int64) and tokens
+    c0 .. c0 + width - 1: U from the hash of (seed, r, t), in (0, 1)."""
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        ks = _mix64(np.uint64(int(seed) % 2**64) * golden + np.uint64(1))
+        kr = _mix64(ks ^ (np.asarray(rows, np.uint64) * golden))[:, None]
+        t = np.arange(c0, c0 + width, dtype=np.uint64)[None, :]
+        h = _mix64(kr + t * golden + np.uint64(0x632BE59BD9B4E019))
+    u = ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return -np.log(-np.log(u))
+
+
+def _row_stream(seed, r0):
     g = np.random.default_rng(seed)
     g.bit_generator.advance(int(r0))
-    g1 = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1,))))
-    g1.bit_generator.advance(int(r0))
-    return g, g1
+    return g
 
 
 def _sample_rows_block(x, rowpos, *, seed, kw):
@@ -466,7 +493,7 @@ def _sample_rows_block(x, rowpos, *, seed, kw):
 
     _task_threads()
     rowpos = rowpos.reshape(-1)  # (rows, 1): map_blocks aligns trailing axes
-    g, _ = _row_streams(seed, rowpos[0]) if rowpos.size else (None, None)
+    g = _row_stream(seed, rowpos[0]) if rowpos.size else None
     if x.shape[0] == 0:
         return np.empty(0, np.int64)
     return np.asarray(_np_sample(x, seed=g, **kw), np.int64).reshape(x.shape[0])
@@ -474,9 +501,8 @@ def _sample_rows_block(x, rowpos, *, seed, kw):
 
 def _vocab_part(x, rowpos, colpos, *, seed, temperature, top_k):
     """One (rows, vocabulary chunk) block -> float64 (rows, width) partials:
-    greedy [max, index]; temperature [lse, candidate]; top-k [values, indices]."""
-    from . import logsumexp as _lse
-    from . import sample as _np_sample
+    greedy [max, index]; temperature (Gumbel-max) [best score, index];
+    top-k [values, indices]."""
     from . import topk_softmax as _np_topk
 
     _task_threads()
@@ -502,11 +528,10 @@ def _vocab_part(x, rowpos, colpos, *, seed, temperature, top_k):
         out[:, :k] = vals
         out[:, top_k:top_k + k] = idx + c0
         return out
-    lse = np.asarray(_lse(z, axis=1), np.float64)
-    live = np.isfinite(lse)
-    g, _ = _row_streams(seed, rowpos[0])
-    cand = np.asarray(_np_sample(np.where(live[:, None], xf, 0), temperature=temperature, seed=g), np.int64)
-    return np.stack([lse, np.where(live, cand + c0, -1).astype(np.float64)], 1)
+    with np.errstate(invalid="ignore"):
+        z += _gumbel(seed, rowpos, c0, x.shape[1])  # NaN stays NaN, +inf stays +inf: flagged in the merge
+    i = np.argmax(z, axis=1)  # the first max: the lowest index (the first NaN for a NaN)
+    return np.stack([z[np.arange(rows), i], (i + c0).astype(np.float64)], 1)
 
 
 def _invalid(bad, rowpos):
@@ -521,14 +546,13 @@ def _vocab_choose(parts, rowpos, *, seed, temperature, top_k, top_p, min_p):
     rows = parts.shape[0]
     if rows == 0:
         return np.empty(0, np.int64)
-    if temperature == 0:
+    if temperature == 0 or not top_k:  # greedy, or Gumbel-max: the best (score, lowest index)
         v, i = parts[:, 0::2], parts[:, 1::2]
         if np.isnan(v).any() or (v == np.inf).any() or (v == -np.inf).all(axis=1).any():
             _invalid(np.isnan(v).any(1) | (v == np.inf).any(1) | (v == -np.inf).all(1), rowpos)
         c = np.argmax(v, axis=1)  # first max: the lowest chunk, hence the lowest index
         return i[np.arange(rows), c].astype(np.int64)
-    g, g1 = _row_streams(seed, rowpos[0])
-    u, u1 = g.random(rows), g1.random(rows)
+    u = _row_stream(seed, rowpos[0]).random(rows)
     if top_k:
         w = parts.shape[1] // (2 * top_k)
         v = parts.reshape(rows, w, 2, top_k)[:, :, 0, :].reshape(rows, -1)
@@ -555,27 +579,25 @@ def _vocab_choose(parts, rowpos, *, seed, temperature, top_k, top_p, min_p):
             c = np.cumsum(p[o])
             out[r] = ir[o][min(int(np.searchsorted(c, u[r] * c[-1], side="right")), len(c) - 1)]
         return out
-    lse, cand = parts[:, 0::2], parts[:, 1::2]
-    top = np.max(lse, axis=1, keepdims=True)
-    bad = np.isnan(top[:, 0]) | (top[:, 0] == np.inf) | (top[:, 0] == -np.inf)
-    if bad.any():
-        _invalid(bad, rowpos)
-    c = np.cumsum(np.exp(lse - top), axis=1)
-    pick = (c > (u1 * c[:, -1])[:, None]).argmax(axis=1)
-    return cand[np.arange(rows), pick].astype(np.int64)
+    raise AssertionError("unreachable: greedy, Gumbel-max and top-k cover every mode")
 
 
 def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=-1, seed=None):
     """:func:`softmax_c.sample` on a Dask array: one token per row.
 
-    Rows chunked, vocabulary in one chunk: blockwise, the same tokens as the
-    one-machine call for any row chunking.  Vocabulary chunked: exact
-    vocab-parallel sampling (see the notes above this function in the
-    source: per-chunk lse and candidate, the chunk chosen with probability
-    ``Z_c / Z``; greedy and top-k merged exactly).  `seed` must be an int
-    (None draws one): the per-row uniforms are keyed by (seed, row), never by
-    the chunking.  ``top_p`` / ``min_p`` without ``top_k`` on a chunked
-    vocabulary raise NotImplementedError.
+    Same seed, same tokens, whatever the chunking (rows and vocabulary):
+
+    * temperature only (no top_k / top_p / min_p): Gumbel-max with a
+      counter-based noise keyed by (seed, row, global token id), each chunk
+      read once, its best (score, index) merged by an argmax; an exact draw
+      from ``softmax(x / T)`` (see the notes above this function in the
+      source), not the one-machine call's tokens;
+    * greedy (temperature 0): the argmax, ties to the lower index;
+    * with top_k: the NumPy function's draw (the vocabulary in one chunk:
+      blockwise; chunked: the per-chunk top-k merged exactly).
+
+    `seed` must be an int (None draws one).  ``top_p`` / ``min_p`` without
+    ``top_k`` on a chunked vocabulary raise NotImplementedError.
 
     Returns
     -------
@@ -601,14 +623,16 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
         raise ValueError("logits: empty vocabulary")
     x2 = x.reshape((-1, n))
     rowpos = da.arange(x2.shape[0], chunks=(x2.chunks[0],))
-    if x2.numblocks[1] == 1:
+    t = float(temperature)
+    k = None if top_k is None or top_k >= n else int(top_k)
+    filtered = (top_p is not None and top_p < 1) or (min_p is not None and min_p > 0)
+    gumbel = t > 0 and k is None and not filtered  # temperature only: Gumbel-max for every chunking
+    if x2.numblocks[1] == 1 and not gumbel:
         tok = da.map_blocks(partial(_sample_rows_block, seed=int(seed), kw=kw), x2, rowpos[:, None],
                             drop_axis=1, dtype=np.int64, meta=np.empty(0, np.int64),
                             token="softmax_c-sample")
         return tok.reshape(batch)
-    t = float(temperature)
-    k = None if top_k is None or top_k >= n else int(top_k)
-    if k is None and ((top_p is not None and top_p < 1) or (min_p is not None and min_p > 0)) and t > 0:
+    if k is None and filtered and t > 0:
         raise NotImplementedError(
             "sample: top_p / min_p without top_k need the order of the whole row; on a vocabulary "
             "split over chunks pass top_k too, or rechunk the vocabulary axis into one chunk")
