@@ -19,11 +19,15 @@ Design notes
    (the row's state, broadcast), on ``(max, sum relative to max)`` chunk
    states (:func:`~softmax_c.softmax_stats`, one kernel read: the shift must
    be the exact max), then one ``map_blocks`` that normalises each
-   chunk: ``exp((x / T - m) - log s)`` in place in the output, with ``m``
+   chunk: the kernel's softmax (log_softmax) of the chunk times (plus) the
+   chunk's share of its row, ``exp(m_c - M) s_c / S`` (``m_c - M + log s_c
+   - log S``), from the chunk's own state; rows where a state is not finite
+   and half-precision chunks take ``exp((x / T - M) - log S)``, with ``M``
    the exact max, the order of scipy's ``(x - max) - log(sum)`` (a shift of
-   ``m + log s`` would cost ``ulp(lse)`` per element: 3e-5 relative for
-   float32 logits near 1000).  Each chunk is read twice and written once;
-   nothing but states crosses chunks.
+   ``M + log S`` would cost ``ulp(lse)`` per element: 3e-5 relative for
+   float32 logits near 1000).  Each chunk is read three times (the
+   reduction's state, its own state, the softmax) and written once; nothing
+   but states crosses chunks.
 3. **Kernel threads inside workers.**  Every task runs :func:`_task_threads`
    first: inside a ``distributed`` worker it sets softmax_c's kernel threads
    for that process, once, to ``SOFTMAX_C_NUM_THREADS`` from the worker's
@@ -231,8 +235,10 @@ def _normalise_chunk(x, p, *, temperature, log_mode, rdt, axes):
     write, one exp per element), then per row the block's share of the row,
     ``exp(m_c - M) s_c / S`` (softmax) or ``m_c + log s_c - M - log S``
     (log_softmax), with ``(m_c, s_c)`` the block's state (one more kernel
-    read): 3.5x faster than NumPy's ``exp((x - m) - log s)`` per (4096, 8000)
-    float32 block.  With the row in one block the share is exactly 1 (0).
+    read).  Measured (sync scheduler, (8192, 32000) float32 in (4096, 8000)
+    blocks, softmax then row sums, load ~6): 0.88 s with the NumPy form for
+    every block, 0.58 s this way.  With the row in one block the share is
+    exactly 1 (0).
     Rows whose block or row state is not finite (a block of all -inf, +inf,
     NaN) and float16 / bfloat16 blocks (a second rounding) take the NumPy
     form below.
@@ -313,7 +319,8 @@ def softmax(x, axis=None, *, temperature=1.0, split_every=None):
     softmax; `axis` None means the whole array), on any chunking, including
     along `axis`.  ``split_every`` as :func:`logsumexp`.  Results agree with
     the NumPy function to twice its accuracy bounds (float64 about 1e-13
-    relative): the same ``(x - max) - log(sum)`` order, the sum merged.
+    relative): each chunk's softmax scaled by its share of the row, the
+    sum merged.
 
     Returns
     -------

@@ -442,8 +442,10 @@ void lse_exclusion(const ReduceKernels<T>& k, const T* x, int64_t xs, const T* b
 // chunk(c0, len) -> {x, b}: the chunk's elements as contiguous rows (b null
 // without weights).  One read of the row from memory: each chunk (kChunk
 // elements, 64 KiB of float32) is read twice while it sits in L2 (max, then
-// sum).  The alternative, an online (max, sum) per vector lane with a rescale
-// exp per element, does twice the exps for the same memory traffic.
+// sum).  Not built: an online (max, sum) per vector lane (XNNPACK / ONNX
+// style), which needs a rescale exp whenever a lane's max rises and a second
+// exp per element in the branch-free SIMD form; the chunked form already
+// reads memory once (not measured against it).
 template <class T, class F>
 void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign, const LseFinish<T>& fin) {
   T M = -INFINITY;
