@@ -498,3 +498,24 @@ def test_dominant_chunked_rows(sc, target, dtype, rng):
     assert_rel(got, ref.logsumexp(a, axis=-1), dtype)
     strided = np.repeat(a, 2, axis=-1)[:, ::2]  # packed path
     assert_rel(sc.logsumexp(strided, axis=-1), ref.logsumexp(a, axis=-1), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("axis", [None, -1, 2])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_fast_path_equals_general_path(sc, target, dtype, axis, keepdims, rng):
+    # The common call (C-contiguous, axis None or last, no b/out/sign) takes
+    # _core.logsumexp_fast; the same call with return_sign takes the general
+    # path over the same layout: same values bitwise, same type, shape, dtype.
+    x = (rng.standard_normal((3, 4, 37)) * 4).astype(dtype)
+    x[0, 1, :5] = -np.inf
+    fast = sc.logsumexp(x, axis=axis, keepdims=keepdims)
+    general, sign = sc.logsumexp(x, axis=axis, keepdims=keepdims, return_sign=True)
+    assert np.all(sign == 1)
+    assert type(fast) is type(general)
+    assert np.shape(fast) == np.shape(general) and np.asarray(fast).dtype == np.asarray(general).dtype
+    np.testing.assert_array_equal(fast, general)
+    expect = sp.logsumexp(x.astype(np.float64), axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(fast, expect, rtol=3e-6 if dtype != np.float64 else 1e-13)
+    if axis is None:
+        assert sc.logsumexp(np.array([0.0, -40.0], dtype=np.float64)) == pytest.approx(4.248354255291589e-18, rel=1e-12)

@@ -518,3 +518,36 @@ def test_axis0_columns_starting_with_minus_inf(sc, target, dtype, lead):
     got = sc.logsumexp(a2, axis=0, b=b)
     exp = sp.logsumexp(np.where(b == 0, -np.inf, a2).astype(np.float64), axis=0, b=b.astype(np.float64))
     assert_close(got, exp, "log", dtype=dtype)
+
+
+@pytest.mark.parametrize("log_mode", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_out_fast_path_and_its_fallbacks(sc, target, dtype, log_mode, rng):
+    # out= of the common layout takes _core.softmax_fast; every other out
+    # (overlapping, strided, wrong dtype, read-only) the general path.
+    f = sc.log_softmax if log_mode else sc.softmax
+    x = (rng.standard_normal((5, 300)) * 3).astype(dtype)
+    want = f(x, axis=-1)
+    expect = (ref.log_softmax if log_mode else ref.softmax)(x.astype(np.float64), axis=-1)
+    assert_close(want, expect, "logsm" if log_mode else "prob", dtype=dtype)
+    out = np.full_like(x, 7)
+    assert f(x, axis=-1, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    inplace = x.copy()
+    assert f(inplace, axis=-1, out=inplace) is inplace
+    np.testing.assert_array_equal(inplace, want)
+    buf = np.concatenate([x.reshape(-1), np.zeros(300, dtype)])  # out shifted by one row over x
+    xv, ov = buf[:1500].reshape(5, 300), buf[300:].reshape(5, 300)
+    assert f(xv, axis=-1, out=ov) is ov
+    np.testing.assert_array_equal(ov, want)
+    fo = np.asfortranarray(np.zeros_like(x))
+    f(x, axis=-1, out=fo)
+    np.testing.assert_array_equal(fo, want)
+    with pytest.raises(TypeError, match="out"):
+        f(x, axis=-1, out=np.empty(x.shape, np.complex128))
+    ro = np.empty_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        f(x, axis=-1, out=ro)
+    with pytest.raises(ValueError, match="shape"):
+        f(x, axis=-1, out=np.empty((5, 299), dtype))

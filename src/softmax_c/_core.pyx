@@ -64,6 +64,7 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
 
 cdef extern from "softmax_c/bench.h" nogil:
     double sc_bench_fma_peak_gflops(int threads, double seconds)
+    double sc_bench_exp_rate(int dtype, int threads, double seconds)
 
 
 cdef int raise_status(int status, str what) except -1:
@@ -121,6 +122,18 @@ def fma_peak_gflops(int threads=1, double seconds=0.2):
     cdef double r
     with nogil:
         r = sc_bench_fma_peak_gflops(threads, seconds)
+    return r
+
+
+def bench_exp_rate(dtype, int threads=1, double seconds=0.05):
+    """Elements/s of the softmax kernels' fastest exp path on the active
+    target (softmax_c/bench.h): float64 for a float64 `dtype`, float32 for
+    the others (half precision computes in float32); `threads` threads of
+    its own."""
+    cdef int dt = SC_F64 if np.dtype(dtype) == np.float64 else SC_F32
+    cdef double r
+    with nogil:
+        r = sc_bench_exp_rate(dt, threads, seconds)
     return r
 
 
@@ -297,48 +310,133 @@ def softmax_stats_into(cnp.ndarray x, b, cnp.ndarray m, cnp.ndarray s, int axis,
     return True
 
 
-def softmax_fast(x, axis, double temperature, bint log_mode):
-    """The common call without Python-level overhead, recognised by layout
-    only: a C-contiguous native float32/float64 ndarray of at least one
-    element, `axis` None or the last axis (as an int), no out.  Returns the
-    result, or None for any other layout (the front then takes the general
-    path).  `temperature` must already be valid (the front checks it with
-    the first line of ``_rules.positive_finite``): every argument rule lives in ``_rules.py``."""
+cdef int _fast_view(object x, object axis, sc_view* v):
+    """The common layout of the fast paths: x a C-contiguous native
+    float32/float64/float16 ndarray of at least one element, `axis` None or
+    the last axis (as an int).  Returns x's typenum and fills v with its rows
+    (v.y_outer left to the caller), or -1 for any other layout."""
     if type(x) is not cnp.ndarray:
-        return None
+        return -1
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int t = cnp.PyArray_TYPE(a)
     if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64 and t != cnp.NPY_FLOAT16) or not cnp.PyArray_IS_C_CONTIGUOUS(a)
             or not cnp.PyArray_ISNOTSWAPPED(a)):
-        return None
+        return -1
     cdef int nd = cnp.PyArray_NDIM(a)
-    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
-    cdef sc_view v
     cdef int64_t size = cnp.PyArray_SIZE(a), rows = 1
     if nd == 0 or size == 0:
-        return None
+        return -1
     if axis is None:
         v.n = size
     elif type(axis) is int and (axis == -1 or axis == nd - 1):
-        v.n = shape[nd - 1]
+        v.n = cnp.PyArray_DIMS(a)[nd - 1]
         rows = size // v.n
     else:
-        return None
+        return -1
     v.inner = 1
     v.x_n = v.y_n = 1
     v.x_inner = v.y_inner = v.b_n = v.b_inner = 0
     v.outer_ndim = 1 if rows > 1 else 0
     v.outer_shape[0] = rows
-    v.x_outer[0] = v.y_outer[0] = v.n
+    v.x_outer[0] = v.n
     v.b_outer[0] = 0
+    return t
+
+
+cdef inline int _code_of(int t):
+    return SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64 if t == cnp.NPY_FLOAT64 else SC_F16
+
+
+cdef bint _fast_out(cnp.ndarray a, object out):
+    """`out` fit for the fast path with input a: an ndarray of a's type,
+    shape and dtype, C-contiguous, aligned, writeable, and either a itself
+    or sharing no byte with it.  Anything else takes the general path, which
+    raises the errors (_rules.check_out) or copies around an overlap."""
+    if type(out) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    cdef int nd = cnp.PyArray_NDIM(a), d
+    if (cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(a) or cnp.PyArray_NDIM(o) != nd
+            or not cnp.PyArray_IS_C_CONTIGUOUS(o) or not cnp.PyArray_ISALIGNED(o)
+            or not cnp.PyArray_ISWRITEABLE(o) or not cnp.PyArray_ISNOTSWAPPED(o)):
+        return False
+    for d in range(nd):
+        if cnp.PyArray_DIMS(o)[d] != cnp.PyArray_DIMS(a)[d]:
+            return False
+    cdef char* op = <char*>cnp.PyArray_DATA(o)
+    cdef char* ap = <char*>cnp.PyArray_DATA(a)
+    cdef cnp.npy_intp nb = cnp.PyArray_NBYTES(a)
+    return op == ap or op + nb <= ap or ap + nb <= op
+
+
+def softmax_fast(x, axis, double temperature, bint log_mode, out=None):
+    """The common call without Python-level overhead, recognised by layout
+    only (_fast_view; `out` None or as _fast_out says).  Returns the result
+    (`out` when given), or None for any other layout (the front then takes
+    the general path).  `temperature` must already be valid (the front
+    checks it with the first line of ``_rules.positive_finite``): every
+    argument rule lives in ``_rules.py``."""
+    cdef sc_view v
+    cdef int t = _fast_view(x, axis, &v)
+    if t < 0:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    if out is not None and not _fast_out(a, out):
+        return None
+    cdef int nd = cnp.PyArray_NDIM(a)
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
+    v.y_outer[0] = v.n
     cdef cnp.ndarray y
-    if _oc_on and size * cnp.PyArray_ITEMSIZE(a) >= _OC_MIN_BYTES:
+    if out is not None:
+        y = <cnp.ndarray>out
+    elif _oc_on and cnp.PyArray_SIZE(a) * cnp.PyArray_ITEMSIZE(a) >= _OC_MIN_BYTES:
         y = _big_empty(nd, shape, t)  # the output cache (_output_cache.pxi)
     else:
         y = cnp.PyArray_EMPTY(nd, shape, t, 0)
-    _run_softmax(SC_F32 if t == cnp.NPY_FLOAT32 else SC_F64 if t == cnp.NPY_FLOAT64 else SC_F16, a, y, &v,
-                 temperature, log_mode)
+    _run_softmax(_code_of(t), a, y, &v, temperature, log_mode)
     return y
+
+
+def logsumexp_fast(x, axis, bint keepdims):
+    """logsumexp's common call (no `b`, no `return_sign`, no `out`) without
+    Python-level overhead, recognised by layout only (_fast_view).  Returns
+    the result (a NumPy scalar for a 0-d one, as the front does), or None
+    for any other layout.  float16 gives float32 (``_rules.lse_dtype``)."""
+    cdef sc_view v
+    cdef int t = _fast_view(x, axis, &v)
+    if t < 0:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int nd = cnp.PyArray_NDIM(a), ond = 0, d
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp oshape[32]
+    if axis is None:
+        if keepdims:
+            ond = nd
+            for d in range(nd):
+                oshape[d] = 1
+    else:
+        ond = nd if keepdims else nd - 1
+        for d in range(nd - 1):
+            oshape[d] = shape[d]
+        if keepdims:
+            oshape[nd - 1] = 1
+    v.y_outer[0] = 1
+    cdef int ot = cnp.NPY_FLOAT32 if t == cnp.NPY_FLOAT16 else t
+    cdef int64_t rows = v.outer_shape[0]
+    cdef cnp.ndarray y
+    if _oc_on and rows * (4 if ot == cnp.NPY_FLOAT32 else 8) >= _OC_MIN_BYTES:
+        y = _big_empty(ond, oshape, ot)  # the output cache (_output_cache.pxi)
+    else:
+        y = cnp.PyArray_EMPTY(ond, oshape, ot, 0)
+    cdef int status, dt = _code_of(t)
+    cdef const void* xp = cnp.PyArray_DATA(a)
+    cdef void* op = cnp.PyArray_DATA(y)
+    with nogil:
+        status = sc_logsumexp(dt, xp, NULL, op, NULL, &v)
+    if status != SC_OK:
+        raise_status(status, "logsumexp")
+    return y[()] if ond == 0 else y
 
 
 include "_attention.pxi"

@@ -107,8 +107,8 @@ def softmax(x, axis=None, *, temperature=1.0, out=None):
     array([0.09003057, 0.24472847, 0.66524096])
     """
     # the common call: R.positive_finite's first line, inlined (a call costs ~50 ns of ~450)
-    if out is None and type(temperature) is float and 0.0 < temperature < _INF:
-        y = _core.softmax_fast(x, axis, temperature, False)  # None: not the common layout
+    if type(temperature) is float and 0.0 < temperature < _INF:
+        y = _core.softmax_fast(x, axis, temperature, False, out)  # None: not the common layout
         if y is not None:
             return y
     return _softmax_family(x, axis, temperature, out, False)
@@ -128,8 +128,8 @@ def log_softmax(x, axis=None, *, temperature=1.0, out=None):
     array([-1000.,     0.])
     """
     # the common call: R.positive_finite's first line, inlined (a call costs ~50 ns of ~450)
-    if out is None and type(temperature) is float and 0.0 < temperature < _INF:
-        y = _core.softmax_fast(x, axis, temperature, True)  # None: not the common layout
+    if type(temperature) is float and 0.0 < temperature < _INF:
+        y = _core.softmax_fast(x, axis, temperature, True, out)  # None: not the common layout
         if y is not None:
             return y
     return _softmax_family(x, axis, temperature, out, True)
@@ -188,6 +188,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
     >>> float(softmax_c.logsumexp(np.array([0.0, 0.0])))  # log 2
     0.6931471805599453
     """
+    if b is None and not return_sign and out is None and type(keepdims) is bool:
+        res = _core.logsumexp_fast(a, axis, keepdims)  # None: not the common layout
+        if res is not None:
+            return res
     a = R.as_array(a, "a")
     if b is not None:
         b_obj = b

@@ -43,15 +43,16 @@ const auto& of(const P& p) {
   return DtypeMember<T>::of(p);
 }
 
+// One `case` of the dtype switches below: f(T{}) for the dtype's C++ type.
+#define SC_DTYPE_CASE(code, type, member) \
+  case code:                              \
+    return f(type{});
+
 // f(T{}) with T the element type of dtype; SC_EINVAL for an unknown code.
 template <class F>
 int dispatch_dtype(int dtype, F&& f) {
   switch (dtype) {
-#define SC_DTYPE_CASE(code, type, member) \
-  case code:                              \
-    return f(type{});
     SC_FOR_EACH_DTYPE(SC_DTYPE_CASE)
-#undef SC_DTYPE_CASE
     default:
       return invalid("dtype: unknown dtype code %d", dtype);
   }
@@ -61,15 +62,12 @@ int dispatch_dtype(int dtype, F&& f) {
 template <class F>
 int dispatch_dtype_half(int dtype, F&& f) {
   switch (dtype) {
-#define SC_DTYPE_CASE(code, type, member) \
-  case code:                              \
-    return f(type{});
     SC_FOR_EACH_HALF_DTYPE(SC_DTYPE_CASE)
-#undef SC_DTYPE_CASE
     default:
       return dispatch_dtype(dtype, f);
   }
 }
+#undef SC_DTYPE_CASE
 
 // The one guard of the C ABI: body() returns a status; nothing escapes.
 // bad_alloc -> SC_ENOMEM, any other exception -> SC_EINTERNAL.

@@ -23,6 +23,7 @@ inline __m256i tail_mask64(int64_t n) {
 struct VF {
   using T = float;
   static constexpr bool kFma = true;  // fma() is fused (one rounding)
+  static constexpr bool kScalef = false;  // no vscalef: exp_neg forms 2^n from the exponent bits
   static constexpr int N = 8;
   __m256 v;
   using M = __m256;
@@ -40,6 +41,7 @@ struct VF {
 struct VD {
   using T = double;
   static constexpr bool kFma = true;  // fma() is fused (one rounding)
+  static constexpr bool kScalef = false;  // no vscalef: exp_neg forms 2^n from the exponent bits
   static constexpr int N = 4;
   __m256d v;
   using M = __m256d;

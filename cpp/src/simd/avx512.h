@@ -14,6 +14,7 @@ inline __mmask8 tail8(int64_t n) { return n >= 8 ? __mmask8(0xFF) : __mmask8((1u
 struct VF {
   using T = float;
   static constexpr bool kFma = true;  // fma() is fused (one rounding)
+  static constexpr bool kScalef = true;  // vscalef: p * 2^n with IEEE underflow in one instruction
   static constexpr int N = 16;
   __m512 v;
   using M = __mmask16;
@@ -37,6 +38,7 @@ struct VF {
 struct VD {
   using T = double;
   static constexpr bool kFma = true;  // fma() is fused (one rounding)
+  static constexpr bool kScalef = true;  // vscalef: p * 2^n with IEEE underflow in one instruction
   static constexpr int N = 8;
   __m512d v;
   using M = __mmask8;

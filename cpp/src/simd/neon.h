@@ -9,6 +9,7 @@ namespace SC_NS {
 struct VF {
   using T = float;
   static constexpr bool kFma = true;  // fma() is fused (one rounding)
+  static constexpr bool kScalef = false;  // no vscalef: exp_neg forms 2^n from the exponent bits
   static constexpr int N = 4;
   float32x4_t v;
   using M = uint32x4_t;
@@ -28,6 +29,7 @@ struct VF {
 struct VD {
   using T = double;
   static constexpr bool kFma = true;  // fma() is fused (one rounding)
+  static constexpr bool kScalef = false;  // no vscalef: exp_neg forms 2^n from the exponent bits
   static constexpr int N = 2;
   float64x2_t v;
   using M = uint64x2_t;

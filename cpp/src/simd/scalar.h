@@ -12,6 +12,7 @@ template <class T_>
 struct Scalar1 {
   using T = T_;
   static constexpr bool kFma = false;  // fma() is a*b+c: two roundings
+  static constexpr bool kScalef = false;  // no vscalef: exp_neg forms 2^n from the exponent bits
   static constexpr int N = 1;
   using M = bool;
   T v;

@@ -9,6 +9,7 @@ namespace SC_NS {
 struct VF {
   using T = float;
   static constexpr bool kFma = false;  // fma() is a*b+c: two roundings
+  static constexpr bool kScalef = false;  // no vscalef: exp_neg forms 2^n from the exponent bits
   static constexpr int N = 4;
   __m128 v;
   using M = __m128;
@@ -27,6 +28,7 @@ struct VF {
 struct VD {
   using T = double;
   static constexpr bool kFma = false;  // fma() is a*b+c: two roundings
+  static constexpr bool kScalef = false;  // no vscalef: exp_neg forms 2^n from the exponent bits
   static constexpr int N = 2;
   __m128d v;
   using M = __m128d;

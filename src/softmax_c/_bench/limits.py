@@ -7,14 +7,17 @@ where ``t_min`` is the largest of the lower bounds that apply to its op
 traffic
     the case's input bytes moved the cheapest way we know, warm, on the same
     threads: ``np.copyto`` of the input into a preallocated output of the
-    same size (softmax, log_softmax: they write as much as they read), or a
-    read-only pass, ``x.max()`` (logsumexp, sample, topk_softmax and
+    same size, or, where it is less, the larger of a read of the input and
+    a write of the output (``fill``: streamed stores skip the copy's read
+    for ownership) (softmax, log_softmax: they write as much as they read);
+    or a read-only pass, ``x.max()`` (logsumexp, sample, topk_softmax and
     attention's q, k, v: they read and write next to nothing).
 exp
-    one exp per input element at the rate of softmax_c's own vector exp
-    (``softmax_c._core.vector_exp`` on arrays resident in L2; elements/s):
-    softmax, log_softmax, logsumexp. It is the fastest exp here: NumPy's
-    and torch's were 2.5x and 5x slower (float32, AVX-512 EPYC).
+    one exp per input element at the rate of softmax_c's own fastest exp
+    path (:func:`exp_rate`: the kernels' exp-and-sum loop on an L2-resident
+    row, nothing stored; elements/s): softmax, log_softmax, logsumexp. It is
+    the fastest exp here: NumPy's and torch's were 2.5x and 5x slower
+    (float32, AVX-512 EPYC).
 flops
     attention's flops at the FMA peak, ``softmax_c._core.fma_peak_gflops``
     (float32; half of it for float64: the same instructions, half the lanes).
@@ -157,6 +160,34 @@ def _read_task(src, repeated):
     return task_for
 
 
+def _fill_task(dst, repeated):
+    def task_for(i, parts):
+        d = _slices(dst, parts)[i]
+        reps = max(1, REPEAT_BYTES // max(1, d.nbytes))
+        if repeated:
+            return None  # a stride-0 view cannot be written: a loop instead
+        reps = min(reps, 1000)  # the call overhead amortised over the loop
+
+        def loop():
+            for _ in range(reps):
+                d.fill(0)
+        return loop, reps
+    return task_for
+
+
+def _best_pass(task_of, threads: int) -> Tuple[float, int, str]:
+    """Least seconds of one pass, its thread count and " repeated" or ""."""
+    best = (float("inf"), 1, "")
+    for repeated in (False, True):
+        t, parts = _fastest(task_of(repeated), _thread_counts(threads), threads)
+        best = min(best, (t, parts, " repeated" if repeated else ""))
+    return best
+
+
+def _how(name: str, parts: int, rep: str) -> str:
+    return f"{name}{rep} x{parts} thread{'s' if parts > 1 else ''}"
+
+
 def traffic_time(x: np.ndarray, kind: str, threads: int = 1) -> Tuple[float, str]:
     """Least seconds to pass over ``x``'s bytes, and how that was measured.
 
@@ -165,40 +196,60 @@ def traffic_time(x: np.ndarray, kind: str, threads: int = 1) -> Tuple[float, str
     x : ndarray
         The case's input (its bytes are what is timed; it is not modified).
     kind : {"copy", "read"}
-        ``np.copyto`` of ``x`` into a warm array of the same size, or the
-        read-only ``x.max()``.
+        ``np.copyto`` of ``x`` into a warm array of the same size (or the
+        larger of a read of ``x`` and a write of that array, where less),
+        or the read-only ``x.max()``.
     threads : int
         Also try ``threads`` slices run concurrently.
     """
     if kind not in ("copy", "read"):
         raise ValueError(f"kind must be 'copy' or 'read', got {kind!r}")
     x = np.ascontiguousarray(x)
-    dst = np.empty_like(x) if kind == "copy" else None
-    best = (float("inf"), 1, "")
-    for repeated in (False, True):
-        task = _copy_task(x, dst, repeated) if kind == "copy" else _read_task(x, repeated)
-        t, parts = _fastest(task, _thread_counts(threads), threads)
-        best = min(best, (t, parts, " repeated" if repeated else ""))
-    t, parts, rep = best
-    name = "np.copyto" if kind == "copy" else "max()"
-    return t, f"{name}{rep} x{parts} thread{'s' if parts > 1 else ''}"
+    read = _best_pass(lambda rep: _read_task(x, rep), threads)
+    if kind == "read":
+        return read[0], _how("max()", *read[1:])
+    dst = np.empty_like(x)
+    copy = _best_pass(lambda rep: _copy_task(x, dst, rep), threads)
+    # A copy's stores first read each destination line (read for ownership);
+    # a kernel that streams its output with non-temporal stores does not, so
+    # out of cache it can beat np.copyto. It cannot beat reading its input,
+    # nor writing its output (ndarray.fill): the larger of those two bounds
+    # it too, and the smaller of that and the copy is the bound.
+    fill = _best_pass(lambda rep: _fill_task(dst, rep), threads)
+    stream = max((read, "max()"), (fill, "fill"))
+    if stream[0][0] < copy[0]:
+        return stream[0][0], _how(stream[1], *stream[0][1:]) + " (streamed: max of read, write)"
+    return copy[0], _how("np.copyto", *copy[1:])
 
 
 # --------------------------------------------------------------------- exp --
 
 def exp_rate(dtype, threads: int = 1) -> Optional[Tuple[float, str]]:
-    """Best rate of ``softmax_c._core.vector_exp`` (elements/s) and how, or
-    None when the library (or the function) is missing."""
-    core = try_import("softmax_c._core") if load_softmax_c() is not None else None
-    vexp = getattr(core, "vector_exp", None)
-    if vexp is None:
-        return None
-    best = (0.0, 1)
-    rng = np.random.default_rng(0)
-    for n in EXP_SIZES:
-        arrays = [rng.uniform(-80, 0, n).astype(dtype) for _ in range(max(1, threads))]
+    """Best exp rate (elements/s) of softmax_c's own kernels and how, or None
+    when the library is missing.
 
-        def task_for(i, parts, arrays=arrays, n=n):
+    The fastest of ``softmax_c._core.bench_exp_rate`` (the kernels' fast-mode
+    exp-and-sum loop, nothing stored, on ``threads`` threads of its own) and
+    ``softmax_c._core.vector_exp`` (the general exp with a store), so that no
+    case computes its exps faster than its bound says. Half precision
+    computes in float32: its rate is float32's.
+    """
+    core = try_import("softmax_c._core") if load_softmax_c() is not None else None
+    if core is None:
+        return None
+    work = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    best = []  # (rate, text)
+    kernel = getattr(core, "bench_exp_rate", None)
+    if kernel is not None:
+        for parts in _thread_counts(threads):
+            rate = float(kernel(work, parts, BUDGET))
+            best.append((rate, f"sum_exp {rate / 1e9:.2f} Gelem/s x{parts} thread{'s' if parts > 1 else ''}"))
+    vexp = getattr(core, "vector_exp", None)
+    rng = np.random.default_rng(0)
+    for n in EXP_SIZES if vexp is not None else ():
+        arrays = [rng.uniform(-80, 0, n).astype(work) for _ in range(max(1, threads))]
+
+        def task_for(i, parts, arrays=arrays):
             a = arrays[i]
             if parts == 1:
                 return (lambda: vexp(a)), 1
@@ -210,9 +261,9 @@ def exp_rate(dtype, threads: int = 1) -> Optional[Tuple[float, str]]:
             return loop, reps
 
         t, parts = _fastest(task_for, _thread_counts(threads), threads)
-        best = max(best, (parts * n / t, parts))
-    rate, parts = best
-    return rate, f"vector_exp {rate / 1e9:.2f} Gelem/s x{parts} thread{'s' if parts > 1 else ''}"
+        rate = parts * n / t
+        best.append((rate, f"vector_exp {rate / 1e9:.2f} Gelem/s x{parts} thread{'s' if parts > 1 else ''}"))
+    return max(best) if best else None
 
 
 # ------------------------------------------------------------------- flops --
