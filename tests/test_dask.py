@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import LSE_TOL, TOL, assert_close, import_softmax_c
+from conftest import LSE_TOL, TOL, assert_close, import_softmax_c, ref
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -292,9 +292,10 @@ def test_sample_vocab_chunked(client, rng):
     for j in range(len(chunkings)):
         np.testing.assert_array_equal(got[3 * j], greedy)       # exact, any chunking
         np.testing.assert_array_equal(got[3 * j + 1], topk)     # top-k merge: the one-machine draw
-        assert np.all(got[3 * j + 2][1] < 10)                   # never a -inf token
+        assert got[3 * j + 2][1] < 10                           # never a -inf token
+        np.testing.assert_array_equal(got[3 * j + 2], got[2])   # Gumbel-max: the same tokens, any chunking
     again = client.compute(scd.sample(da.from_array(x, chunks=(2, 10)), temperature=1.3, seed=9), sync=True)
-    np.testing.assert_array_equal(again, got[2])               # reproducible for a chunking
+    np.testing.assert_array_equal(again, got[2])               # reproducible
     with pytest.raises(NotImplementedError):
         scd.sample(da.from_array(x, chunks=(2, 10)), top_p=0.5, seed=0)
     bad = x.copy()
@@ -315,3 +316,87 @@ def test_vocab_parallel_frequencies_chi_square(client):
     p /= p.sum()
     counts = np.bincount(tok, minlength=12)
     assert stats.chisquare(counts, p * counts.sum()).pvalue > 1e-4
+
+
+# -------------------------------------------------------------- topk_softmax --
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_topk_softmax_any_chunking(client, rng, dtype):
+    """Probabilities over the full row (TOL x 2: the sum is merged), indices
+    exact, for chunkings along and across the vocabulary (chunks narrower
+    than k, size-1 chunks, uneven chunks)."""
+    x = (rng.normal(size=(7, 60)) * 3).astype(dtype)
+    x[2, 5:50] = -inf  # whole chunks of nothing
+    x[3, 1:] = -inf    # one finite entry: the other k - 1 are -inf, p = 0
+    x[4, :] = x[4, 0]  # all tied: the k lowest indices
+    x[5, [3, 17, 40, 59]] = 9.0  # ties across chunks
+    k = 5
+    pw, iw = sc.topk_softmax(x, k, temperature=0.9)
+    chunkings = [(7, 60), (2, 60), (3, 10), (7, 3), (1, 1), (4, (1, 29, 2, 28))]
+    lazy = [scd.topk_softmax(da.from_array(x, chunks=ch), k, temperature=0.9) for ch in chunkings]
+    for ch, (p, i) in zip(chunkings, client.compute(lazy, sync=True)):
+        assert p.dtype == pw.dtype and i.dtype == np.int64 and p.shape == i.shape == (7, k)
+        np.testing.assert_array_equal(i, iw, err_msg=str(ch))
+        assert_close(p, ref.softmax(x.astype(np.float64) / 0.9, axis=-1)[np.arange(7)[:, None], iw], "prob",
+                     tol=2 * TOL[np.dtype(dtype)], what=str(ch))
+    np.testing.assert_array_equal(iw[4], np.arange(k))
+    np.testing.assert_array_equal(iw[5, :4], [3, 17, 40, 59])
+
+
+def test_topk_softmax_axis_batch_and_errors(client, rng):
+    x = rng.normal(size=(3, 20, 4))
+    pw, iw = sc.topk_softmax(x, 3, axis=1)
+    p, i = client.compute(scd.topk_softmax(da.from_array(x, chunks=(2, 6, 3)), 3, axis=1), sync=True)
+    np.testing.assert_array_equal(i, iw)
+    assert_close(p, pw, "prob", tol=2 * TOL[np.dtype(np.float64)])
+    p, i = client.compute(scd.topk_softmax(da.from_array(x, chunks=(1, 20, 1)), 20, axis=1), sync=True)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-13)  # k = n: the whole mass
+    with pytest.raises(ValueError, match="top_k"):
+        scd.topk_softmax(da.from_array(x), 21, axis=1)
+    with pytest.raises(TypeError):
+        scd.topk_softmax(da.from_array(x), 2.0)
+    with pytest.raises(ValueError, match="temperature"):
+        scd.topk_softmax(da.from_array(x), 2, temperature=0)
+    bad = rng.normal(size=(5, 12))
+    bad[3] = -inf  # every entry -inf: no distribution (as the NumPy function)
+    for ch in ((5, 12), (2, 5)):
+        with pytest.raises(ValueError, match="row 3"):
+            client.compute(scd.topk_softmax(da.from_array(bad, chunks=ch), 2), sync=True)
+    bad[3] = 0
+    bad[1, 7] = nan
+    with pytest.raises(ValueError, match="row 1"):
+        client.compute(scd.topk_softmax(da.from_array(bad, chunks=(5, 4)), 2), sync=True)
+
+
+def test_sample_temperature_same_tokens_any_chunking(client, rng):
+    """Temperature only: the same seed gives the same tokens for the
+    vocabulary in one chunk or many, and rows chunked any way; another seed
+    other tokens; -inf entries are never drawn; ties of the noise-free
+    scores do not matter (the noise is continuous)."""
+    x = rng.normal(size=(9, 3, 37)) * 2
+    x[0, 0, ::2] = -inf
+    chunkings = [(9, 3, 37), (2, 1, 37), (9, 3, 5), (1, 2, (1, 20, 16)), (4, 3, 1)]
+    lazy = [scd.sample(da.from_array(x, chunks=ch), temperature=0.7, seed=11) for ch in chunkings]
+    lazy.append(scd.sample(da.from_array(x, chunks=(9, 3, 5)), temperature=0.7, seed=12))
+    got = client.compute(lazy, sync=True)
+    for g, ch in zip(got[:-1], chunkings):
+        assert g.shape == (9, 3) and g.dtype == np.int64
+        np.testing.assert_array_equal(g, got[0], err_msg=str(ch))
+    assert got[0][0, 0] % 2 == 1
+    assert not np.array_equal(got[-1], got[0])
+    # the axis argument: the vocabulary on axis 1
+    moved = client.compute(scd.sample(da.from_array(np.moveaxis(x, 2, 1), chunks=(3, 7, 3)), temperature=0.7,
+                                      seed=11, axis=1), sync=True)
+    np.testing.assert_array_equal(moved, got[0])
+
+
+def test_gumbel_noise_is_uniform_and_keyed_by_token():
+    """The counter-based uniforms behind the Gumbel noise: a function of
+    (seed, row, token) only, and uniform (Kolmogorov-Smirnov on 2e5 draws)."""
+    from scipy import stats
+    g = scd._gumbel(3, np.arange(40), 0, 5000)
+    np.testing.assert_array_equal(scd._gumbel(3, np.arange(10, 20), 1000, 2000), g[10:20, 1000:3000])
+    u = np.exp(-np.exp(-g.ravel()))
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    assert stats.kstest(g.ravel(), "gumbel_r").pvalue > 1e-3
+    assert not np.array_equal(scd._gumbel(4, np.arange(40), 0, 5000), g)

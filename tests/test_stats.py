@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import LSE_TOL, assert_close, import_softmax_c
+from conftest import LSE_TOL, assert_close, import_softmax_c, ref
 
 sc = import_softmax_c()
 inf, nan = np.inf, np.nan
@@ -133,3 +133,92 @@ def test_merge_is_associative(rng):
     right = sc.merge_stats(M[:, 2:], S[:, 2:], 1)
     tree = sc.merge_stats(np.concatenate([left[0], right[0]], 1), np.concatenate([left[1], right[1]], 1), 1)
     np.testing.assert_allclose(lse_of(*flat), lse_of(*tree), rtol=0, atol=1e-14)
+
+
+# ------------------------------------------- the one-read kernel, every target --
+
+def _dtypes():
+    out = [np.float32, np.float64, np.float16]
+    try:
+        import ml_dtypes
+        out.append(ml_dtypes.bfloat16)
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def _oracle_state(x, axis, t, b=None):
+    """float64 (max of x / T, sum of b exp(x / T - max)) and its lse."""
+    z = np.asarray(x, np.float64) / t
+    w = np.ones_like(z) if b is None else np.broadcast_to(np.asarray(b, np.float64), z.shape)
+    zm = np.where(w != 0, z, -inf)
+    m = zm.max(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):  # 0 * inf of a removed +inf entry
+        s = np.sum(np.where(w != 0, w * np.exp(z - np.where(np.isfinite(m), m, 0)), 0), axis=axis, keepdims=True)
+    return m, s
+
+
+@pytest.mark.parametrize("dtype", _dtypes(), ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape,axis", [((7, 33), -1), ((3, 40000), -1), ((33, 6), 0), ((4, 5, 70), 1),
+                                        ((2, 3, 17), (0, 2)), ((1, 1), -1)])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_stats_kernel_matches_float64_state(target, rng, dtype, shape, axis, temperature):
+    """m is the max of x / T in the state dtype, s the sum relative to it,
+    for rows, strided rows (axis 0 / 1), several axes and rows longer than a
+    kernel chunk (40000 > 16384)."""
+    x = (rng.normal(size=shape) * 20).astype(dtype)
+    m, s = sc.softmax_stats(x, axis, temperature=temperature)
+    odt = np.float64 if dtype == np.float64 else np.float32
+    assert m.dtype == s.dtype == odt
+    mr, sr = _oracle_state(x, axis, temperature)
+    # the max: exact to the rounding of x / T in the state dtype
+    np.testing.assert_allclose(m, mr, rtol=2 * np.finfo(odt).eps, atol=0)
+    tol = 1e-13 if dtype == np.float64 else 2e-6
+    assert_close(lse_of(m, s), lse_of(mr, sr), "log", tol=tol)
+    assert np.all(s >= 1 - 4 * np.finfo(odt).eps * 8)  # relative to the max: its own term is 1 (m rounded)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stats_kernel_weights_and_layouts(target, rng, dtype):
+    x = (rng.normal(size=(6, 50)) * 10).astype(dtype)
+    b = rng.normal(size=(6, 50)).astype(dtype)
+    b[:, ::7] = 0
+    x[0, 3] = inf
+    b[0, 3] = 0  # a zero weight removes even +inf
+    for xx, bb, ax in ((x, b, -1), (x.T, b.T, 0), (x[:, ::2], b[:, ::2], -1)):
+        m, s = sc.softmax_stats(xx, ax, b=bb)
+        mr, sr = _oracle_state(xx, ax, 1.0, bb)
+        np.testing.assert_allclose(m, mr, rtol=0, atol=0)
+        with np.errstate(invalid="ignore"):
+            e = np.where(bb != 0, np.exp(np.asarray(xx, np.float64) - mr), 0)
+        scale = np.sum(np.abs(bb) * e, axis=ax, keepdims=True)
+        np.testing.assert_allclose(s, sr, rtol=0, atol=float(np.max(scale)) * (1e-13 if dtype == np.float64 else 2e-6))
+    # a temperature with weights: the state of the rounded x / T
+    m, s = sc.softmax_stats(x, -1, b=b, temperature=2.0)
+    mr, sr = _oracle_state(x / dtype(2), -1, 1.0, b)
+    np.testing.assert_allclose(m, mr, rtol=1e-15, atol=0)
+
+
+def test_stats_kernel_edge_rows(target):
+    x = np.array([[-inf, -inf, -inf], [1.0, inf, 2.0], [1.0, nan, 2.0], [3.0, 3.0, 3.0], [-1e300, -1e300, 0.0]])
+    for dt in (np.float64, np.float32):
+        with np.errstate(over="ignore"):  # -1e300 -> -inf in float32: still a valid row
+            xd = x.astype(dt)
+        m, s = sc.softmax_stats(xd)
+        assert m[0, 0] == -inf and s[0, 0] == 0
+        assert m[1, 0] == inf and s[1, 0] == 1
+        assert np.isnan(m[2, 0]) and np.isnan(s[2, 0])
+        assert m[3, 0] == 3 and s[3, 0] == 3
+    m, s = sc.softmax_stats(np.broadcast_to(np.float64(2.5), (2, 9)))  # stride 0: the closed form
+    assert np.all(m == 2.5) and np.all(s == 9)
+    m, s = sc.softmax_stats(np.array([[inf, 1.0, inf]]), b=np.array([[1.0, 1.0, -1.0]]))
+    assert np.isnan(m[0, 0]) and np.isnan(s[0, 0])  # +inf of both signs
+
+
+def test_softmax_from_state_is_exact_shift(rng):
+    """The shift is the max itself, so exp((x - m) - log s) is scipy's
+    softmax to the usual bound, for logits near 1000 (float32)."""
+    x = (rng.normal(size=(5, 300)) + 1000).astype(np.float32)
+    m, s = sc.softmax_stats(x)
+    p = np.exp((x - m) - np.log(s))
+    assert_close(p, ref.softmax(x.astype(np.float64), axis=-1), "prob", tol=2 * 3e-6)

@@ -51,6 +51,14 @@ static int check_target(const char* name) {
     long double ref = m + std::log(s);
     if (std::fabs(lse[r] - ref) > 1e-6L * std::fmax(1.0L, std::fabs(ref))) { ++bad; std::printf("%s lse row %ld\n", name, (long)r); }
   }
+  std::vector<float> sm(rows), ss(rows);  // sc_softmax_stats: (max, sum relative to it), one read
+  if (sc_softmax_stats(SC_F32, x.data(), nullptr, sm.data(), ss.data(), &v, 1.0) != SC_OK) return 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    long double m = -INFINITY, s = 0;
+    for (int64_t i = 0; i < n; ++i) m = std::fmax(m, (long double)x[r * n + i]);
+    for (int64_t i = 0; i < n; ++i) s += std::exp((long double)x[r * n + i] - m);
+    if (sm[r] != (float)m || std::fabs(ss[r] - s) > 1e-6L * s) { ++bad; std::printf("%s stats row %ld\n", name, (long)r); }
+  }
   std::printf("%-9s %s\n", name, bad ? "MISMATCH" : "ok");
   return bad;
 }

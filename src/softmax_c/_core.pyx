@@ -50,6 +50,8 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
         int64_t b_outer[SC_MAX_OUTER]
     int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double temperature, int log_mode)
     int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v)
+    int sc_softmax_stats(int dtype, const void* x, const void* b, void* m, void* s, const sc_view* v,
+                         double temperature)
     const char* sc_target_name()
     int sc_set_target(const char* name)
     const char* sc_targets_compiled()
@@ -282,6 +284,29 @@ def logsumexp_into(cnp.ndarray x, b, cnp.ndarray out, sign, int axis):
         status = sc_logsumexp(dt, xp, bp, op, sp, &v)
     if status != SC_OK:
         raise_status(status, "logsumexp")
+    return True
+
+
+def softmax_stats_into(cnp.ndarray x, b, cnp.ndarray m, cnp.ndarray s, int axis, double temperature):
+    """(m, s) = the partial state of logsumexp(x / temperature, b) over
+    `axis` (sc_softmax_stats).  b: None or an array of x's shape and dtype;
+    m, s (OUT): x's shape with `axis` of length 1, logsumexp's out dtype."""
+    cdef sc_view v
+    cdef int status, dt = _dtype_code(x)
+    cdef cnp.ndarray bb = b
+    if not _fill_view(&v, x, m, bb, axis, False):
+        return False
+    if any(m.strides[d] * cnp.PyArray_ITEMSIZE(s) != s.strides[d] * cnp.PyArray_ITEMSIZE(m)
+           for d in range(m.ndim) if m.shape[d] > 1):
+        return False  # s is indexed with m's view
+    cdef const void* xp = cnp.PyArray_DATA(x)
+    cdef const void* bp = NULL if b is None else cnp.PyArray_DATA(bb)
+    cdef void* mp = cnp.PyArray_DATA(m)
+    cdef void* sp = cnp.PyArray_DATA(s)
+    with nogil:
+        status = sc_softmax_stats(dt, xp, bp, mp, sp, &v, temperature)
+    if status != SC_OK:
+        raise_status(status, "softmax_stats")
     return True
 
 

@@ -17,12 +17,17 @@ Design notes
    its aggregate step returns ``m + log s``.
 2. **softmax / log_softmax** are the same reduction with ``keepdims=True``
    (the row's state, broadcast), on ``(max, sum relative to max)`` chunk
-   states (``stats._max_stats``: the shift must be exact, see there), then one ``map_blocks`` that normalises each
-   chunk: ``exp((x / T - m) - log s)`` in place in the output, with ``m``
+   states (:func:`~softmax_c.softmax_stats`, one kernel read: the shift must
+   be the exact max), then one ``map_blocks`` that normalises each
+   chunk: the kernel's softmax (log_softmax) of the chunk times (plus) the
+   chunk's share of its row, ``exp(m_c - M) s_c / S`` (``m_c - M + log s_c
+   - log S``), from the chunk's own state; rows where a state is not finite
+   and half-precision chunks take ``exp((x / T - M) - log S)``, with ``M``
    the exact max, the order of scipy's ``(x - max) - log(sum)`` (a shift of
-   ``m + log s`` would cost ``ulp(lse)`` per element: 3e-5 relative for
-   float32 logits near 1000).  Each chunk is read twice and written once;
-   nothing but states crosses chunks.
+   ``M + log S`` would cost ``ulp(lse)`` per element: 3e-5 relative for
+   float32 logits near 1000).  Each chunk is read three times (the
+   reduction's state, its own state, the softmax) and written once; nothing
+   but states crosses chunks.
 3. **Kernel threads inside workers.**  Every task runs :func:`_task_threads`
    first: inside a ``distributed`` worker it sets softmax_c's kernel threads
    for that process, once, to ``SOFTMAX_C_NUM_THREADS`` from the worker's
@@ -50,9 +55,9 @@ from . import log_softmax as _np_log_softmax
 from . import logsumexp as _np_logsumexp
 from . import softmax as _np_softmax
 from . import _rules
-from .stats import _max_stats, merge_stats, softmax_stats
+from .stats import _lse_stats, merge_stats, softmax_stats
 
-__all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample"]
+__all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample", "topk_softmax"]
 
 _STATE = np.dtype([("m", np.float64), ("s", np.float64)])
 
@@ -91,12 +96,13 @@ def _pack(m, s):
 
 def _stats_chunk(x, b=None, *, axis, keepdims, temperature=1.0, exact_shift=False, **_):
     """dask.array.reduction's chunk step: one block -> its packed state
-    (``exact_shift``: the (max, sum) state softmax needs, see _max_stats)."""
+    (``exact_shift``: the (max, sum) state softmax needs, by the stats
+    kernel; else logsumexp's (lse, sign) state, see stats._lse_stats)."""
     _task_threads()
     if exact_shift:
-        m, s = _max_stats(x, axis=axis, temperature=temperature)
+        m, s = softmax_stats(x, axis=axis, temperature=temperature)
     else:
-        m, s = softmax_stats(x, axis=axis, temperature=temperature, b=b)
+        m, s = _lse_stats(x, axis=axis, temperature=temperature, b=b)
     return _pack(m, s)
 
 
@@ -221,15 +227,56 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, split_
 
 # ------------------------------------------------------------------- softmax --
 
-def _normalise_chunk(x, p, *, temperature, log_mode, rdt):
+def _normalise_chunk(x, p, *, temperature, log_mode, rdt, axes):
     """map_blocks step: one block of x and its rows' state -> softmax or
-    log_softmax of the block, ``exp((x / T - m) - log s)``, in place in the
-    output (float16: computed in float32, rounded once)."""
+    log_softmax of the block.
+
+    float32 / float64: the block's own softmax by the kernel (one read, one
+    write, one exp per element), then per row the block's share of the row,
+    ``exp(m_c - M) s_c / S`` (softmax) or ``m_c + log s_c - M - log S``
+    (log_softmax), with ``(m_c, s_c)`` the block's state (one more kernel
+    read).  Measured (sync scheduler, (8192, 32000) float32 in (4096, 8000)
+    blocks, softmax then row sums, load ~6): 0.88 s with the NumPy form for
+    every block, 0.58 s this way.  With the row in one block the share is
+    exactly 1 (0).
+    Rows whose block or row state is not finite (a block of all -inf, +inf,
+    NaN) and float16 / bfloat16 blocks (a second rounding) take the NumPy
+    form below.
+    """
     _task_threads()
     kdt = np.float64 if rdt == np.float64 else np.float32
-    y = np.empty(x.shape, kdt)
     if x.size == 0:
-        return y.astype(rdt)
+        return np.empty(x.shape, rdt)
+    if x.dtype in (np.float32, np.float64) and x.dtype == rdt:
+        mc, sc_ = softmax_stats(x, axes, temperature=temperature)
+        M, S = p["m"], p["s"]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ok = np.isfinite(mc) & (sc_ > 0) & np.isfinite(M) & (S > 0) & np.isfinite(S)
+            if log_mode:
+                share = (mc.astype(np.float64) - M) + (np.log(sc_.astype(np.float64)) - np.log(S))
+                trivial = np.all(share[ok] == 0)
+            else:
+                share = np.exp(mc.astype(np.float64) - M) * sc_.astype(np.float64) / S
+                trivial = np.all(share[ok] == 1)
+        fn = _np_log_softmax if log_mode else _np_softmax
+        y = fn(x, axis=axes, temperature=temperature)
+        if not trivial:
+            if log_mode:
+                y += np.where(ok, share, 0).astype(kdt)
+            else:
+                y *= np.where(ok, share, 1).astype(kdt)
+        if not ok.all():
+            bad = np.broadcast_to(~ok, x.shape)
+            y[bad] = _normalise_numpy(x, p, temperature=temperature, log_mode=log_mode, rdt=rdt)[bad]
+        return y
+    return _normalise_numpy(x, p, temperature=temperature, log_mode=log_mode, rdt=rdt)
+
+
+def _normalise_numpy(x, p, *, temperature, log_mode, rdt):
+    """``exp((x / T - m) - log s)`` in place in the output (float16:
+    computed in float32, rounded once), m the exact row max."""
+    kdt = np.float64 if rdt == np.float64 else np.float32
+    y = np.empty(x.shape, kdt)
     m = p["m"].astype(kdt)  # exact: the max of x / T in kdt
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if not log_mode:  # a row holding +inf: all NaN (scipy), not [nan, 0, ...]
@@ -260,7 +307,7 @@ def _softmax_family(x, axis, temperature, split_every, log_mode):
             raise ValueError(f"{name}: zero-size array along reduced axis {d} (scipy raises here too)")
     st = _state_reduction(x, axes, temperature=t, exact_shift=True, keepdims=True, split_every=split_every,
                           name=f"softmax_c-{name}-stats")
-    return da.map_blocks(_normalise_chunk, x, st, temperature=t, log_mode=log_mode, rdt=rdt, dtype=rdt,
+    return da.map_blocks(_normalise_chunk, x, st, temperature=t, log_mode=log_mode, rdt=rdt, axes=axes, dtype=rdt,
                          meta=np.empty((0,) * x.ndim, rdt), token=f"softmax_c-{name}")
 
 
@@ -272,7 +319,8 @@ def softmax(x, axis=None, *, temperature=1.0, split_every=None):
     softmax; `axis` None means the whole array), on any chunking, including
     along `axis`.  ``split_every`` as :func:`logsumexp`.  Results agree with
     the NumPy function to twice its accuracy bounds (float64 about 1e-13
-    relative): the same ``(x - max) - log(sum)`` order, the sum merged.
+    relative): each chunk's softmax scaled by its share of the row, the
+    sum merged.
 
     Returns
     -------
@@ -422,41 +470,68 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 # ------------------------------------------------------------------ sampling --
 #
-# Uniforms.  Row r (flat, C order over the batch) draws from two streams,
-# both keyed by (seed, r) and never by the chunking:
+# Uniforms.  Row r (flat, C order over the batch) draws from a stream keyed
+# by (seed, r) and never by the chunking:
 #   u(r)  = numpy.random.default_rng(seed).random(rows)[r]   -- the very
 #           uniform softmax_c.sample uses for row r; reached in a block
-#           starting at row r0 by PCG64.advance(r0), no client-side array;
-#   u1(r) = the same from PCG64(SeedSequence(seed, spawn_key=(1,))), used
-#           only to choose a vocabulary chunk.
-# Hence with the vocabulary in one chunk the tokens are the one-machine
-# call's, for any row chunking.
+#           starting at row r0 by PCG64.advance(r0), no client-side array.
 #
-# Vocabulary chunked (exact vocab-parallel sampling):
-# * temperature > 0, no warpers: chunk c returns its lse_c = log Z_c and a
-#   candidate drawn within it by inverse CDF with u(r); the chunk is chosen
-#   by inverse CDF over Z_c / Z with u1(r).  Since u1 is independent of u,
-#   P(token t in chunk c) = P(chunk c) P(t | c) = (Z_c / Z)(e^{x_t/T} / Z_c)
-#   = e^{x_t/T} / Z: exactly softmax(x / T).  The tokens are reproducible
-#   for a given vocabulary chunking; another vocabulary chunking draws from
-#   the same distribution but not the same tokens (one pass cannot know the
-#   mass before its chunk, which the global inverse CDF needs).
+# * temperature > 0 without top_k / top_p / min_p (whatever the chunking,
+#   the vocabulary in one chunk or many): Gumbel-max.  Token t of row r gets
+#   the noise G(r, t) = -log(-log U(seed, r, t)), U a counter-based uniform
+#   (a splitmix64 hash of (seed, r, t), 53 bits, in (0, 1); _gumbel), and the
+#   token is argmax_t (x_t / T + G(r, t)), ties to the lower index.  Why the
+#   distribution is exact: for iid Gumbel(0, 1) noise,
+#   P(argmax = t) = e^{x_t/T} / sum_j e^{x_j/T} (the Gumbel-max trick: the
+#   max of z_j + G_j is Gumbel(log sum e^{z_j}) and the argmax is
+#   independent of it with these probabilities).  Why the tokens do not
+#   depend on the chunking: the noise of (r, t) is a function of the global
+#   token id, not of where t sits, and an argmax merges exactly: each chunk
+#   returns its (best score, its lowest index), the row keeps the chunk
+#   with the highest score, the lowest chunk on ties.  Each chunk is read
+#   once.  These tokens are not softmax_c.sample's (an inverse CDF), they are
+#   draws from the same distribution.
 # * temperature 0 (greedy): per-chunk argmax, merged by (max value, lowest
 #   index): exact, chunking-invariant.
-# * top_k (with or without top_p / min_p): each chunk's top-k by (value
-#   desc, index asc); the top-k of their union is the global top-k set
-#   exactly; top-p and min-p then act on that set (they only keep prefixes
-#   of it), and the token is the inverse CDF in index order with u(r):
-#   the one-machine draw (to rounding), whatever the chunking.
-# * top_p or min_p without top_k: NotImplementedError (they need the global
-#   order of the whole row); rechunk the vocabulary into one chunk.
+# * top_k (with or without top_p / min_p), vocabulary chunked: each chunk's
+#   top-k by (value desc, index asc); the top-k of their union is the global
+#   top-k set exactly; top-p and min-p then act on that set (they only keep
+#   prefixes of it), and the token is the inverse CDF in index order with
+#   u(r): the one-machine draw (to rounding), whatever the chunking.  With
+#   the vocabulary in one chunk the NumPy function runs per row block: the
+#   same tokens.
+# * top_p or min_p without top_k on a chunked vocabulary:
+#   NotImplementedError (they need the global order of the whole row);
+#   rechunk the vocabulary into one chunk.
 
-def _row_streams(seed, r0):
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix64(z):
+    """splitmix64's finaliser (Steele, Lea, Flood 2014), on uint64 arrays
+    (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _gumbel(seed, rows, c0, width):
+    """G(r, t) = -log(-log U) for rows `rows` (global, int64) and tokens
+    c0 .. c0 + width - 1: U from the hash of (seed, r, t), in (0, 1)."""
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        ks = _mix64(np.uint64(int(seed) % 2**64) * golden + np.uint64(1))
+        kr = _mix64(ks ^ (np.asarray(rows, np.uint64) * golden))[:, None]
+        t = np.arange(c0, c0 + width, dtype=np.uint64)[None, :]
+        h = _mix64(kr + t * golden + np.uint64(0x632BE59BD9B4E019))
+    u = ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return -np.log(-np.log(u))
+
+
+def _row_stream(seed, r0):
     g = np.random.default_rng(seed)
     g.bit_generator.advance(int(r0))
-    g1 = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1,))))
-    g1.bit_generator.advance(int(r0))
-    return g, g1
+    return g
 
 
 def _sample_rows_block(x, rowpos, *, seed, kw):
@@ -464,7 +539,7 @@ def _sample_rows_block(x, rowpos, *, seed, kw):
 
     _task_threads()
     rowpos = rowpos.reshape(-1)  # (rows, 1): map_blocks aligns trailing axes
-    g, _ = _row_streams(seed, rowpos[0]) if rowpos.size else (None, None)
+    g = _row_stream(seed, rowpos[0]) if rowpos.size else None
     if x.shape[0] == 0:
         return np.empty(0, np.int64)
     return np.asarray(_np_sample(x, seed=g, **kw), np.int64).reshape(x.shape[0])
@@ -472,9 +547,8 @@ def _sample_rows_block(x, rowpos, *, seed, kw):
 
 def _vocab_part(x, rowpos, colpos, *, seed, temperature, top_k):
     """One (rows, vocabulary chunk) block -> float64 (rows, width) partials:
-    greedy [max, index]; temperature [lse, candidate]; top-k [values, indices]."""
-    from . import logsumexp as _lse
-    from . import sample as _np_sample
+    greedy [max, index]; temperature (Gumbel-max) [best score, index];
+    top-k [values, indices]."""
     from . import topk_softmax as _np_topk
 
     _task_threads()
@@ -500,11 +574,10 @@ def _vocab_part(x, rowpos, colpos, *, seed, temperature, top_k):
         out[:, :k] = vals
         out[:, top_k:top_k + k] = idx + c0
         return out
-    lse = np.asarray(_lse(z, axis=1), np.float64)
-    live = np.isfinite(lse)
-    g, _ = _row_streams(seed, rowpos[0])
-    cand = np.asarray(_np_sample(np.where(live[:, None], xf, 0), temperature=temperature, seed=g), np.int64)
-    return np.stack([lse, np.where(live, cand + c0, -1).astype(np.float64)], 1)
+    with np.errstate(invalid="ignore"):
+        z += _gumbel(seed, rowpos, c0, x.shape[1])  # NaN stays NaN, +inf stays +inf: flagged in the merge
+    i = np.argmax(z, axis=1)  # the first max: the lowest index (the first NaN for a NaN)
+    return np.stack([z[np.arange(rows), i], (i + c0).astype(np.float64)], 1)
 
 
 def _invalid(bad, rowpos):
@@ -519,14 +592,13 @@ def _vocab_choose(parts, rowpos, *, seed, temperature, top_k, top_p, min_p):
     rows = parts.shape[0]
     if rows == 0:
         return np.empty(0, np.int64)
-    if temperature == 0:
+    if temperature == 0 or not top_k:  # greedy, or Gumbel-max: the best (score, lowest index)
         v, i = parts[:, 0::2], parts[:, 1::2]
         if np.isnan(v).any() or (v == np.inf).any() or (v == -np.inf).all(axis=1).any():
             _invalid(np.isnan(v).any(1) | (v == np.inf).any(1) | (v == -np.inf).all(1), rowpos)
         c = np.argmax(v, axis=1)  # first max: the lowest chunk, hence the lowest index
         return i[np.arange(rows), c].astype(np.int64)
-    g, g1 = _row_streams(seed, rowpos[0])
-    u, u1 = g.random(rows), g1.random(rows)
+    u = _row_stream(seed, rowpos[0]).random(rows)
     if top_k:
         w = parts.shape[1] // (2 * top_k)
         v = parts.reshape(rows, w, 2, top_k)[:, :, 0, :].reshape(rows, -1)
@@ -553,27 +625,25 @@ def _vocab_choose(parts, rowpos, *, seed, temperature, top_k, top_p, min_p):
             c = np.cumsum(p[o])
             out[r] = ir[o][min(int(np.searchsorted(c, u[r] * c[-1], side="right")), len(c) - 1)]
         return out
-    lse, cand = parts[:, 0::2], parts[:, 1::2]
-    top = np.max(lse, axis=1, keepdims=True)
-    bad = np.isnan(top[:, 0]) | (top[:, 0] == np.inf) | (top[:, 0] == -np.inf)
-    if bad.any():
-        _invalid(bad, rowpos)
-    c = np.cumsum(np.exp(lse - top), axis=1)
-    pick = (c > (u1 * c[:, -1])[:, None]).argmax(axis=1)
-    return cand[np.arange(rows), pick].astype(np.int64)
+    raise AssertionError("unreachable: greedy, Gumbel-max and top-k cover every mode")
 
 
 def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=-1, seed=None):
     """:func:`softmax_c.sample` on a Dask array: one token per row.
 
-    Rows chunked, vocabulary in one chunk: blockwise, the same tokens as the
-    one-machine call for any row chunking.  Vocabulary chunked: exact
-    vocab-parallel sampling (see the notes above this function in the
-    source: per-chunk lse and candidate, the chunk chosen with probability
-    ``Z_c / Z``; greedy and top-k merged exactly).  `seed` must be an int
-    (None draws one): the per-row uniforms are keyed by (seed, row), never by
-    the chunking.  ``top_p`` / ``min_p`` without ``top_k`` on a chunked
-    vocabulary raise NotImplementedError.
+    Same seed, same tokens, whatever the chunking (rows and vocabulary):
+
+    * temperature only (no top_k / top_p / min_p): Gumbel-max with a
+      counter-based noise keyed by (seed, row, global token id), each chunk
+      read once, its best (score, index) merged by an argmax; an exact draw
+      from ``softmax(x / T)`` (see the notes above this function in the
+      source), not the one-machine call's tokens;
+    * greedy (temperature 0): the argmax, ties to the lower index;
+    * with top_k: the NumPy function's draw (the vocabulary in one chunk:
+      blockwise; chunked: the per-chunk top-k merged exactly).
+
+    `seed` must be an int (None draws one).  ``top_p`` / ``min_p`` without
+    ``top_k`` on a chunked vocabulary raise NotImplementedError.
 
     Returns
     -------
@@ -599,14 +669,16 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
         raise ValueError("logits: empty vocabulary")
     x2 = x.reshape((-1, n))
     rowpos = da.arange(x2.shape[0], chunks=(x2.chunks[0],))
-    if x2.numblocks[1] == 1:
+    t = float(temperature)
+    k = None if top_k is None or top_k >= n else int(top_k)
+    filtered = (top_p is not None and top_p < 1) or (min_p is not None and min_p > 0)
+    gumbel = t > 0 and k is None and not filtered  # temperature only: Gumbel-max for every chunking
+    if x2.numblocks[1] == 1 and not gumbel:
         tok = da.map_blocks(partial(_sample_rows_block, seed=int(seed), kw=kw), x2, rowpos[:, None],
                             drop_axis=1, dtype=np.int64, meta=np.empty(0, np.int64),
                             token="softmax_c-sample")
         return tok.reshape(batch)
-    t = float(temperature)
-    k = None if top_k is None or top_k >= n else int(top_k)
-    if k is None and ((top_p is not None and top_p < 1) or (min_p is not None and min_p > 0)) and t > 0:
+    if k is None and filtered and t > 0:
         raise NotImplementedError(
             "sample: top_p / min_p without top_k need the order of the whole row; on a vocabulary "
             "split over chunks pass top_k too, or rechunk the vocabulary axis into one chunk")
@@ -621,3 +693,145 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
                         parts.rechunk({1: -1}), rowpos[:, None], drop_axis=1, dtype=np.int64,
                         meta=np.empty(0, np.int64), token="softmax_c-sample")
     return tok.reshape(batch)
+
+
+# -------------------------------------------------------------- topk_softmax --
+#
+# Vocabulary chunked: chunk c of a row gives its exact-shift state (m_c, s_c)
+# of x / T (softmax_stats, one kernel read) and its top-min(k, width)
+# candidates (raw logit, global index), ordered by (logit desc, index asc).
+# One aggregate per row block merges the states into the row's (M, S) and
+# takes the first k of the union of the candidates in the same order: the
+# global top-k, since every member of it is among its own chunk's first k.
+# Probabilities are exp(x / T - M) / S: over the FULL row, as the NumPy
+# function defines them (not renormalised over the k).  Ties (equal logits)
+# go to the lower global index, whatever the chunking: the order compares
+# the raw logits (not x / T, whose rounding could tie distinct logits) and
+# breaks ties by the global index.
+
+def _topk_invalid(bad, rowpos):
+    r = int(rowpos[np.flatnonzero(bad)[0]])
+    raise ValueError(f"topk_softmax: logits row {r} (flat) has a NaN or +inf entry, or no finite entry "
+                     "(it defines no probability distribution)")
+
+
+def _topk_rows_block(x, rowpos, *, k, temperature):
+    """Vocabulary in one chunk: the NumPy function on the row block, packed
+    float64 [probabilities, indices]."""
+    from . import topk_softmax as _np_topk
+
+    _task_threads()
+    rowpos = rowpos.reshape(-1)
+    if x.shape[0] == 0:
+        return np.empty((0, 2 * k))
+    bad = ~np.isfinite(np.max(x, axis=1))  # NaN, +inf or all -inf: the global row in the message
+    if bad.any():
+        _topk_invalid(bad, rowpos)
+    p, i = _np_topk(x, k, temperature=temperature)
+    return np.concatenate([p.astype(np.float64), i.astype(np.float64)], axis=1)
+
+
+def _topk_part(x, colpos, *, k, temperature):
+    """One (rows, vocabulary chunk) block -> float64 (rows, 2 + 2k):
+    [m, s, candidate logits (k), global indices (k)]; -inf / -1 padding."""
+    from . import topk_softmax as _np_topk
+
+    _task_threads()
+    rows, w = x.shape
+    out = np.full((rows, 2 + 2 * k), -np.inf)
+    out[:, 2 + k:] = -1
+    if rows == 0 or w == 0:
+        return out
+    m, s = softmax_stats(x, -1, temperature=temperature)
+    out[:, 0], out[:, 1] = m[:, 0], s[:, 0]
+    kc = min(k, w)
+    top = np.max(x, axis=1)  # NaN for a NaN anywhere
+    ok = np.isfinite(top)
+    # a chunk of all -inf (or a NaN / +inf row, which the state flags): its
+    # candidates are its first kc entries, the order's ties by index
+    xs = np.where(ok[:, None], x, 0) if not ok.all() else x
+    _, idx = _np_topk(xs, kc)  # order only: (logit desc, index asc)
+    idx[~ok] = np.arange(kc)
+    vals = np.take_along_axis(x, idx, 1).astype(np.float64)
+    vals[~ok] = -np.inf
+    out[:, 2:2 + kc] = vals
+    out[:, 2 + k:2 + k + kc] = idx + int(colpos[0])
+    return out
+
+
+def _topk_merge(parts, rowpos, *, k, temperature, rdt):
+    rowpos = rowpos.reshape(-1)
+    rows = parts.shape[0]
+    if rows == 0:
+        return np.empty((0, 2 * k))
+    q = parts.reshape(rows, -1, 2 + 2 * k)
+    M, S = merge_stats(q[:, :, 0], q[:, :, 1], 1)
+    bad = ~np.isfinite(M[:, 0]) | ~(S[:, 0] > 0)
+    if bad.any():
+        _topk_invalid(bad, rowpos)
+    v = q[:, :, 2:2 + k].reshape(rows, -1)
+    i = q[:, :, 2 + k:].reshape(rows, -1)
+    # (logit desc, index asc); padding (-inf, -1) sorts after every real -inf entry
+    order = np.lexsort((np.where(i < 0, np.inf, i), -v), axis=1)[:, :k]
+    v = np.take_along_axis(v, order, 1)
+    i = np.take_along_axis(i, order, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = np.exp(np.divide(v, temperature) - M) / S
+    p = np.where(v == -np.inf, 0.0, p)
+    return np.concatenate([p.astype(rdt).astype(np.float64), i], axis=1)
+
+
+def topk_softmax(logits, top_k, *, axis=-1, temperature=1.0):
+    """:func:`softmax_c.topk_softmax` on a Dask array: the `top_k` most likely
+    entries of ``softmax(logits / temperature)`` along `axis`.
+
+    Rows chunked, vocabulary in one chunk: blockwise, the NumPy function per
+    block (bitwise its results).  Vocabulary chunked: each chunk's state and
+    top-k candidates, merged in one aggregate per row block (see the notes
+    above this function in the source).  Probabilities are normalised over
+    the full row (they sum to < 1 unless the k cover the mass), sorted
+    descending; ties go to the lower index, whatever the chunking.
+
+    Returns
+    -------
+    probabilities, indices : dask.array.Array
+        `logits`' shape with `axis` replaced by top_k; the NumPy function's
+        dtype and int64.  A row holding a NaN or +inf, or every entry -inf,
+        raises ValueError at compute time (its flat row index in the
+        message).  With the vocabulary chunked, probabilities agree with the
+        NumPy function to its accuracy bounds (the sum is merged), indices
+        exactly.
+    """
+    from . import topk_softmax as _np_topk
+
+    x = _dask(logits, "logits")
+    k = _rules.integer(top_k, "top_k")
+    t = _rules.positive_finite(temperature, "temperature")
+    if x.ndim == 0:
+        raise ValueError("logits: expected at least one dimension (the vocabulary), got a scalar")
+    ax = _rules.axes(axis, x.ndim)[0] if not isinstance(axis, tuple) else None
+    if ax is None:
+        raise TypeError("axis must be an int")
+    n = x.shape[ax]
+    if not (1 <= k <= n):
+        raise ValueError(f"top_k must be in [1, {n}] (the length of axis {ax}), got {k}")
+    rdt = _np_topk(np.zeros((1, 1), x.dtype), 1)[0].dtype  # the NumPy function's dtype rules and TypeErrors
+    x = da.moveaxis(x, ax, -1)
+    batch = x.shape[:-1]
+    x2 = x.reshape((-1, n))
+    rowpos = da.arange(x2.shape[0], chunks=(x2.chunks[0],))
+    if x2.numblocks[1] == 1:
+        packed = da.map_blocks(partial(_topk_rows_block, k=k, temperature=t), x2, rowpos[:, None],
+                               chunks=(x2.chunks[0], (2 * k,)), dtype=np.float64, meta=np.empty((0, 0)),
+                               token="softmax_c-topk")
+    else:
+        colpos = da.arange(n, chunks=(x2.chunks[1],))
+        parts = da.blockwise(partial(_topk_part, k=k, temperature=t), ("r", "c"), x2, ("r", "c"), colpos, ("c",),
+                             adjust_chunks={"c": 2 + 2 * k}, dtype=np.float64, meta=np.empty((0, 0)),
+                             token="softmax_c-topk-part")
+        packed = da.map_blocks(partial(_topk_merge, k=k, temperature=t, rdt=rdt), parts.rechunk({1: -1}),
+                               rowpos[:, None], chunks=(x2.chunks[0], (2 * k,)), dtype=np.float64,
+                               meta=np.empty((0, 0)), token="softmax_c-topk")
+    probs = packed[:, :k].astype(rdt).reshape(batch + (k,))
+    idx = packed[:, k:].astype(np.int64).reshape(batch + (k,))
+    return da.moveaxis(probs, -1, ax), da.moveaxis(idx, -1, ax)

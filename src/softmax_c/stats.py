@@ -14,8 +14,9 @@ whole.  ``s`` may be negative (signed weights ``b``) or 0 (nothing there, or
 weights that cancel).
 
 These are the NumPy functions; :mod:`softmax_c.dask` builds its reductions on
-them.  The states are computed by the compiled logsumexp kernel, one read of
-`x` (float16 input is widened to float32 first).
+them.  The states are computed by the compiled stats kernel
+(``sc_softmax_stats``), one read of `x`, float16/bfloat16 widened in
+registers.
 """
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def softmax_stats(x, axis=-1, *, temperature=1.0, b=None):
 
     .. math:: s \, e^{m} = \sum_j b_j \, e^{x_j / T}
 
+    One read of `x` by the compiled kernel (``sc_softmax_stats``): ``m`` is
+    the max of ``x / T`` (over the entries of non-zero weight), ``s`` the sum
+    of ``b * exp(x / T - m)``, on every target, for float16, bfloat16,
+    float32 and float64 input, any axis and layout.
+
     Parameters
     ----------
     x : array_like
@@ -46,14 +52,16 @@ def softmax_stats(x, axis=-1, *, temperature=1.0, b=None):
         ``softmax(x, temperature=T) == softmax(x / T)``.
     b : array_like, optional
         Weights broadcastable against `x`, signs allowed (as
-        :func:`scipy.special.logsumexp`'s `b`).
+        :func:`scipy.special.logsumexp`'s `b`).  With a temperature the
+        weighted state is that of the rounded ``x / T``.
 
     Returns
     -------
     m, s : ndarray
         Float arrays of `x`'s shape with the reduced axes kept as length 1;
-        float32 for float16/float32 input, float64 otherwise.  Contract (what
-        every producer of a state guarantees, and all a consumer may assume):
+        float32 for float16/bfloat16/float32 input, float64 otherwise.
+        Contract (what every producer of a state guarantees, and all a
+        consumer may assume):
 
         * ``m`` is a shift, not necessarily the maximum; ``s * exp(m)`` is
           the weighted sum, ``m + log(s)`` the log-sum-exp (NaN when
@@ -65,17 +73,79 @@ def softmax_stats(x, axis=-1, *, temperature=1.0, b=None):
           sign of its weight (``+inf`` entries of both signs: NaN).
         * A NaN (with non-zero weight): ``m`` and ``s`` NaN.
 
-        This version takes ``m = logsumexp`` and ``s = sign`` (so ``|s|`` is
-        1 or 0); a kernel returning ``(max, sum relative to max)`` obeys the
-        same contract.
+        This function returns ``m`` = the max (rounded once, so it is the
+        max of the rounded ``x / T``) and ``s`` the sum relative to it; the
+        precision of ``m + log(s)`` is then that of ``s`` (~1e-7 relative in
+        float32): a log-sum-exp near 0 (``[0, -40]``: 4.2e-18) is not kept to
+        its relative precision, as :func:`softmax_c.logsumexp` keeps it
+        (scipy >= 1.15); :func:`softmax_c.dask.logsumexp` uses logsumexp's
+        ``(lse, sign)`` states for that reason.
 
     Examples
     --------
     >>> import numpy as np, softmax_c
     >>> m, s = softmax_c.softmax_stats(np.array([[0.0, 0.0]]))
-    >>> float((m + np.log(s))[0, 0])  # log 2
-    0.6931471805599453
+    >>> float(m[0, 0]), float(s[0, 0])
+    (0.0, 2.0)
     """
+    from . import _core
+
+    t = _rules.positive_finite(temperature, "temperature")
+    x = _rules.as_array(x, "x")
+    if b is not None:
+        b_obj = b
+        b = _rules.as_array(b, "b")
+        _rules.compute_dtypes(b.dtype, "b")
+        _rules.compute_dtypes(x.dtype, "x")
+        weak = isinstance(b_obj, (int, float)) and not isinstance(b_obj, bool)
+        dt = np.result_type(x.dtype, b_obj) if weak else np.result_type(x.dtype, b.dtype)
+        if dt.kind != "f":
+            dt = np.result_type(dt, np.float64) if dt.kind in "biu" else dt
+        try:
+            x, b = np.broadcast_arrays(x, b)
+        except ValueError:
+            raise ValueError(f"b with shape {b.shape} does not broadcast against x with shape {x.shape}") from None
+        kdt, _ = _rules.compute_dtypes(dt, "x")
+    else:
+        kdt, _ = _rules.compute_dtypes(x.dtype, "x")
+    odt = _rules.lse_dtype(kdt)
+    scalar = x.ndim == 0
+    if scalar:
+        x = x.reshape(1)
+        b = None if b is None else b.reshape(1)
+    axes = _rules.axes(axis, x.ndim)
+    kshape = tuple(1 if d in axes else n for d, n in enumerate(x.shape))
+    if x.size == 0:  # the state of nothing
+        m, s = np.full(kshape, -np.inf, odt), np.zeros(kshape, odt)
+    else:
+        xin = x if x.dtype == kdt else x.astype(kdt)
+        bin_ = None if b is None else (b if b.dtype == kdt else b.astype(kdt))
+        if bin_ is not None and t != 1.0:  # the kernel's weighted sum has no temperature
+            xin = np.divide(xin, t, dtype=odt).astype(kdt, copy=False)
+            t = 1.0
+        if len(axes) > 1:
+            xin = _rules.moved(xin, axes)[0]
+            bin_ = None if bin_ is None else _rules.moved(bin_, axes)[0]
+            ax, oshape = xin.ndim - 1, xin.shape[:-1] + (1,)
+        else:
+            ax, oshape = axes[0], kshape
+        m = np.empty(oshape, odt)
+        s = np.empty(oshape, odt)
+        _rules.call_kernel(_core.softmax_stats_into, xin, bin_, m, s, ax, t, writes=(2, 3))
+        m, s = m.reshape(kshape), s.reshape(kshape)
+    if scalar:
+        m, s = m.reshape(()), s.reshape(())
+    return m, s
+
+
+def _lse_stats(x, axis=-1, *, temperature=1.0, b=None):
+    """The ``(lse, sign)`` state by the logsumexp kernel: ``m`` the chunk's
+    log-sum-exp, ``|s|`` 1 or 0.  Obeys :func:`softmax_stats`' contract and
+    keeps logsumexp's precision near 0 (scipy >= 1.15's exclusion of the
+    max term), which ``(max, sum)`` cannot carry: the state of
+    :func:`softmax_c.dask.logsumexp`'s chunks (the same speed: both are the
+    kernel's one read, 19.3 ms logsumexp vs 19.8 ms softmax_stats per (4096,
+    8000) float32 chunk, one thread, medians of 9 interleaved, load 9)."""
     from . import logsumexp  # the package's kernel front, wherever it is defined
 
     t = _rules.positive_finite(temperature, "temperature")
@@ -95,37 +165,6 @@ def softmax_stats(x, axis=-1, *, temperature=1.0, b=None):
     if x.size == 0 or 0 in m.shape:
         s = np.zeros_like(s) if s.size else s
     return m, s
-
-
-def _max_stats(x, axis=-1, *, temperature=1.0):
-    """``(max(x / T), sum(exp(x / T - max)))``: the state with the exact
-    shift that softmax and log_softmax need (no weights).
-
-    The ``(lse, sign)`` state of :func:`softmax_stats` stores the chunk's
-    log-sum-exp rounded to the input precision: the lost ``ulp(lse) / 2``
-    comes back as a relative error of each probability (float32 logits near
-    1000: 3e-5; float64 rows of equal 1e300 entries lose their count).
-    Here the sum is taken relative to the exact max, ``log s`` by the
-    logsumexp kernel on ``x / T - max`` (its absolute error is ~1 ulp of
-    ``log s <= log n``).  Three passes (max, shift, kernel) until a kernel
-    returns this state in one.
-    """
-    from . import logsumexp
-
-    t = _rules.positive_finite(temperature, "temperature")
-    x = np.asarray(x)
-    kdt = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
-    z = np.divide(x, t, dtype=kdt) if (t != 1.0 or x.dtype != kdt) else x
-    kshape = tuple(1 if d in _rules.axes(axis, x.ndim) else n for d, n in enumerate(x.shape))
-    if z.size == 0:
-        return np.full(kshape, -np.inf, kdt), np.zeros(kshape, kdt)
-    m = np.max(z, axis=axis, keepdims=True)
-    fin = np.isfinite(m)
-    with np.errstate(invalid="ignore", over="ignore"):
-        shifted = z - np.where(fin, m, 0).astype(kdt)
-        s = np.exp(np.asarray(logsumexp(shifted, axis=axis, keepdims=True), dtype=kdt))
-        s = np.where(fin, s, np.where(m == np.inf, 1, np.where(m == -np.inf, 0, np.nan))).astype(kdt)
-    return m.reshape(kshape), s.reshape(kshape)
 
 
 def merge_stats(m, s, axis):

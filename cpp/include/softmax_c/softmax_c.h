@@ -59,6 +59,16 @@ int sc_softmax(int dtype, const void* x, void* y, const sc_view* v, double tempe
  * (scipy).  out/sign are indexed with y_outer / y_inner. */
 int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign, const sc_view* v);
 
+/* The partial state of logsumexp(x / temperature, b) over n, one read of x:
+ * m = max(x) / temperature (over b != 0; rounded once, so it is the max of
+ * the rounded x / T), s = sum of b * exp(x / T - m), so that
+ * logsumexp = m + log(s).  Nothing to sum: m = -inf, s = 0; a +inf entry:
+ * m = +inf, s = sign of its weight (NaN for both signs); a NaN: both NaN.
+ * m, s are indexed as logsumexp's out (float32 for SC_F16 / SC_BF16).
+ * Weights b (optional) need temperature == 1 (SC_EINVAL otherwise). */
+int sc_softmax_stats(int dtype, const void* x, const void* b, void* m, void* s, const sc_view* v,
+                     double temperature);
+
 /* y = exp(x) elementwise with the active target's vector exp (contiguous;
  * for the accuracy tests). */
 int sc_exp(int dtype, const void* x, void* y, int64_t n);

@@ -18,6 +18,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -356,16 +357,51 @@ int softmax_impl(const ReduceKernels<T>& k, const T* x, T* y, const sc_view& v, 
 
 // -------------------------------------------------------------- logsumexp --
 
+// What a reduction's (M, S) becomes: logsumexp's (out, sign), or with
+// stats the partial state (m, s) of sc_softmax_stats, of x / temperature
+// (scaled: temperature != 1; logsumexp has none, weights b only with T = 1).
+template <class T>
+struct LseFinish {
+  bool stats = false;
+  int scaled = 0;
+  T it = 1, it_lo = 0;
+  double temperature = 1.0;
+};
+
 template <class T>
 struct LseJob {
   const ReduceKernels<T>* k;
   const T* x;
   const T* b;
-  T* out;
-  T* sign;
+  T* out;   // stats: m
+  T* sign;  // stats: s
   const sc_view* v;
   OuterOffsets<3> outer;
+  LseFinish<T> fin;
 };
+
+// The state of sc_softmax_stats from the running max M of x and the sum S of
+// b * exp((x - shift_of(M)) / T): m = M / T rounded once (so m is the max of
+// the rounded x / T, what the normalising pass subtracts), s relative to
+// that m (the rounding of m moved into s, in double).  Nothing to sum:
+// (-inf, 0); +inf: (+inf, sign of S); NaN: (NaN, NaN).
+template <class T>
+void stats_finish(T M, double S, double temperature, T* m, T* s) {
+  if (std::isnan(double(M)) || std::isnan(S)) {
+    *m = *s = T(NAN);
+  } else if (M == T(INFINITY)) {
+    *m = M;
+    *s = T((S > 0) - (S < 0));
+  } else if (M == T(-INFINITY)) {
+    *m = M;
+    *s = T(0);
+  } else {
+    const double exact = double(M) / temperature;
+    const T mo = T(exact);
+    *m = mo;
+    *s = T(S * std::exp(exact - double(mo)));
+  }
+}
 
 // out = shift + log|S|, sign = sign(S); without sign a negative S is NaN.
 template <class T>
@@ -430,12 +466,18 @@ void lse_exclusion(const ReduceKernels<T>& k, const T* x, int64_t xs, const T* b
 
 // One row in chunks: per chunk (max, sum relative to its shift), merged.
 // chunk(c0, len) -> {x, b}: the chunk's elements as contiguous rows (b null
-// without weights).
+// without weights).  One read of the row from memory: each chunk (kChunk
+// elements, 64 KiB of float32) is read twice while it sits in L2 (max, then
+// sum).  Not built: an online (max, sum) per vector lane (XNNPACK / ONNX
+// style), which needs a rescale exp whenever a lane's max rises and a second
+// exp per element in the branch-free SIMD form; the chunked form already
+// reads memory once (not measured against it).
 template <class T, class F>
-void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign) {
+void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign, const LseFinish<T>& fin) {
   T M = -INFINITY;
   bool nan = false;
   double S = 0.0;
+  const double it = 1.0 / fin.temperature;
   // Two passes over each chunk (max, then sum); the running (M, S) is
   // rescaled when a later chunk raises the max.
   for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
@@ -447,14 +489,16 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
     nan |= std::isnan(m);
     const T sh = shift_of(m);
     const double s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
-                         : k.sum_exp[choose_exp_mode(m, mn, 1.0)][0](xc_, nullptr, len, sh, T(1), T(0), nullptr);
+                         : k.sum_exp[choose_exp_mode(m, mn, double(fin.it))][fin.scaled](xc_, nullptr, len, sh, fin.it,
+                                                                                       fin.it_lo, nullptr);
     const T newM = m > M ? m : M;
     const double nsh = double(shift_of(newM));
-    if (S != 0.0) S *= std::exp(double(shift_of(M)) - nsh);
-    if (s != 0.0) S += s * std::exp(double(sh) - nsh);
+    if (S != 0.0) S *= std::exp((double(shift_of(M)) - nsh) * it);
+    if (s != 0.0) S += s * std::exp((double(sh) - nsh) * it);
     M = newM;
   }
   if (nan) S = NAN;
+  if (fin.stats) return stats_finish(M, S, fin.temperature, out, sign);
   if (lse_small(M, S)) {
     double sc[2] = {0.0, 0.0};  // the exclusion pass, over the same chunks
     for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
@@ -477,7 +521,7 @@ void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* s
     if (!xc) xc_ = contiguous_row(xc_, v.x_n, len, px);
     if (b && !bc) bc_ = contiguous_row(bc_, v.b_n, len, pb);
     return std::pair<const T*, const T*>(xc_, bc_);
-  }, out, sign);
+  }, out, sign, j.fin);
 }
 
 template <class T>
@@ -494,9 +538,11 @@ bool lse_rows_task(const LseJob<T>& j, int64_t r0, int64_t r1) {
     if (v.x_n == 0 && (!j.b || v.b_n == 0)) {  // constant row: closed form
       const T c = j.x[ox];
       const double w = j.b ? double(j.b[ob]) : 1.0;
-      if (w == 0.0) { lse_finish<T>(-INFINITY, 0.0, j.out + oy, sign); continue; }
-      const double S = w * double(v.n) * std::exp(double(c) - double(shift_of(c)));
-      lse_finish<T>(c, std::isnan(c) ? NAN : S, j.out + oy, sign);
+      const double S = w * double(v.n) * std::exp((double(c) - double(shift_of(c))) / j.fin.temperature);
+      if (j.fin.stats) stats_finish<T>(w == 0.0 ? T(-INFINITY) : c, w == 0.0 ? 0.0 : S, j.fin.temperature,
+                                       j.out + oy, sign);
+      else if (w == 0.0) lse_finish<T>(-INFINITY, 0.0, j.out + oy, sign);
+      else lse_finish<T>(c, std::isnan(c) ? NAN : S, j.out + oy, sign);
       continue;
     }
     lse_row(j, j.x + ox, j.b ? j.b + ob : nullptr, v.n, j.out + oy, sign, px, pb);
@@ -505,19 +551,24 @@ bool lse_rows_task(const LseJob<T>& j, int64_t r0, int64_t r1) {
 }
 
 // One block of w columns: out[c * os] (and sign) = logsumexp of column c
-// (rows xn apart, columns xi; weights b likewise).  px, pb: the exclusion
+// (rows xn apart, columns xi; weights b likewise), or with fin.stats the
+// state (m, s) of sc_softmax_stats.  px, pb: the exclusion
 // pass's packs, taken from the scratch when first needed.  False when that
 // allocation failed.
 template <class T>
 bool lse_col_block(const ReduceKernels<T>& k, const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi,
-                   int64_t n, int64_t w, T* out, T* sign, int64_t os, T** px, T** pb) {
+                   int64_t n, int64_t w, T* out, T* sign, int64_t os, const LseFinish<T>& fin, T** px, T** pb) {
   SC_ASSERT(k.col_tile <= 1024 && w <= k.col_tile);
   T m[1024];
   double s[1024];
-  k.cols_stats[0](x, xn, xi, b, bn, bi, n, w, T(1), T(0), m, s, nullptr, 0, 0, nullptr);
+  k.cols_stats[fin.scaled](x, xn, xi, b, bn, bi, n, w, fin.it, fin.it_lo, m, s, nullptr, 0, 0, nullptr);
   for (int64_t c = 0; c < w; ++c) {
-    if (!finite(m[c])) s[c] = column_plain_sum(x + c * xi, xn, b ? b + c * bi : nullptr, bn, n, 1.0);
+    if (!finite(m[c])) s[c] = column_plain_sum(x + c * xi, xn, b ? b + c * bi : nullptr, bn, n, 1.0 / fin.temperature);
     T* sg = sign ? sign + c * os : nullptr;
+    if (fin.stats) {
+      stats_finish(m[c], s[c], fin.temperature, out + c * os, sg);
+      continue;
+    }
     if (lse_small(m[c], s[c])) {  // the exclusion pass, the column packed chunk by chunk
       const int64_t len = n < kChunk ? n : kChunk;
       if (!*px) *px = scratch<T>(Scratch::kPackX, len);
@@ -543,14 +594,16 @@ bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
     const auto [ox, oy, ob] = j.outer(r);
     const int64_t yo = oy + c0 * v.y_inner;
     if (!lse_col_block(*j.k, j.x + ox + c0 * v.x_inner, v.x_n, v.x_inner, j.b ? j.b + ob + c0 * v.b_inner : nullptr,
-                       v.b_n, v.b_inner, v.n, w, j.out + yo, j.sign ? j.sign + yo : nullptr, v.y_inner, &px, &pb))
+                       v.b_n, v.b_inner, v.n, w, j.out + yo, j.sign ? j.sign + yo : nullptr, v.y_inner, j.fin, &px,
+                       &pb))
       return false;
   }
   return true;
 }
 
 template <class T>
-int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign, const sc_view& v) {
+int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign, const sc_view& v,
+             const LseFinish<T>& fin = {}) {
   const OuterOffsets<3> outer = outer_of(v);
   const int64_t rows = outer.count();
   if (rows == 0 || v.inner == 0) return SC_OK;
@@ -562,12 +615,14 @@ int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign,
   j.out = out;
   j.sign = sign;
   j.v = &v;
-  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0
+  j.fin = fin;
+  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0; the state (-inf, 0)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t oy = outer(r)[1];
       for (int64_t c = 0; c < v.inner; ++c) {
         T* sp = sign ? sign + oy + c * v.y_inner : nullptr;
-        lse_finish<T>(-INFINITY, 0.0, out + oy + c * v.y_inner, sp);
+        if (fin.stats) stats_finish<T>(-INFINITY, 0.0, 1.0, out + oy + c * v.y_inner, sp);
+        else lse_finish<T>(-INFINITY, 0.0, out + oy + c * v.y_inner, sp);
       }
     }
     return SC_OK;
@@ -600,8 +655,9 @@ struct HalfJob {
   const S* x;
   const S* b;  // logsumexp weights (S), or null
   S* y;
-  float* out;   // logsumexp: float32 results
-  float* sign;
+  float* out;   // logsumexp: float32 results (stats: m)
+  float* sign;  // (stats: s)
+  LseFinish<float> fin;  // logsumexp / softmax_stats
   const sc_view* v;
   OuterOffsets<3> outer;
   float it = 1, it_lo = 0;
@@ -765,7 +821,7 @@ bool lse_half_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
       j.h->widen(x + c0 * v.x_n, v.x_n, wx, n);
       if (b) j.h->widen(b + c0 * v.b_n, v.b_n, wb, n);
       return std::pair<const float*, const float*>(wx, b ? wb : nullptr);
-    }, j.out + oy, j.sign ? j.sign + oy : nullptr);
+    }, j.out + oy, j.sign ? j.sign + oy : nullptr, j.fin);
   }
   return true;
 }
@@ -790,14 +846,15 @@ bool lse_half_cols_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
     }
     const int64_t yo = oy + c0 * v.y_inner;
     if (!lse_col_block(*j.k, wx, cw, 1, j.b ? wb : nullptr, cw, 1, n, cw, j.out + yo, j.sign ? j.sign + yo : nullptr,
-                       v.y_inner, &px, &pb))
+                       v.y_inner, j.fin, &px, &pb))
       return false;
   }
   return true;
 }
 
 template <class S>
-int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, float* sign, const sc_view& v) {
+int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, float* sign, const sc_view& v,
+                  const LseFinish<float>& fin = {}) {
   HalfJob<S> j;
   j.outer = outer_of(v);
   const int64_t rows = j.outer.count();
@@ -810,10 +867,12 @@ int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, floa
   j.out = out;
   j.sign = sign;
   j.v = &v;
-  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0
+  j.fin = fin;
+  if (v.n == 0) {  // empty sum: -inf (scipy), sign 0; the state (-inf, 0)
     for (int64_t i = 0; i < rows * v.inner; ++i) {
       const int64_t oy = j.at(i)[1];
-      lse_finish<float>(-INFINITY, 0.0, out + oy, sign ? sign + oy : nullptr);
+      if (fin.stats) stats_finish<float>(-INFINITY, 0.0, 1.0, out + oy, sign + oy);
+      else lse_finish<float>(-INFINITY, 0.0, out + oy, sign ? sign + oy : nullptr);
     }
     return SC_OK;
   }
@@ -876,6 +935,31 @@ int sc_logsumexp(int dtype, const void* x, const void* b, void* out, void* sign,
       else
         return sc::lse_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<const T*>(b),
                                static_cast<T*>(out), static_cast<T*>(sign), *v);
+    });
+  });
+}
+
+int sc_softmax_stats(int dtype, const void* x, const void* b, void* m, void* s, const sc_view* v,
+                     double temperature) {
+  return sc::c_abi([&] {
+    if (int st = sc::check_view(v)) return st;
+    if (int st = sc::check_temperature(temperature)) return st;
+    if (b && temperature != 1.0) return sc::invalid("b: weights need temperature 1, got %g", temperature);
+    if (!m || !s) return sc::invalid("m, s: must not be NULL");
+    return sc::dispatch_dtype_half(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      using K = std::conditional_t<sc::is_half_v<T>, float, T>;
+      sc::LseFinish<K> fin;
+      fin.stats = true;
+      fin.scaled = temperature != 1.0;
+      fin.temperature = temperature;
+      sc::inverse_temperature<K>(temperature, &fin.it, &fin.it_lo);
+      if constexpr (sc::is_half_v<T>)
+        return sc::lse_half_impl<T>(*sc::active(), static_cast<const T*>(x), static_cast<const T*>(b),
+                                    static_cast<float*>(m), static_cast<float*>(s), *v, fin);
+      else
+        return sc::lse_impl<T>(sc::of<T>(*sc::active()), static_cast<const T*>(x), static_cast<const T*>(b),
+                               static_cast<T*>(m), static_cast<T*>(s), *v, fin);
     });
   });
 }
