@@ -318,3 +318,4 @@ def softmax_fast(x, axis, double temperature, bint log_mode):
 
 include "_attention.pxi"
 include "_sampling.pxi"
+include "_elementwise.pxi"
