@@ -242,9 +242,9 @@ double column_plain_sum(const T* x, int64_t xn, const T* b, int64_t bn, int64_t 
   return s;
 }
 
-// inner > 1: blocks of columns (softmax/col_kernels.h).  Softmax stores the exps in
-// the stats sweep and rescales them per row block (one exp per element);
-// log_softmax writes (x - m) * it - log(s) in a second sweep over x.
+// inner > 1: blocks of columns (softmax/col_kernels.h): the column
+// statistics in one sweep over x, then a second sweep writes
+// exp((x - m) * it) / s (softmax) or (x - m) * it - log(s) (log_softmax).
 template <class T>
 bool softmax_cols_task(const SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
@@ -253,26 +253,21 @@ bool softmax_cols_task(const SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   SC_ASSERT(W <= 1024);
   T m[1024], coef[1024];
   double s[1024];
-  T* mblk = nullptr;
-  if (!j.log_mode) {
-    const int64_t blocks = (v.n + 15) / 16;  // ColTile::kRowBlock
-    mblk = scratch<T>(Scratch::kColBlockMax, blocks * W);
-    if (!mblk) return false;
-  }
   for (int64_t i = i0; i < i1; ++i) {
     const auto [r, c0, w] = col_block(i, v.inner, W);
     const auto [ox, oy, ob] = j.outer(r);
     const T* x = j.x + ox + c0 * v.x_inner;
     T* y = j.y + oy + c0 * v.y_inner;
     if (!j.log_mode) {
-      k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s, y, v.y_n, v.y_inner,
-                             mblk);
-      for (int64_t c = 0; c < w; ++c) coef[c] = T(1.0 / s[c]);
-      k.cols_rescale[j.scaled](y, v.y_n, v.y_inner, v.n, w, mblk, m, coef, j.it, j.it_lo);
+      const bool fast = k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s);
+      for (int64_t c = 0; c < w; ++c) {
+        coef[c] = T(1.0 / s[c]);
+        if (!finite(m[c])) m[c] = T(NAN);  // the column is NaN (scipy's arithmetic)
+      }
+      k.cols_write[j.scaled](x, v.x_n, v.x_inner, y, v.y_n, v.y_inner, v.n, w, m, coef, j.it, j.it_lo, false, fast);
       continue;
     }
-    const bool fast = k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s,
-                                             nullptr, 0, 0, nullptr);
+    const bool fast = k.cols_stats[j.scaled](x, v.x_n, v.x_inner, nullptr, 0, 0, v.n, w, j.it, j.it_lo, m, s);
     for (int64_t c = 0; c < w; ++c) {
       if (finite(m[c])) {
         coef[c] = T(std::log(s[c]));
@@ -493,7 +488,7 @@ bool lse_cols_task(const LseJob<T>& j, int64_t i0, int64_t i1) {
     const auto [ox, oy, ob] = j.outer(r);
     const T* x = j.x + ox + c0 * v.x_inner;
     const T* b = j.b ? j.b + ob + c0 * v.b_inner : nullptr;
-    k.cols_stats[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, T(1), T(0), m, s, nullptr, 0, 0, nullptr);
+    k.cols_stats[0](x, v.x_n, v.x_inner, b, v.b_n, v.b_inner, v.n, w, T(1), T(0), m, s);
     for (int64_t c = 0; c < w; ++c) {
       const int64_t yo = oy + (c0 + c) * v.y_inner;
       if (!finite(m[c]))
