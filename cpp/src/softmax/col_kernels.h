@@ -65,6 +65,33 @@ inline void store_lanes(typename V::T* p, int64_t s, int64_t cnt, V v) {
 // swept down a row block with their accumulators in registers.
 constexpr int G = 4;
 
+// f(g, v, wv) for every row i in [i0, i1) and every vector g < G of the
+// column group starting at c0 (columns < w): v the x lanes (fill past w),
+// wv the weight lanes or nullptr without weights.  Contiguous whole vectors
+// without weights take the plain-load loop (the common case).
+template <class V, class F>
+inline void group_rows(const typename V::T* x, int64_t xn, int64_t xi, const typename V::T* b, int64_t bn, int64_t bi,
+                       int64_t i0, int64_t i1, int64_t c0, int64_t w, typename V::T fill, F&& f) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  if (xi == 1 && !b && c0 + G * N <= w) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int g = 0; g < G; ++g) f(g, V::load(x + i * xn + c0 + g * N), static_cast<const V*>(nullptr));
+    return;
+  }
+  for (int64_t i = i0; i < i1; ++i)
+    for (int g = 0; g < G && c0 + g * N < w; ++g) {
+      const int64_t c = c0 + g * N;
+      const V v = load_lanes<V>(x + i * xn + c * xi, xi, w - c, fill);
+      if (!b) {
+        f(g, v, static_cast<const V*>(nullptr));
+        continue;
+      }
+      const V wv = load_lanes<V>(b + i * bn + c * bi, bi, w - c, T(0));
+      f(g, v, &wv);
+    }
+}
+
 // blk[c] = sum over rows [i0, i1) of exp((x - m) * it) (times the weight b),
 // per column c < w.
 template <class V, bool kScaled, int kMode>
@@ -83,29 +110,11 @@ void cols_block_sums(const typename V::T* x, int64_t xn, int64_t xi, const typen
       mv[g] = select(eq(mv[g], ninf), zero, mv[g]);
       acc[g] = zero;
     }
-    if (xi == 1 && !b && c0 + G * N <= w) {  // the common case: whole vectors, nothing but the sum
-      for (int64_t i = i0; i < i1; ++i) {
-        const T* xr = x + i * xn + c0;
-        for (int g = 0; g < G; ++g)
-          acc[g] = acc[g] + exp_minus_max<V, kScaled, kMode>(V::load(xr + g * N), mv[g], vit, vlo);
-      }
-      for (int g = 0; g < G; ++g) store(blk + c0 + g * N, acc[g]);
-      continue;
-    }
-    for (int64_t i = i0; i < i1; ++i) {
-      const T* xr = x + i * xn;
-      const T* br = b ? b + i * bn : nullptr;
-      for (int g = 0; g < G; ++g) {
-        const int64_t c = c0 + g * N;
-        if (c >= w) break;
-        V e = exp_minus_max<V, kScaled, kMode>(load_lanes<V>(xr + c * xi, xi, w - c, T(0)), mv[g], vit, vlo);
-        if (br) {
-          V wv = load_lanes<V>(br + c * bi, bi, w - c, T(0));
-          e = select(eq(wv, zero), zero, wv * e);
-        }
-        acc[g] = acc[g] + e;
-      }
-    }
+    group_rows<V>(x, xn, xi, b, bn, bi, i0, i1, c0, w, T(0), [&](int g, V v, const V* wv) {
+      V e = exp_minus_max<V, kScaled, kMode>(v, mv[g], vit, vlo);
+      if (wv) e = select(eq(*wv, zero), zero, *wv * e);
+      acc[g] = acc[g] + e;
+    });
     for (int g = 0; g < G && c0 + g * N < w; ++g) store_lanes<V>(blk + c0 + g * N, 1, w - c0 - g * N, acc[g]);
   }
 }
@@ -136,30 +145,11 @@ bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
     for (int64_t c0 = 0; c0 < w; c0 += G * N) {
       V mx[G], mn[G];
       for (int g = 0; g < G; ++g) mx[g] = ninf, mn[g] = pinf;
-      if (xi == 1 && !b && c0 + G * N <= w) {  // the common case: whole vectors, no weights
-        for (int64_t i = i0; i < i1; ++i) {
-          const T* xr = x + i * xn + c0;
-          for (int g = 0; g < G; ++g) {
-            const V v = V::load(xr + g * N);
-            mx[g] = max(mx[g], v);
-            mn[g] = min(mn[g], v);
-          }
-        }
-        for (int g = 0; g < G; ++g) store(bm + c0 + g * N, mx[g]), store(bmin + c0 + g * N, mn[g]);
-        continue;
-      }
-      for (int64_t i = i0; i < i1; ++i) {
-        const T* xr = x + i * xn;
-        const T* br = b ? b + i * bn : nullptr;
-        for (int g = 0; g < G; ++g) {
-          const int64_t c = c0 + g * N;
-          if (c >= w) break;
-          V v = load_lanes<V>(xr + c * xi, xi, w - c, T(-INFINITY));
-          if (br) v = select(eq(load_lanes<V>(br + c * bi, bi, w - c, T(0)), zero), ninf, v);
-          mx[g] = max(mx[g], v);
-          mn[g] = min(mn[g], v);
-        }
-      }
+      group_rows<V>(x, xn, xi, b, bn, bi, i0, i1, c0, w, T(-INFINITY), [&](int g, V v, const V* wv) {
+        if (wv) v = select(eq(*wv, zero), ninf, v);
+        mx[g] = max(mx[g], v);
+        mn[g] = min(mn[g], v);
+      });
       for (int g = 0; g < G && c0 + g * N < w; ++g) {
         store_lanes<V>(bm + c0 + g * N, 1, w - c0 - g * N, mx[g]);
         store_lanes<V>(bmin + c0 + g * N, 1, w - c0 - g * N, mn[g]);
