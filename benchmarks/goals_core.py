@@ -104,9 +104,13 @@ def main():
 
     xa = rng.standard_normal((4096, 1024)).astype(np.float32)
     ya = np.empty_like(xa)
-    t_last = median_time(lambda: sc.softmax(xa, axis=-1, out=ya))
-    t_first = median_time(lambda: sc.softmax(xa, axis=0, out=ya))
-    goal("axis=0 of C (4096,1024): last-axis time / axis-0 time (>= 1/1.5)", t_last / t_first, round(1 / 1.5, 3))
+    ratios = []
+    for _ in range(5):  # interleaved pairs: on a shared machine the load moves between runs
+        t_last = median_time(lambda: sc.softmax(xa, axis=-1, out=ya), min_time=0.1)
+        t_first = median_time(lambda: sc.softmax(xa, axis=0, out=ya), min_time=0.1)
+        ratios.append(t_last / t_first)
+    goal("axis=0 of C (4096,1024): last-axis time / axis-0 time (>= 1/1.5)", float(np.median(ratios)),
+         round(1 / 1.5, 3))
 
     sc.set_num_threads(2)
     xb = rng.standard_normal((4096, 4096)).astype(np.float32)
