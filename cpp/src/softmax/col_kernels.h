@@ -11,12 +11,14 @@
 //  2. y = exp((x - max) * it) / sum   or   (x - max) * it - log(sum): x read
 //     again (a second exp per element, cheaper than storing the exps to y and
 //     rescaling them in a third sweep over y).
-// Measured (4096 x 1024 float32, axis 0, 1 thread, AVX-512 EPYC, callgrind
-// instructions of the kernels per element / time vs the last axis of the
-// same data, benchmarks/goals_core.py): the stats with per-column
-// accumulators in L1 arrays, 16-row blocks, exps stored to y and a rescale
-// sweep over y: 17.6 instr/element, 0.36-0.66x the last-axis speed; this
-// form: 5.6 instr/element (stats 3.2, write 2.5), 0.71-0.75x.  Earlier:
+// Measured (4096 x 1024 float32, axis 0, 1 thread; instructions by callgrind,
+// which runs the avx2 target; speed on the AVX-512 EPYC as last-axis time /
+// axis-0 time, best of 9 calls, 5 alternating runs): the stats with
+// per-column accumulators in L1 arrays, 16-row blocks, exps stored to y and
+// a rescale sweep over y: 17.6 instr/element, 0.56x (avx512), 0.54x (avx2);
+// this form: 5.6 instr/element (stats 3.2, write 2.5), 0.83x, 0.59x.  With
+// medians under a load of ~10 on 2 cores: 0.46-0.52x (was 0.24x): the second
+// read of x then misses the shared L3.  Earlier:
 // register tiles of one 64-byte line per row visited a new 4 KiB page per
 // row and ran at 28 ms (the last axis: ~2 ms).
 #pragma once
