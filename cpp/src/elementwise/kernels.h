@@ -13,8 +13,9 @@
 // gives x - e (no cancellation: both terms have one sign).  NaN gives NaN,
 // expit(+-inf) = 1, 0; log_expit(+inf) = -0, (-inf) = -inf.
 //
-// Recipe (XNNPACK-style): <isa>_rr2_q5_div_u2 (Cody-Waite two-constant
-// reduction, degree-5 exp polynomial, one division, unrolled twice);
+// Recipe (XNNPACK-style): <isa>_rr2_p6_div_u2 (Cody-Waite two-constant
+// reduction, exp polynomial 1 + r + r^2 q(r) of degree 6 (float32; 11 for
+// float64), one division, unrolled twice);
 // log_expit adds log1p: mantissa reduction k in {0, 1}, s = f/(2+f), P of
 // degree 2 (f32) / 7 (f64), a second division.
 // Instructions per element, float32, (32, 32000), callgrind (valgrind has no

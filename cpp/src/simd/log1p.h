@@ -20,7 +20,7 @@
 // Accuracy (tests/test_expit.py scans log_expit densely against a long
 // double reference): <= 2 ULP over [0, 1].  log1p(0) = +0, tiny and
 // subnormal e give e exactly (z underflows to 0), NaN gives NaN.
-// Cost: one division and 2 (f32) / 4 (f64, Estrin pairs) FMAs of polynomial.
+// Cost: one division and 2 (f32) / 7 (f64, in Estrin pairs) FMAs of polynomial.
 #pragma once
 #include "simd/exp.h"
 
