@@ -10,7 +10,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _core
-from .special import log_softmax, logsumexp, softmax
+from .special import expit, log_expit, log_softmax, logsumexp, softmax
 from .attention import merge_attention, scaled_dot_product_attention
 from .serving import flash_attn_varlen_func, flash_attn_with_kvcache
 from .sampling import SampleResult, expected_calibration_error, fit_temperature, sample, topk_softmax
@@ -20,7 +20,7 @@ from ._core import get_output_cache_bytes, output_cache_info, set_output_cache_b
 __version__ = "0.1.0"
 
 __all__ = [
-    "softmax", "log_softmax", "logsumexp", "scaled_dot_product_attention", "merge_attention",
+    "softmax", "log_softmax", "logsumexp", "expit", "log_expit", "scaled_dot_product_attention", "merge_attention",
     "flash_attn_varlen_func", "flash_attn_with_kvcache",
     "set_num_threads", "get_num_threads", "cpu_info", "show_config",
     "SampleResult", "sample", "topk_softmax", "fit_temperature", "expected_calibration_error",

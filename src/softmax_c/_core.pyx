@@ -441,3 +441,4 @@ def logsumexp_fast(x, axis, bint keepdims):
 
 include "_attention.pxi"
 include "_sampling.pxi"
+include "_elementwise.pxi"

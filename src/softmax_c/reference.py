@@ -32,6 +32,8 @@ __all__ = [
     "softmax",
     "log_softmax",
     "logsumexp",
+    "expit",
+    "log_expit",
     "scaled_dot_product_attention",
     "merge_attention",
 ]
@@ -153,6 +155,25 @@ try:  # NumPy >= 2.0
     from numpy.lib.array_utils import normalize_axis_index as _normalize_axis_index
 except ImportError:  # NumPy 1.x
     from numpy.core.multiarray import normalize_axis_index as _normalize_axis_index
+
+
+def expit(x):
+    """``1 / (1 + exp(-x))`` elementwise, as ``scipy.special.expit``; in
+    ``np.longdouble`` as ``e / (1 + e)`` or ``1 / (1 + e)`` with
+    ``e = exp(-|x|)`` (no overflow), returned as float64."""
+    xl = _as_float64(x, "x").astype(_LD)
+    e = np.exp(-np.abs(xl))
+    return _scalar_if_0d((np.where(xl < 0, e, _LD(1)) / (1 + e)).astype(np.float64))
+
+
+def log_expit(x):
+    """``-log1p(exp(-x))`` elementwise, as ``scipy.special.log_expit``: in
+    ``np.longdouble`` as ``min(x, 0) - log1p(exp(-|x|))`` (exact for large
+    ``|x|``), returned as float64."""
+    xl = _as_float64(x, "x").astype(_LD)
+    with np.errstate(invalid="ignore"):
+        r = -(np.log1p(np.exp(-np.abs(xl))) - np.minimum(xl, 0))
+    return _scalar_if_0d(r.astype(np.float64))
 
 
 def _normalize_axis(axis, ndim: int) -> tuple:

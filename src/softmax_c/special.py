@@ -1,5 +1,5 @@
 """The scipy.special-compatible functions: :func:`softmax`,
-:func:`log_softmax`, :func:`logsumexp`.
+:func:`log_softmax`, :func:`logsumexp`, :func:`expit`, :func:`log_expit`.
 
 Every argument is checked by the shared rules (``_rules.py``) before any
 output is written; the kernels are reached through the thin ``_core``
@@ -14,7 +14,7 @@ from . import _rules as R
 
 _INF = float("inf")
 
-__all__ = ["softmax", "log_softmax", "logsumexp"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "expit", "log_expit"]
 
 
 # ----------------------------------------------------------------- softmax --
@@ -259,3 +259,81 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
         res = res[()]
         sgn = None if sgn is None else sgn[()]
     return (res, sgn) if return_sign else res
+
+
+# ------------------------------------------------------------------- expit --
+
+def _expit_family(x, out, log_mode):
+    x = R.as_array(x, "x")
+    kdt, rdt = R.compute_dtypes(x.dtype, "x")
+    if out is not None:
+        R.check_out(out, x.shape, rdt)
+    xin = x if x.dtype == kdt else x.astype(kdt)
+    if out is not None and R.overlaps(out, xin):
+        xin = xin.copy()
+    y = out if out is not None else _core.output_empty(None, kdt, like=xin)
+    R.call_kernel(_core.expit_into, xin, y, log_mode, writes=(1,))
+    if out is None and y.ndim == 0:
+        return y[()]  # as scipy's ufunc: a 0-d input gives a NumPy scalar
+    return y
+
+
+def expit(x, *, out=None):
+    """The logistic sigmoid ``1 / (1 + exp(-x))``, elementwise.
+
+    Drop-in for :func:`scipy.special.expit` (same values and edge cases:
+    ``expit(-inf) = 0``, ``expit(inf) = 1``, NaN gives NaN); ``out`` is
+    keyword-only.  Computed as ``e / (1 + e)`` or ``1 / (1 + e)`` with
+    ``e = exp(-|x|)``, so nothing overflows and very negative x keep their
+    relative accuracy (down to the subnormals, where scipy's float32 loop
+    returns 0).
+
+    Parameters
+    ----------
+    x : array_like
+        Input, any shape and strides.  float32 and float64 are computed in
+        their own dtype; float16 and bfloat16 (``ml_dtypes``) are widened in
+        registers, computed in float32 and each result rounded once (scipy
+        returns float32 for float16); bool, integer and list input as
+        float64.  Complex input raises TypeError.
+    out : ndarray, optional
+        Where to write the result (x's shape, the result dtype, writeable;
+        any strides; may be `x` itself).  Returned.
+
+    Returns
+    -------
+    ndarray or scalar
+        Values in [0, 1]; a NumPy scalar for 0-d input.
+
+    Raises
+    ------
+    ValueError
+        `out` of the wrong shape or read-only.
+    TypeError
+        Complex or non-numeric input, `out` of the wrong type or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, softmax_c
+    >>> softmax_c.expit(np.array([-1.0, 0.0, 1.0]))
+    array([0.26894142, 0.5       , 0.73105858])
+    """
+    return _expit_family(x, out, False)
+
+
+def log_expit(x, *, out=None):
+    """The log of the logistic sigmoid, ``-log1p(exp(-x))``, elementwise.
+
+    Drop-in for :func:`scipy.special.log_expit`: exact for large ``|x|``
+    (``log_expit(x) = x - log1p(exp(x))`` for x < 0 and ``-log1p(exp(-x))``
+    for x >= 0, so ``log_expit(-100) = -100`` and ``log_expit(40) =
+    -4.248e-18``), ``log_expit(-inf) = -inf``, ``log_expit(inf) = -0.0``, NaN
+    gives NaN.  Parameters, dtypes and errors as :func:`expit`.
+
+    Examples
+    --------
+    >>> import numpy as np, softmax_c
+    >>> softmax_c.log_expit(np.array([-100.0, 0.0, 40.0]))
+    array([-1.00000000e+02, -6.93147181e-01, -4.24835426e-18])
+    """
+    return _expit_family(x, out, True)

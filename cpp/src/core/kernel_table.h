@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "attention/table.h"
+#include "elementwise/table.h"
 #include "sampling/table.h"
 #include "softmax/table.h"
 
@@ -18,6 +19,7 @@ struct KernelTable {
   HalfKernels<bf16> hbf16;
   AttentionKernels attn;
   SamplingKernels sampling;
+  ElementwiseKernels elementwise;  // expit, log_expit (elementwise/kernels.h)
   double (*fma_peak_gflops)(double seconds);  // benchmarks only (softmax_c/bench.h); one thread
 };
 

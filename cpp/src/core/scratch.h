@@ -13,7 +13,6 @@ enum class Scratch : int {
   kPackX,        // a strided row or chunk of x packed contiguous (softmax, sampling)
   kPackB,        // the same for the weights b (logsumexp)
   kExp,          // the exps of a row before the non-temporal scale (softmax)
-  kColBlockMax,  // per row block, the column maxima (softmax columns)
   kColHalfX,     // a block of half-precision columns of x widened to float32
   kColHalfB,     //   the same for the weights b (logsumexp)
   kAttnWork,     // the attention kernel's workspace (Q^T panels, tiles)

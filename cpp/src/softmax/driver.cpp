@@ -262,26 +262,23 @@ double log_sum_peaked(const T* w, int64_t ws, int64_t n, T m, double it) {
 }
 
 // One block of w columns (softmax/col_kernels.h): x and y rows n apart by
-// xn / yn, columns by xi / yi; y may be x.  Softmax stores the exps in the
-// stats sweep and rescales them per row block (one exp per element);
-// log_softmax writes (x - m) * it - log(s) in a second sweep over x.
-// log_peaked (the half-precision callers): log s of a column whose sum is
-// near 1 by log_sum_peaked, as the half rows do.
+// xn / yn, columns by xi / yi; y may be x.  The column statistics in one
+// sweep over x, then a second sweep writes exp((x - m) * it) / s (softmax)
+// or (x - m) * it - log(s) (log_softmax).  log_peaked (the half-precision
+// callers): log s of a column whose sum is near 1 by log_sum_peaked, as
+// the half rows do.
 template <class T>
 void softmax_col_block(const ReduceKernels<T>& k, const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi,
-                       int64_t n, int64_t w, T it, T it_lo, int scaled, bool log_mode, T* mblk, bool log_peaked) {
+                       int64_t n, int64_t w, T it, T it_lo, int scaled, bool log_mode, bool log_peaked) {
   SC_ASSERT(k.col_tile <= 1024 && w <= k.col_tile);
   T m[1024], coef[1024];
   double s[1024];
-  if (!log_mode) {
-    k.cols_stats[scaled](x, xn, xi, nullptr, 0, 0, n, w, it, it_lo, m, s, y, yn, yi, mblk);
-    for (int64_t c = 0; c < w; ++c) coef[c] = T(1.0 / s[c]);
-    k.cols_rescale[scaled](y, yn, yi, n, w, mblk, m, coef, it, it_lo);
-    return;
-  }
-  const bool fast = k.cols_stats[scaled](x, xn, xi, nullptr, 0, 0, n, w, it, it_lo, m, s, nullptr, 0, 0, nullptr);
+  const bool fast = k.cols_stats[scaled](x, xn, xi, nullptr, 0, 0, n, w, it, it_lo, m, s);
   for (int64_t c = 0; c < w; ++c) {
-    if (!finite(m[c])) {  // scipy shifts by 0 here
+    if (!log_mode) {
+      coef[c] = T(1.0 / s[c]);
+      if (!finite(m[c])) m[c] = T(NAN);  // the column is NaN (scipy's arithmetic)
+    } else if (!finite(m[c])) {  // scipy shifts by 0 here
       coef[c] = T(std::log(column_plain_sum(x + c * xi, xn, (const T*)nullptr, 0, n, it)));
       m[c] = T(0);
     } else if (log_peaked && s[c] - 1.0 < 1.0 / 64) {
@@ -299,17 +296,11 @@ bool softmax_cols_task(const SoftmaxJob<T>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const ReduceKernels<T>& k = *j.k;
   const int64_t W = k.col_tile;
-  T* mblk = nullptr;
-  if (!j.log_mode) {
-    const int64_t blocks = (v.n + 15) / 16;  // ColTile::kRowBlock
-    mblk = scratch<T>(Scratch::kColBlockMax, blocks * W);
-    if (!mblk) return false;
-  }
   for (int64_t i = i0; i < i1; ++i) {
     const auto [r, c0, w] = col_block(i, v.inner, W);
     const auto [ox, oy, ob] = j.outer(r);
     softmax_col_block(k, j.x + ox + c0 * v.x_inner, v.x_n, v.x_inner, j.y + oy + c0 * v.y_inner, v.y_n, v.y_inner,
-                      v.n, w, j.it, j.it_lo, j.scaled, j.log_mode, mblk, false);
+                      v.n, w, j.it, j.it_lo, j.scaled, j.log_mode, false);
   }
   return true;
 }
@@ -561,7 +552,7 @@ bool lse_col_block(const ReduceKernels<T>& k, const T* x, int64_t xn, int64_t xi
   SC_ASSERT(k.col_tile <= 1024 && w <= k.col_tile);
   T m[1024];
   double s[1024];
-  k.cols_stats[fin.scaled](x, xn, xi, b, bn, bi, n, w, fin.it, fin.it_lo, m, s, nullptr, 0, 0, nullptr);
+  k.cols_stats[fin.scaled](x, xn, xi, b, bn, bi, n, w, fin.it, fin.it_lo, m, s);
   for (int64_t c = 0; c < w; ++c) {
     if (!finite(m[c])) s[c] = column_plain_sum(x + c * xi, xn, b ? b + c * bi : nullptr, bn, n, 1.0 / fin.temperature);
     T* sg = sign ? sign + c * os : nullptr;
@@ -750,15 +741,14 @@ bool half_cols_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
   const int64_t W = j.col_w, n = v.n;
   float* w = scratch<float>(Scratch::kColHalfX, n * W);
-  float* mblk = j.log_mode ? nullptr : scratch<float>(Scratch::kColBlockMax, (n + 15) / 16 * W);
-  if (!w || (!j.log_mode && !mblk)) return false;
+  if (!w) return false;
   for (int64_t i = i0; i < i1; ++i) {
     const auto [r, c0, cw] = col_block(i, v.inner, W);
     const auto [ox, oy, ob] = j.outer(r);
     const S* x = j.x + ox + c0 * v.x_inner;
     S* y = j.y + oy + c0 * v.y_inner;
     for (int64_t row = 0; row < n; ++row) j.h->widen(x + row * v.x_n, v.x_inner, w + row * cw, cw);
-    softmax_col_block(*j.k, w, cw, 1, w, cw, 1, n, cw, j.it, j.it_lo, j.scaled, j.log_mode, mblk, true);
+    softmax_col_block(*j.k, w, cw, 1, w, cw, 1, n, cw, j.it, j.it_lo, j.scaled, j.log_mode, true);
     for (int64_t row = 0; row < n; ++row) j.h->scale_narrow(w + row * cw, y + row * v.y_n, v.y_inner, cw, 1.0f);
   }
   return true;

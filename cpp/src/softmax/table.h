@@ -27,9 +27,7 @@ struct ReduceKernels {
   void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L);
   int64_t col_tile;  // columns per block of the cols_* kernels (<= 1024)
   bool (*cols_stats[2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
-                        T it, T it_lo, T* m, double* s, T* y, int64_t yn, int64_t yi, T* mblk);
-  void (*cols_rescale[2])(T* y, int64_t yn, int64_t yi, int64_t n, int64_t w, const T* mblk, const T* m,
-                          const T* inv_s, T it, T it_lo);
+                        T it, T it_lo, T* m, double* s);
   void (*cols_write[2])(const T* x, int64_t xn, int64_t xi, T* y, int64_t yn, int64_t yi, int64_t n, int64_t w,
                         const T* m, const T* coef, T it, T it_lo, bool log_mode, bool fast);
 };

@@ -124,6 +124,8 @@ CASES = [
     *_row_cases("long_row", (1, 1 << 20), (1, 4099), tiers=_FULL, note="one 2^20 row"),
     *_row_cases("middle_axis", (64, 512, 64), (3, 17, 5), axis=1, tiers=_FULL,
                 note="axis=1 of a 3-D array"),
+    Case("expit", "llm_vocab_32", (32, 32000), (3, 257), note="sigmoid heads, elementwise"),
+    Case("log_expit", "llm_vocab_32", (32, 32000), (3, 257), note="log-sigmoid, elementwise"),
     _attention("prefill", (1, 8, 1024, 1024, 64), (1, 2, 33, 33, 16),
                note="prefill, full"),
     _attention("prefill_causal", (1, 8, 1024, 1024, 64), (1, 2, 33, 33, 16),

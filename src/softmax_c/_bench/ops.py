@@ -36,7 +36,7 @@ from .impls import load_softmax_c, try_import
 
 __all__ = [
     "Op", "OPS", "NotApplicable", "make_inputs", "oracle",
-    "numpy_softmax", "numpy_log_softmax", "numpy_logsumexp", "numpy_attention",
+    "numpy_softmax", "numpy_log_softmax", "numpy_logsumexp", "numpy_expit", "numpy_log_expit", "numpy_attention",
     "numpy_top_p", "torch_top_p", "numpy_topk_softmax", "peaked_logits", "SAMPLE_SEED",
 ]
 
@@ -69,6 +69,17 @@ def numpy_logsumexp(x, axis):
     m = x.max(axis=axis, keepdims=True)
     r = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
     return np.squeeze(r, axis=axis)
+
+
+def numpy_expit(x):
+    """``1 / (1 + exp(-x))`` the way one writes it in NumPy."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def numpy_log_expit(x):
+    """``-log(1 + exp(-x))`` in NumPy, stable: ``-logaddexp(0, -x)``."""
+    return -np.logaddexp(0, -x)
 
 
 def numpy_attention(q, k, v, is_causal=False):
@@ -577,6 +588,44 @@ def _row_op(name, baseline, domain, out_shape, onnx_node, reduce=False):
     )
 
 
+def _elementwise_op(name, baseline, domain, torch_name):
+    """An :class:`Op` for an elementwise function of ``x`` (expit,
+    log_expit): one exp per element, an output of the input's size (so the
+    limit is the lower of a warm copy of the same bytes and the exp rate)."""
+    def oracle(case, inputs):
+        x = inputs["x"].astype(np.float64)
+        ref = reference_module()
+        f = getattr(ref, name, None) if ref is not None else None
+        return np.asarray(f(x) if f is not None else baseline(x), dtype=np.float64)
+
+    def lib(case, inputs, threads):
+        fn = getattr(load_softmax_c(), name, None)
+        if fn is None:
+            raise NotApplicable(f"softmax_c.{name} is missing")
+        x = inputs["x"]
+        return lambda: fn(x)
+
+    def scipy(case, inputs, threads):
+        fn, x = getattr(try_import("scipy.special"), name), inputs["x"]
+        return lambda: fn(x)
+
+    def numpy(case, inputs, threads):
+        x = inputs["x"]
+        return lambda: baseline(x)
+
+    def torch(case, inputs, threads):
+        import torch
+        import torch.nn.functional as F
+
+        fn = getattr(torch, torch_name, None) or getattr(F, torch_name)
+        t = torch.from_numpy(inputs["x"])
+        return lambda: fn(t)
+
+    return Op(name, _logits, oracle, _row_bytes(_same_shape), "bytes", domain,
+              {"softmax_c": lib, "numpy": numpy, "scipy": scipy, "torch": torch},
+              traffic="copy", exps=1)
+
+
 #: Operation name -> :class:`Op`. Add new operations here.
 OPS: Dict[str, Op] = {
     "softmax": _row_op("softmax", numpy_softmax, "prob", _same_shape, "Softmax"),
@@ -584,6 +633,8 @@ OPS: Dict[str, Op] = {
                            "LogSoftmax"),
     "logsumexp": _row_op("logsumexp", numpy_logsumexp, "log", _reduced_shape,
                          "ReduceLogSumExp", reduce=True),
+    "expit": _elementwise_op("expit", numpy_expit, "prob", "sigmoid"),
+    "log_expit": _elementwise_op("log_expit", numpy_log_expit, "log", "logsigmoid"),
     "attention": Op(
         "attention", _qkv, _attention_oracle, _attention_flops, "flops", "attn",
         {
