@@ -233,6 +233,70 @@ void vec_moments(const typename V::T* x, int64_t n, typename V::T m, typename V:
   });
 }
 
+// One pass for verify_draft's check of a draft distribution: the blocked
+// sum of softmax/row_kernels.h and a running min (tail fill 0 touches
+// neither).  A NaN may escape the min (x86 min rule) but not the sum.
+template <class V>
+bool vec_prob_sum(const typename V::T* q, int64_t n, double* sum) {
+  using T = typename V::T;
+  V mn[2] = {V::zero(), V::zero()};
+  double total = 0.0;
+  blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int k, auto part, V* acc) {
+    const V a = load<V>(q + i, part, T(0));
+    acc[0] = acc[0] + a;
+    mn[k] = min(mn[k], a);
+  });
+  *sum = total;
+  return reduce_max(V::zero() - min(mn[0], mn[1])) > T(0) || !std::isfinite(total);
+}
+
+template <class V>
+double vec_residual(const typename V::T* e, const typename V::T* q, int64_t n, typename V::T iz,
+                    typename V::T* w) {
+  using T = typename V::T;
+  const V viz = V::set1(iz), zero = V::zero();
+  double total = 0.0;
+  blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int, auto part, V* acc) {
+    const V r = max(load<V>(e + i, part, T(0)) * viz - load<V>(q + i, part, T(0)), zero);
+    store(w + i, part, r);
+    acc[0] = acc[0] + r;
+  });
+  return total;
+}
+
+// As vec_pick_cumulative, on weights already stored: block sums of 4N find
+// the block where the running sum passes the target, then a scalar scan.
+template <class V>
+int64_t vec_pick_stored(const typename V::T* w, int64_t n, double target) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N, B = 4 * N;
+  double acc = 0.0;
+  int64_t last_block = -1;
+  for (int64_t i = 0; i < n; i += B) {
+    const int64_t len = n - i < B ? n - i : B;
+    double bs = 0.0;
+    if (len == B) {
+      const V s = (V::load(w + i) + V::load(w + i + N)) + (V::load(w + i + 2 * N) + V::load(w + i + 3 * N));
+      bs = double(reduce_add(s));
+    } else {
+      for (int64_t k = 0; k < len; ++k) bs += double(w[i + k]);
+    }
+    if (bs > 0) last_block = i;
+    if (acc + bs > target) {
+      for (int64_t k = 0; k < len; ++k) {
+        acc += double(w[i + k]);
+        if (acc > target && w[i + k] > T(0)) return i + k;
+      }
+    } else {
+      acc += bs;
+    }
+  }
+  if (last_block < 0) return -1;
+  for (int64_t k = (n - last_block < B ? n : last_block + B) - 1; k >= last_block; --k)
+    if (w[k] > T(0)) return k;
+  return -1;
+}
+
 template <class V>
 SamplingRowKernels<typename V::T> make_sampling() {
   SamplingRowKernels<typename V::T> k{};
@@ -245,6 +309,9 @@ SamplingRowKernels<typename V::T> make_sampling() {
   k.moments = &vec_moments<V>;
   k.mass_hist = &vec_mass_hist<V>;
   k.gather_bin = &vec_gather_bin<V>;
+  k.prob_sum = &vec_prob_sum<V>;
+  k.residual = &vec_residual<V>;
+  k.pick_stored = &vec_pick_stored<V>;
   return k;
 }
 
