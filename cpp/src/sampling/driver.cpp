@@ -652,22 +652,26 @@ void verify_request(const VerifyJob<T>& v, int64_t r, RowScratch<T>& s) {
   int64_t* toks = p.tokens + r * (kd + 1);
   for (int64_t j = 0; j <= kd; ++j) toks[j] = -1;
   p.num_accepted[r] = 0;
-  bool ok = true;
-  if (q0)
-    for (int64_t j = 0; j < kd; ++j) {
-      const int64_t row = r * kd + j;
-      double sum;
-      const bool neg = v.k->prob_sum(q0 + row * n, n, &sum);
-      v.sums[row] = sum;
-      v.bad[row] = neg ? 1 : (std::fabs(sum - 1.0) > kDraftSumTol ? 2 : 0);
-      ok = ok && v.bad[row] == 0;
-    }
-  if (!ok) return;  // reported by the caller
+  // Each draft row is checked just before its position uses it (then it is
+  // still in cache for the residual); the rows after the stop are checked
+  // all the same.  Once a row is bad the request only checks.
+  auto check = [&](int64_t pos) {
+    if (!q0) return true;
+    const int64_t row = r * kd + pos;
+    double sum;
+    const bool neg = v.k->prob_sum(q0 + row * n, n, &sum);
+    v.sums[row] = sum;
+    v.bad[row] = neg ? 1 : (std::fabs(sum - 1.0) > kDraftSumTol ? 2 : 0);
+    return v.bad[row] == 0;
+  };
   SampleJob<T> j{{v.k, nullptr, 1, n, 0, 1}, nullptr, p.temperature[r], p.top_k[r] > 0 && p.top_k[r] < n ? p.top_k[r] : 0,
                  p.top_p[r] < 1.0 ? p.top_p[r] : 1.0, p.min_p[r], nullptr};
   const double* u = p.u + r * (kd + 1);
   const T* xr0 = v.x + r * (kd + 1) * v.rs;
+  bool ok = true;
   for (int64_t pos = 0; pos < kd; ++pos) {
+    ok = check(pos) && ok;
+    if (!ok) continue;  // reported by the caller
     const T* x = contiguous_row(xr0 + pos * v.rs, v.ns, n, s.pack);
     const int64_t d = p.draft_tokens[r * kd + pos];
     const T* q = q0 ? q0 + (r * kd + pos) * n : nullptr;
@@ -679,8 +683,10 @@ void verify_request(const VerifyJob<T>& v, int64_t r, RowScratch<T>& s) {
     }
     if (tok < 0) p.num_accepted[r] = -1;
     toks[pos] = tok;
+    for (int64_t rest = pos + 1; rest < kd; ++rest) check(rest);
     return;
   }
+  if (!ok) return;
   const int64_t tok = sample_row(j, contiguous_row(xr0 + kd * v.rs, v.ns, n, s.pack), u[kd], s);
   if (tok < 0) p.num_accepted[r] = -1;
   toks[kd] = tok;
