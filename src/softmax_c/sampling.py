@@ -484,9 +484,10 @@ def verify_draft(target_logits, draft_tokens, draft_probs=None, *, temperature=1
     Examples
     --------
     >>> import numpy as np, softmax_c
-    >>> logits = np.log([[[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]])  # 1 request, k = 1, V = 3
-    >>> softmax_c.verify_draft(logits, [[2]], seed=0)  # p(2) = 0: rejected, corrected
-    VerifyResult(num_accepted=array([0]), tokens=array([[0, -1]]))
+    >>> logits = np.array([[[0.0, 0.0, -np.inf], [0.0, 1.0, 2.0]]])  # 1 request, k = 1, V = 3
+    >>> r = softmax_c.verify_draft(logits, [[2]], seed=0)  # p_0(2) = 0: rejected, corrected
+    >>> int(r.num_accepted[0]), int(r.tokens[0, 0]) in (0, 1), int(r.tokens[0, 1])
+    (0, True, -1)
     """
     x = R.as_array(target_logits, "target_logits")
     if x.ndim != 3:
