@@ -589,9 +589,10 @@ constexpr int64_t kAccepted = -2;
 
 // One draft position: kAccepted when d passes u * q(d) < p(d), else the
 // correction token drawn with u_draw (-1: an invalid target row).  Without
-// warpers p is the whole row's softmax: the exps are stored once and the
-// residual is one vector pass plus a pick over the stored weights (the
-// candidate path's scalar loops over 128k entries cost ~1.5 ms a position).
+// warpers p is the whole row's softmax: an accepted position is the max and
+// sum passes, a rejected one adds the residual pass (stored) and a pick over
+// it (the candidate path's scalar loops over 128k entries cost ~1.5 ms a
+// position).
 template <class T>
 int64_t verify_position(const SampleJob<T>& j, const T* x, int64_t d, const T* q, double u, double u_draw,
                         RowScratch<T>& s) {
@@ -602,19 +603,19 @@ int64_t verify_position(const SampleJob<T>& j, const T* x, int64_t d, const T* q
   if (!greedy && j.top_k == 0 && j.top_p >= 1.0 && j.min_p == 0.0) {
     T m;
     if (k.max_nan(x, n, &m) || !std::isfinite(m)) return -1;
-    T* e = s.ce;
-    const double Z = k.sum_exp(x, e, n, m, inverse_temperature<T>(j.temperature));
-    if (u * qd < double(e[d]) / Z) return kAccepted;
-    int64_t tok;
-    if (q) {
-      tok = k.pick_stored(s.cx, n, u_draw * k.residual(e, q, n, T(1.0 / Z), s.cx));
-    } else {  // q one-hot at d: the residual is p without d
-      const double ed = double(e[d]);
-      e[d] = T(0);
-      tok = k.pick_stored(e, n, u_draw * (Z - ed));
-      e[d] = T(ed);
+    const T it = inverse_temperature<T>(j.temperature);
+    const double Z = k.sum_exp(x, nullptr, n, m, it);
+    T ed;
+    k.sum_exp(x + d, &ed, 1, m, it);  // the same exp as the sum's
+    if (u * qd < double(ed) / Z) return kAccepted;
+    T* w = s.cx;
+    double W = k.residual(x, q, n, m, it, T(1.0 / Z), w);
+    if (!q) {  // q one-hot at d: the residual is p without d
+      W -= double(w[d]);
+      w[d] = T(0);
     }
-    return tok >= 0 ? tok : k.pick_stored(e, n, u_draw * Z);  // rounding: p itself
+    const int64_t tok = k.pick_stored(w, n, u_draw * W);
+    return tok >= 0 ? tok : k.pick_cumulative(x, n, m, it, u_draw * Z);  // rounding: p itself
   }
   Kept<T> kp;
   if (!target_candidates(j, x, s, &kp)) return -1;

@@ -250,14 +250,18 @@ bool vec_prob_sum(const typename V::T* q, int64_t n, double* sum) {
   return reduce_max(V::zero() - min(mn[0], mn[1])) > T(0) || !std::isfinite(total);
 }
 
+// The exps are recomputed from x rather than stored by the sum pass: a
+// stored row is one more 512 KiB stream per accepted position (128k float32),
+// and most positions are accepted.
 template <class V>
-double vec_residual(const typename V::T* e, const typename V::T* q, int64_t n, typename V::T iz,
-                    typename V::T* w) {
+double vec_residual(const typename V::T* x, const typename V::T* q, int64_t n, typename V::T m,
+                    typename V::T it, typename V::T iz, typename V::T* w) {
   using T = typename V::T;
-  const V viz = V::set1(iz), zero = V::zero();
+  const V viz = V::set1(iz), zero = V::zero(), vm = V::set1(m), vit = V::set1(it);
   double total = 0.0;
   blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int, auto part, V* acc) {
-    const V r = max(load<V>(e + i, part, T(0)) * viz - load<V>(q + i, part, T(0)), zero);
+    const V e = sample_exp(load<V>(x + i, part, T(-INFINITY)), vm, vit);
+    const V r = max(e * viz - (q ? load<V>(q + i, part, T(0)) : zero), zero);
     store(w + i, part, r);
     acc[0] = acc[0] + r;
   });

@@ -31,9 +31,10 @@ struct SamplingRowKernels {
   // *sum = sum of q[0..n) (double); returns true when some entry is negative
   // or the sum is not finite (an inf or NaN entry): a draft distribution's check.
   bool (*prob_sum)(const T* q, int64_t n, double* sum);
-  // w_i = max(0, e_i * iz - q_i) stored (the residual of speculative
-  // decoding, unnormalised up to 1/iz); returns sum w.
-  double (*residual)(const T* e, const T* q, int64_t n, T iz, T* w);
+  // w_i = max(0, e_i * iz - q_i) stored, e_i = exp((x_i - m) * it) as
+  // sum_exp (the residual of speculative decoding); q NULL: q = 0.
+  // Returns sum w.
+  double (*residual)(const T* x, const T* q, int64_t n, T m, T it, T iz, T* w);
   // Inverse CDF over stored weights w >= 0 in index order: the first i whose
   // running sum exceeds target; the last i with w_i > 0 when rounding keeps
   // it from being reached; -1 when every w_i is 0.
