@@ -592,10 +592,12 @@ constexpr int64_t kAccepted = -2;
 // warpers p is the whole row's softmax: an accepted position is the max and
 // sum passes, a rejected one adds the residual pass (stored) and a pick over
 // it (the candidate path's scalar loops over 128k entries cost ~1.5 ms a
-// position).
+// position).  pf: a row to prefetch during the sum pass (the pass runs
+// from L2; the next row's memory reads overlap it, as softmax's prefetch;
+// not A/B-timed alone here: the box was at load 8-10).
 template <class T>
-int64_t verify_position(const SampleJob<T>& j, const T* x, int64_t d, const T* q, double u, double u_draw,
-                        RowScratch<T>& s) {
+int64_t verify_position(const SampleJob<T>& j, const T* x, int64_t d, const T* q, const T* pf, double u,
+                        double u_draw, RowScratch<T>& s) {
   const SamplingRowKernels<T>& k = *j.k;
   const int64_t n = j.n;
   const double qd = q ? double(q[d]) : 1.0;
@@ -604,7 +606,7 @@ int64_t verify_position(const SampleJob<T>& j, const T* x, int64_t d, const T* q
     T m;
     if (k.max_nan(x, n, &m) || !std::isfinite(m)) return -1;
     const T it = inverse_temperature<T>(j.temperature);
-    const double Z = k.sum_exp(x, nullptr, n, m, it);
+    const double Z = pf ? k.sum_exp_prefetch(x, n, m, it, pf) : k.sum_exp(x, nullptr, n, m, it);
     T ed;
     k.sum_exp(x + d, &ed, 1, m, it);  // the same exp as the sum's
     if (u * qd < double(ed) / Z) return kAccepted;
@@ -676,7 +678,8 @@ void verify_request(const VerifyJob<T>& v, int64_t r, RowScratch<T>& s) {
     const T* x = contiguous_row(xr0 + pos * v.rs, v.ns, n, s.pack);
     const int64_t d = p.draft_tokens[r * kd + pos];
     const T* q = q0 ? q0 + (r * kd + pos) * n : nullptr;
-    const int64_t tok = verify_position(j, x, d, q, u[pos], u[kd], s);
+    const T* pf = q && pos + 1 < kd ? q + n : nullptr;  // the next draft row, read next whatever happens
+    const int64_t tok = verify_position(j, x, d, q, pf, u[pos], u[kd], s);
     if (tok == kAccepted) {
       toks[pos] = d;
       p.num_accepted[r] = pos + 1;

@@ -106,6 +106,12 @@ double vec_sample_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, t
   return vec_sum_exp<V, true, kFast>(x, e, n, m, it, typename V::T(0), nullptr);
 }
 
+template <class V>
+double vec_sample_sum_exp_prefetch(const typename V::T* x, int64_t n, typename V::T m, typename V::T it,
+                                   const typename V::T* pf) {
+  return vec_sum_exp<V, true, kFast>(x, nullptr, n, m, it, typename V::T(0), pf);
+}
+
 // buf[0..4N) = e of x[0..len), zeros beyond len (len <= 4N).
 template <class V>
 inline void exp_block(const typename V::T* x, int64_t len, V vm, V vit, typename V::T* buf) {
@@ -309,6 +315,7 @@ SamplingRowKernels<typename V::T> make_sampling() {
   k.block_max = &vec_block_max<V>;
   k.gather_ge = &vec_gather_ge<V>;
   k.sum_exp = &vec_sample_sum_exp<V>;
+  k.sum_exp_prefetch = &vec_sample_sum_exp_prefetch<V>;
   k.pick_cumulative = &vec_pick_cumulative<V>;
   k.moments = &vec_moments<V>;
   k.mass_hist = &vec_mass_hist<V>;

@@ -18,6 +18,8 @@ struct SamplingRowKernels {
   int64_t (*gather_ge)(const T* x, int64_t n, T t, T* cx, int64_t* ci);
   // Sum of e_i = exp((x_i - m) * it), stored to e when non-null (m = the row max).
   double (*sum_exp)(const T* x, T* e, int64_t n, T m, T it);
+  // sum_exp without the store, prefetching the row pf (n elements) meanwhile.
+  double (*sum_exp_prefetch)(const T* x, int64_t n, T m, T it, const T* pf);
   // Inverse CDF in index order: the first i whose running sum of e_i exceeds
   // target; the last i with e_i > 0 when rounding keeps it from being reached.
   int64_t (*pick_cumulative)(const T* x, int64_t n, T m, T it, double target);
