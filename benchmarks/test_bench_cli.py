@@ -158,3 +158,26 @@ def test_missing_peers_are_named_with_the_command_that_adds_them(monkeypatch, tm
     assert "softmax_c[bench]" not in text  # the advice names what is missing, not an extra
     assert f"peer torch skipped: {torch_hint}" in text
     assert "threadpoolctl not installed; " in text and "pip install threadpoolctl" in text
+
+
+def test_serving_ops_quick_run(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    status = main(["--quick", "--ops", "serving_sample,verify_draft", "--time", "0.2",
+                   "--no-progress", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    data = json.loads(out.read_text())
+    ok = {(r["op"], r["impl"]) for r in data["results"] if r["status"] == "ok"}
+    assert ok >= {("serving_sample", "softmax_c"), ("serving_sample", "numpy"), ("serving_sample", "torch"),
+                  ("verify_draft", "softmax_c"), ("verify_draft", "numpy")}, text
+
+
+def test_verify_check_flags_a_wrong_prefix():
+    from softmax_c._bench.ops import _verify_check
+
+    case, inputs, ref = _sampling_case("verify_draft")
+    acc = np.full(ref.shape[0], ref.shape[1])
+    toks = np.concatenate([ref, np.zeros((ref.shape[0], 1), np.int64)], axis=1)
+    assert _verify_check(case, "numpy", (acc, toks), ref, inputs).ok
+    toks[0, 0] = (toks[0, 0] + 1) % inputs["x"].shape[-1]
+    assert not _verify_check(case, "numpy", (acc, toks), ref, inputs).ok

@@ -227,7 +227,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"prev_tokens: row \(0,\)"):
         softmax_c.sample(x, prev_tokens=np.array([[10], [1], [1]]))
     with pytest.raises(ValueError, match=r"prev_tokens has shape"):
-        softmax_c.sample(x, prev_tokens=np.array([1, 2]))
+        softmax_c.sample(x, prev_tokens=np.array([[1, 2]]))
     with pytest.raises(TypeError, match="prev_tokens"):
         softmax_c.sample(x, prev_tokens=np.ones((3, 2)))
     with pytest.raises(ValueError, match="logit_bias: token 11"):

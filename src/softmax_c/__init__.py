@@ -13,7 +13,8 @@ from . import _core
 from .special import expit, log_expit, log_softmax, logsumexp, softmax
 from .attention import merge_attention, scaled_dot_product_attention
 from .serving import flash_attn_varlen_func, flash_attn_with_kvcache
-from .sampling import SampleResult, expected_calibration_error, fit_temperature, sample, topk_softmax
+from .sampling import (SampleResult, VerifyResult, expected_calibration_error, fit_temperature, sample,
+                       topk_softmax, verify_draft)
 from .stats import merge_stats, softmax_stats
 from ._core import get_output_cache_bytes, output_cache_info, set_output_cache_bytes, trim_output_cache
 
@@ -23,7 +24,8 @@ __all__ = [
     "softmax", "log_softmax", "logsumexp", "expit", "log_expit", "scaled_dot_product_attention", "merge_attention",
     "flash_attn_varlen_func", "flash_attn_with_kvcache",
     "set_num_threads", "get_num_threads", "cpu_info", "show_config",
-    "SampleResult", "sample", "topk_softmax", "fit_temperature", "expected_calibration_error",
+    "SampleResult", "VerifyResult", "sample", "verify_draft", "topk_softmax", "fit_temperature",
+    "expected_calibration_error",
     "softmax_stats", "merge_stats",
     "set_output_cache_bytes", "get_output_cache_bytes", "trim_output_cache", "output_cache_info",
     "__version__",

@@ -160,6 +160,14 @@ def sample(logits: ArrayLike, *, temperature: Union[float, ArrayLike] = 1.0,
            logit_bias: Union[Dict[int, float], Tuple[ArrayLike, ArrayLike], None] = None,
            allowed_tokens: Optional[ArrayLike] = None, logprobs: int, logprobs_mode: str = "raw",
            out: Optional[NDArray[np.int64]] = None) -> SampleResult: ...
+class VerifyResult(NamedTuple):
+    num_accepted: NDArray[np.int64]
+    tokens: NDArray[np.int64]
+def verify_draft(target_logits: ArrayLike, draft_tokens: ArrayLike, draft_probs: Optional[ArrayLike] = None, *,
+                 temperature: Union[float, ArrayLike] = 1.0, top_k: Union[int, ArrayLike, None] = None,
+                 top_p: Union[float, ArrayLike, None] = None, min_p: Union[float, ArrayLike, None] = None,
+                 seed: Union[int, ArrayLike, np.random.Generator, None] = None,
+                 offset: Union[int, ArrayLike, None] = None) -> VerifyResult: ...
 def topk_softmax(logits: ArrayLike, top_k: int, *, axis: int = -1, temperature: float = 1.0,
                  out: Optional[_Out2] = None) -> Tuple[_Floats, NDArray[np.int64]]: ...
 def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float: ...

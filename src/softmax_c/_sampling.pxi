@@ -39,6 +39,18 @@ cdef extern from "softmax_c/sampling.h" nogil:
         double* top_logprobs
     int sc_sample_batch(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride,
                         int64_t n_stride, const sc_sample_params* params, int64_t* out)
+    ctypedef struct sc_verify_params:
+        const double* u
+        const double* temperature
+        const int64_t* top_k
+        const double* top_p
+        const double* min_p
+        const int64_t* draft_tokens
+        const void* draft_probs
+        int64_t* num_accepted
+        int64_t* tokens
+    int sc_verify_draft(int dtype, const void* x, int64_t rows, int64_t k, int64_t n, int64_t row_stride,
+                        int64_t n_stride, const sc_verify_params* params)
     int sc_temperature_moments(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride,
                                int64_t n_stride, double beta, double* sums)
 
@@ -125,6 +137,38 @@ def sample_batch_rows(cnp.ndarray x, cnp.ndarray u, cnp.ndarray temperature, cnp
         status = sc_sample_batch(dt, xp, rows, n, rs, ns, &p, op)
     if status != SC_OK:
         raise_status(status, "sample")
+    return True
+
+
+def verify_draft_rows(cnp.ndarray x, int64_t k, cnp.ndarray u, cnp.ndarray temperature, cnp.ndarray top_k,
+                      cnp.ndarray top_p, cnp.ndarray min_p, cnp.ndarray draft_tokens, object draft_probs,
+                      cnp.ndarray num_accepted, cnp.ndarray tokens):
+    """Speculative-decoding verification (sc_verify_draft) of the requests
+    whose k + 1 target rows are consecutive rows of the 2-D x.  # IN: u
+    float64 (rows, k + 1); temperature, top_p, min_p float64 / top_k int64
+    (rows,); draft_tokens int64 (rows, k); draft_probs x's dtype (rows, k, n)
+    or None; all C-contiguous.  # OUT: num_accepted int64 (rows,), tokens
+    int64 (rows, k + 1).  False when x's strides cannot be described."""
+    cdef int64_t rs, ns
+    cdef int status, dt = _dtype_code(x)
+    if not _row_strides(x, &rs, &ns):
+        return False
+    cdef sc_verify_params p
+    p.u = <const double*>cnp.PyArray_DATA(u)
+    p.temperature = <const double*>cnp.PyArray_DATA(temperature)
+    p.top_k = <const int64_t*>cnp.PyArray_DATA(top_k)
+    p.top_p = <const double*>cnp.PyArray_DATA(top_p)
+    p.min_p = <const double*>cnp.PyArray_DATA(min_p)
+    p.draft_tokens = <const int64_t*>cnp.PyArray_DATA(draft_tokens)
+    p.draft_probs = _ptr(draft_probs)
+    p.num_accepted = <int64_t*>cnp.PyArray_DATA(num_accepted)
+    p.tokens = <int64_t*>cnp.PyArray_DATA(tokens)
+    cdef const void* xp = cnp.PyArray_DATA(x)
+    cdef int64_t rows = num_accepted.shape[0], n = x.shape[1]
+    with nogil:
+        status = sc_verify_draft(dt, xp, rows, k, n, rs, ns, &p)
+    if status != SC_OK:
+        raise_status(status, "verify_draft")
     return True
 
 

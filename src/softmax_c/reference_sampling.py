@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["process_logits", "serving_distribution", "log_softmax", "sampling_distribution", "topk_softmax", "fit_temperature", "expected_calibration_error"]
+__all__ = ["process_logits", "serving_distribution", "verify_draft", "verify_accept_distribution", "log_softmax", "sampling_distribution", "topk_softmax", "fit_temperature", "expected_calibration_error"]
 
 
 def _order(x):
@@ -154,3 +154,75 @@ def log_softmax(z):
     z = np.asarray(z, dtype=np.float64)
     m = z.max()
     return z - m - np.log(np.exp(z - m).sum())
+
+
+def _per_row(v, r):
+    return v[r] if np.ndim(v) else v
+
+
+def _draw(w, u):
+    """Inverse CDF in index order: the first i whose running weight exceeds
+    u * sum(w)."""
+    c = np.cumsum(w)
+    return int(min(np.searchsorted(c, u * c[-1], side="right"), w.size - 1))
+
+
+def _target(row, r, temperature=1.0, top_k=None, top_p=None, min_p=None):
+    k = _per_row(top_k, r)
+    p = _per_row(top_p, r)
+    return sampling_distribution(row, _per_row(temperature, r), k if k and k > 0 else None,
+                                 p if p is not None and p < 1 else None, _per_row(min_p, r) or None)
+
+
+def verify_draft(target_logits, draft_tokens, draft_probs, u, temperature=1.0, top_k=None, top_p=None,
+                 min_p=None):
+    """Speculative-decoding verification in float64 with given uniforms u
+    (rows, k + 1): for j < k accept d_j when u[j] * q_j(d_j) < p_j(d_j) (q_j
+    one-hot at d_j when draft_probs is None); at the first rejection draw
+    from max(0, p_j - q_j) with u[k]; after k acceptances draw from p_k with
+    u[k].  p_j = :func:`sampling_distribution` of target row j.  Returns
+    (num_accepted, tokens) as :func:`softmax_c.verify_draft`."""
+    x = np.asarray(target_logits, dtype=np.float64)
+    rows, k1, n = x.shape
+    kd = k1 - 1
+    acc = np.zeros(rows, dtype=np.int64)
+    toks = np.full((rows, k1), -1, dtype=np.int64)
+    for r in range(rows):
+        for j in range(k1):
+            p = _target(x[r, j], r, temperature, top_k, top_p, min_p)
+            if j == kd:
+                toks[r, j] = _draw(p, u[r, kd])
+                break
+            d = int(draft_tokens[r][j])
+            if draft_probs is None:
+                q = np.zeros(n)
+                q[d] = 1.0
+            else:
+                q = np.asarray(draft_probs[r][j], dtype=np.float64)
+            if u[r, j] * q[d] < p[d]:
+                toks[r, j] = d
+                acc[r] = j + 1
+                continue
+            res = np.maximum(p - q, 0.0)
+            toks[r, j] = _draw(res if res.sum() > 0 else p, u[r, kd])
+            break
+    return acc, toks
+
+
+def verify_accept_distribution(target_logits, draft_probs, **warpers):
+    """For one request (target_logits (k + 1, V), draft_probs (k, V), the
+    draft tokens drawn from draft_probs): the probabilities of accepting
+    0..k tokens.  Position j accepts with probability beta_j = sum_i
+    min(p_j(i), q_j(i)) (Leviathan et al. 2023, section 3.5), independently
+    of the earlier positions here (the target rows are fixed)."""
+    x = np.asarray(target_logits, dtype=np.float64)
+    kd = x.shape[0] - 1
+    beta = [np.minimum(_target(x[j], 0, **warpers), np.asarray(draft_probs[j], dtype=np.float64)).sum()
+            for j in range(kd)]
+    out = np.empty(kd + 1)
+    run = 1.0
+    for a in range(kd):
+        out[a] = run * (1 - beta[a])
+        run *= beta[a]
+    out[kd] = run
+    return out

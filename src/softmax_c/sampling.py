@@ -20,7 +20,7 @@ import numpy as np
 from . import _core
 from . import _rules as R
 
-__all__ = ["SampleResult", "sample", "topk_softmax", "fit_temperature", "expected_calibration_error"]
+__all__ = ["SampleResult", "VerifyResult", "sample", "verify_draft", "topk_softmax", "fit_temperature", "expected_calibration_error"]
 
 
 # ----------------------------------------------------------------- helpers --
@@ -105,8 +105,9 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
         :func:`softmax_c.sampling.counter_uniforms` (SplitMix64 keyed by
         (seed[r], offset[r])): row r's token is then a pure function of its
         seed, offset, logits and parameters, whatever else is in the batch.
-    prev_tokens : array of int, shape (rows..., n), optional
-        Each row's history, padded with -1, for the penalties.
+    prev_tokens : array of int, shape (rows..., n) or (n,), optional
+        Each row's history, padded with -1, for the penalties; a 1-D
+        history is every row's.
     repetition_penalty : float or array, optional
         > 0 (1 = off).  CTRL / Hugging Face rule: for every DISTINCT token
         of the history a positive logit is divided by it, a negative one
@@ -250,12 +251,15 @@ def _param(v, name, batch, rows, default, scalar_rule, array_ok, what, integral=
     return a
 
 
-def _token_rows(v, name, batch, n, last):
+def _token_rows(v, name, batch, n, last, shared=False):
     """An integer (batch..., m) array of token ids in [0, n) padded with -1,
-    as contiguous int64 (rows, m)."""
+    as contiguous int64 (rows, m).  With `shared`, a 1-D (m,) array is every
+    row's (copied per row: the kernel reads one history per row)."""
     a = R.as_array(v, name)
     if a.dtype.kind not in "iu" or a.dtype == np.bool_:
         raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
+    if shared and a.ndim == 1 and len(batch) > 0:
+        a = np.broadcast_to(a, tuple(batch) + a.shape)
     if a.ndim != len(batch) + 1 or a.shape[:-1] != tuple(batch):
         raise ValueError(f"{name} has shape {a.shape}, expected {tuple(batch)} + ({last},)")
     a = np.ascontiguousarray(a.reshape(-1, a.shape[-1]), dtype=np.int64)
@@ -302,16 +306,30 @@ def _allowed(v, batch, n):
     return np.ascontiguousarray(a.reshape(-1, n)).view(np.uint8), n
 
 
-def _uniforms(seed, offset, batch, rows):
+def _warpers(temperature, top_k, top_p, min_p, batch, rows):
+    """(temperature, top_k, top_p, min_p) as checked per-row arrays."""
+    t = _param(temperature, "temperature", batch, rows, 1.0, lambda v: R.in_range(v, "temperature", 0, math.inf),
+               lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0")
+    k = _param(top_k, "top_k", batch, rows, 0, lambda v: R.integer(v, "top_k", lo=1), lambda a: a == a,
+               "an integer", integral=True)
+    p = _param(top_p, "top_p", batch, rows, 1.0, lambda v: R.in_range(v, "top_p", 0, 1, lo_open=True),
+               lambda a: (a > 0) & (a <= 1), "in (0, 1]")
+    mp = _param(min_p, "min_p", batch, rows, 0.0, lambda v: R.in_range(v, "min_p", 0, 1),
+                lambda a: (a >= 0) & (a <= 1), "in [0, 1]")
+    return t, k, p, mp
+
+
+def _uniforms(seed, offset, batch, rows, m=None):
+    """The rows' uniforms: (rows,), or (rows, m) with `m` (verify_draft)."""
     if np.ndim(seed) == 0 and not isinstance(seed, np.ndarray) and offset is None:
-        return np.ascontiguousarray(_generator(seed).random(rows), dtype=np.float64)
+        return np.ascontiguousarray(_generator(seed).random(rows if m is None else (rows, m)), dtype=np.float64)
     if seed is None or isinstance(seed, np.random.Generator):
         raise TypeError("offset needs integer seeds (an int or an array of one per row)")
     s = _param(seed, "seed", batch, rows, 0, lambda v: R.integer(v, "seed", lo=0), lambda a: a >= 0, ">= 0",
                integral=True)
     o = _param(offset, "offset", batch, rows, 0, lambda v: R.integer(v, "offset", lo=0), lambda a: a >= 0,
                ">= 0", integral=True)
-    return counter_uniforms(s, o)
+    return counter_uniforms(s, o) if m is None else counter_uniform_block(s, o, m)
 
 
 def _sample_serving(logits, temperature, top_k, top_p, min_p, axis, seed, out, *, offset, prev_tokens,
@@ -321,14 +339,7 @@ def _sample_serving(logits, temperature, top_k, top_p, min_p, axis, seed, out, *
     x2, batch, _, _ = R.rows(logits, axis, "logits")
     rows, n = x2.shape
     fin = np.isfinite
-    t = _param(temperature, "temperature", batch, rows, 1.0, lambda v: R.in_range(v, "temperature", 0, math.inf),
-               lambda a: fin(a) & (a >= 0), "finite and >= 0")
-    k = _param(top_k, "top_k", batch, rows, 0, lambda v: R.integer(v, "top_k", lo=1), lambda a: a == a,
-               "an integer", integral=True)
-    p = _param(top_p, "top_p", batch, rows, 1.0, lambda v: R.in_range(v, "top_p", 0, 1, lo_open=True),
-               lambda a: (a > 0) & (a <= 1), "in (0, 1]")
-    mp = _param(min_p, "min_p", batch, rows, 0.0, lambda v: R.in_range(v, "min_p", 0, 1),
-                lambda a: (a >= 0) & (a <= 1), "in [0, 1]")
+    t, k, p, mp = _warpers(temperature, top_k, top_p, min_p, batch, rows)
     rep = _param(repetition_penalty, "repetition_penalty", batch, rows, 1.0,
                  lambda v: R.in_range(v, "repetition_penalty", 0, math.inf, lo_open=True),
                  lambda a: fin(a) & (a > 0), "finite and > 0")
@@ -336,7 +347,7 @@ def _sample_serving(logits, temperature, top_k, top_p, min_p, axis, seed, out, *
                   lambda v: R.in_range(v, "presence_penalty", -math.inf, math.inf), fin, "finite")
     freq = _param(frequency_penalty, "frequency_penalty", batch, rows, 0.0,
                   lambda v: R.in_range(v, "frequency_penalty", -math.inf, math.inf), fin, "finite")
-    hist = None if prev_tokens is None else _token_rows(prev_tokens, "prev_tokens", batch, n, "n")
+    hist = None if prev_tokens is None else _token_rows(prev_tokens, "prev_tokens", batch, n, "n", shared=True)
     if hist is not None and hist.shape[1] == 0:
         hist = None
     ids = bias = None
@@ -378,6 +389,143 @@ def _sample_serving(logits, temperature, top_k, top_p, min_p, axis, seed, out, *
     if L is None:
         return tok
     return SampleResult(tok, lp.reshape(batch)[()], tid.reshape(batch + (L,)), tlp.reshape(batch + (L,)))
+
+
+# ------------------------------------------------------------ verify_draft --
+
+class VerifyResult(NamedTuple):
+    """:func:`verify_draft`'s result: per request the number of accepted
+    draft tokens, and the emitted tokens (the accepted prefix, then the
+    correction or bonus token, then -1 padding)."""
+    num_accepted: np.ndarray
+    tokens: np.ndarray
+
+
+def counter_uniform_block(seed, offset, m):
+    """``m`` uniforms per row from (seed, offset), as :func:`counter_uniforms`
+    but a block: with z = the 64-bit output :func:`counter_uniforms` takes its
+    uniform from, uniform j of the row is ``mix64(z + (j + 1) * gamma)``, top
+    53 bits / 2**53.  Shape (rows, m); a pure function of (seed[r], offset[r])."""
+    s = np.asarray(seed, dtype=np.uint64)[:, None]
+    o = np.asarray(offset, dtype=np.uint64)[:, None]
+    j = np.arange(1, m + 1, dtype=np.uint64)[None, :]
+    with np.errstate(over="ignore"):
+        z = _mix64(_mix64(s + _GAMMA) + (o + np.uint64(1)) * _GAMMA)
+        w = _mix64(z + j * _GAMMA)
+    return np.ascontiguousarray((w >> np.uint64(11)).astype(np.float64) * 2.0 ** -53)
+
+
+def verify_draft(target_logits, draft_tokens, draft_probs=None, *, temperature=1.0, top_k=None, top_p=None,
+                 min_p=None, seed=None, offset=None):
+    """Speculative-decoding verification: accept a prefix of each request's
+    draft tokens and emit one more token, so that the emitted tokens follow
+    the target model's distribution exactly (Leviathan et al. 2023, "Fast
+    Inference from Transformers via Speculative Decoding"; Chen et al. 2023;
+    FlashInfer's ``chain_speculative_sampling``, vLLM's rejection sampler).
+
+    For request r and position j = 0, 1, ..., with p_j the target
+    distribution (``target_logits[r, j]`` after temperature, top-k, top-p and
+    min-p exactly as :func:`sample`) and q_j the draft's:
+
+    * accept ``draft_tokens[r, j] = d`` with probability min(1, p_j(d) / q_j(d));
+    * at the first rejection emit a token drawn from
+      ``norm(max(0, p_j - q_j))`` and stop;
+    * when all k are accepted emit a bonus token drawn from p_k (the same
+      token as :func:`sample` on ``target_logits[r, k]`` with that uniform).
+
+    With ``draft_probs=None`` the draft is deterministic (n-gram, greedy): q_j
+    is one-hot at d, so d is accepted with probability p_j(d) and the
+    correction is drawn from p_j with d removed.  One kernel call for every
+    request (``sc_verify_draft``); requests run in parallel and no
+    probability row is formed: p_j(d) and the residual live on the warpers'
+    candidates.
+
+    Parameters
+    ----------
+    target_logits : array_like, shape (rows, k + 1, V)
+        The target model's logits at the k draft positions and the one after;
+        dtype rules as :func:`sample` (float16 / bfloat16 in float32).
+    draft_tokens : array_like of int, shape (rows, k)
+        The draft tokens, in [0, V).
+    draft_probs : array_like, shape (rows, k, V), optional
+        The draft model's distributions (finite, >= 0, each row summing to 1
+        within 1e-3), computed in the logits' kernel dtype.  None: a
+        deterministic draft.
+    temperature, top_k, top_p, min_p : scalar or array of shape (rows,)
+        The target distribution's warpers, as :func:`sample` (temperature 0
+        is greedy: p_j is one-hot at the argmax).
+    seed : None, int, numpy.random.Generator or int array (rows,)
+        The uniforms, k + 1 per request: k acceptance tests and one draw.
+        An int, None or Generator: ``rng.random((rows, k + 1))``.  An integer
+        array (or any `offset`): :func:`counter_uniform_block` keyed by
+        (seed[r], offset[r]) (SplitMix64), so request r's result is a pure
+        function of its own seed, offset, inputs and parameters, whatever
+        else is in the batch and for any thread count.
+    offset : int or int array (rows,), optional
+        Each request's step, with integer seeds.
+
+    Returns
+    -------
+    VerifyResult
+        ``(num_accepted, tokens)``: int64 of shapes (rows,) and (rows, k + 1);
+        ``tokens[r, :num_accepted[r] + 1]`` are the tokens to emit, the rest
+        is -1.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, a draft token outside [0, V), a draft row
+        negative, non-finite or not summing to 1 (the message names (r, j)),
+        bad parameter values (naming the row), or a target row with a NaN or
+        +inf or no finite entry (naming the request).
+    TypeError
+        Non-numeric logits or probabilities, non-integer draft tokens.
+
+    Examples
+    --------
+    >>> import numpy as np, softmax_c
+    >>> logits = np.array([[[0.0, 0.0, -np.inf], [0.0, 1.0, 2.0]]])  # 1 request, k = 1, V = 3
+    >>> r = softmax_c.verify_draft(logits, [[2]], seed=0)  # p_0(2) = 0: rejected, corrected
+    >>> int(r.num_accepted[0]), int(r.tokens[0, 0]) in (0, 1), int(r.tokens[0, 1])
+    (0, True, -1)
+    """
+    x = R.as_array(target_logits, "target_logits")
+    if x.ndim != 3:
+        raise ValueError(f"target_logits must have shape (rows, k + 1, V), got shape {x.shape}")
+    rows, k1, n = x.shape
+    if k1 < 1:
+        raise ValueError(f"target_logits: the second axis (k + 1) must be >= 1, got shape {x.shape}")
+    kd = k1 - 1
+    x2, _, _, _ = R.rows(x, -1, "target_logits")
+    d = R.as_array(draft_tokens, "draft_tokens")
+    if d.dtype.kind not in "iu" or d.dtype == np.bool_:
+        raise TypeError(f"draft_tokens must be an integer array, got dtype {d.dtype}")
+    if d.shape != (rows, kd):
+        raise ValueError(f"draft_tokens has shape {d.shape}, expected {(rows, kd)} (rows, k) "
+                         f"for target_logits of shape {x.shape}")
+    d = np.ascontiguousarray(d, dtype=np.int64)
+    bad = ((d < 0) | (d >= n)).any(axis=1)
+    if bad.any():
+        R.bad_row("draft_tokens", (rows,), bad, f"has a token outside [0, {n})")
+    q = None
+    if draft_probs is not None:
+        q = R.as_array(draft_probs, "draft_probs")
+        if (q.dtype.kind not in "iuf" or q.dtype == np.bool_) and not R.is_bfloat16(q.dtype):
+            raise TypeError(f"draft_probs must be a real array, got dtype {q.dtype}")
+        if q.shape != (rows, kd, n):
+            raise ValueError(f"draft_probs has shape {q.shape}, expected {(rows, kd, n)} (rows, k, V)")
+        q = np.ascontiguousarray(q, dtype=x2.dtype)
+    batch = (rows,)
+    t, tk, tp, mp = _warpers(temperature, top_k, top_p, min_p, batch, rows)
+    u = _uniforms(seed, offset, batch, rows, k1)
+    acc = np.empty(rows, dtype=np.int64)
+    toks = np.empty((rows, k1), dtype=np.int64)
+    R.call_kernel(_core.verify_draft_rows, x2, kd, u, t, tk, tp, mp, d, q, acc, toks, writes=(9, 10))
+    bad = acc < 0
+    if bad.any():
+        R.bad_row("verify_draft", batch, bad, "of target_logits has a NaN or +inf entry, or no finite entry, at a "
+                  "position it reached (it defines no probability distribution)")
+    return VerifyResult(acc, toks)
 
 
 # ------------------------------------------------------------ topk_softmax --

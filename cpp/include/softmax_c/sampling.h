@@ -72,6 +72,38 @@ typedef struct {
 int sc_sample_batch(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
                     const sc_sample_params* params, int64_t* out);
 
+/* Speculative-decoding verification (Leviathan et al. 2023; Chen et al.
+ * 2023), one call for a batch of requests.  Request r has k draft tokens and
+ * k + 1 target rows: target row j of request r is row r * (k + 1) + j of x
+ * (rows * (k + 1) rows of n, strides as above).  p_j = the distribution of
+ * sc_sample_batch's step 4 on target row j with the request's temperature,
+ * top_k, top_p, min_p (same "off" values); q_j = draft_probs + (r * k + j) * n
+ * (x's dtype, contiguous) or, when draft_probs is NULL, one-hot at the draft
+ * token d_j = draft_tokens[r * k + j] (in [0, n): the caller's check).
+ * With the request's uniforms u[r * (k + 1) + 0..k]:
+ *  for j = 0..k-1: accept d_j when u_j * q_j(d_j) < p_j(d_j); at the first
+ *  rejection emit a token drawn (inverse CDF, u_k) from norm(max(0, p_j - q_j))
+ *  and stop; when all k are accepted emit the bonus token of sc_sample_batch
+ *  on target row k with u_k.
+ * num_accepted[r] = the accepted count (-1: some target row j <= the stop is
+ * invalid, as sc_sample); tokens[r * (k + 1) + ..] = the accepted drafts,
+ * the emitted token, then -1.  Every draft row q_j is checked first (entries
+ * >= 0, finite, |sum - 1| <= 1e-3): SC_EINVAL naming the first bad (r, j). */
+typedef struct {
+  const double* u;
+  const double* temperature;
+  const int64_t* top_k;
+  const double* top_p;
+  const double* min_p;
+  const int64_t* draft_tokens;
+  const void* draft_probs;
+  int64_t* num_accepted;
+  int64_t* tokens;
+} sc_verify_params;
+
+int sc_verify_draft(int dtype, const void* x, int64_t rows, int64_t k, int64_t n, int64_t row_stride,
+                    int64_t n_stride, const sc_verify_params* params);
+
 /* The k (1 <= k <= n) first entries of the order above with their
  * probabilities softmax(x / temperature) over the whole row, sorted.
  * probs (dtype of x) and idx are contiguous (rows, k); an invalid row gets

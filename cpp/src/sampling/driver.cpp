@@ -283,8 +283,30 @@ struct SampleJob : RowsIn<T> {
   int64_t* out;
 };
 
+// The warpers' result on one row: the candidates (cx, ci, ce)[0..cnt) of the
+// thread's scratch, in index order, and the rule that keeps a prefix of them
+// (the order's boundary element (bx, bi), and e >= emin for min-p).
 template <class T>
-int64_t sample_filtered(const SampleJob<T>& j, const T* x, T m, T it, double u, RowScratch<T>& s) {
+struct Kept {
+  int64_t cnt;
+  T bxx;
+  int64_t bi;
+  T emin;
+  int unb;  // 1: no boundary (keep every candidate with e >= emin)
+  // The kept mass of candidate i: branch-free (the keep test is a coin flip
+  // per candidate on a big nucleus, and mispredicted branches were a third
+  // of the time), a multiply, not a branch.
+  double e(const RowScratch<T>& s, int64_t i) const {
+    const T x = s.cx[i], e = s.ce[i];
+    const int k = (int(x > bxx) | (int(x == bxx) & int(s.ci[i] <= bi)) | unb) & int(e >= emin);
+    return double(e) * double(k);
+  }
+};
+
+// The candidates and kept rule of top-k / top-p / min-p on row x (module
+// comment), with m its max and it = 1/T.
+template <class T>
+Kept<T> warp_candidates(const SampleJob<T>& j, const T* x, T m, T it, RowScratch<T>& s) {
   const SamplingRowKernels<T>& k = *j.k;
   const int64_t n = j.n;
   const bool topk = j.top_k > 0 && j.top_k < n, topp = j.top_p < 1.0, minp = j.min_p > 0.0;
@@ -349,51 +371,56 @@ int64_t sample_filtered(const SampleJob<T>& j, const T* x, T m, T it, double u, 
     }
     bounded = top_p_boundary(s, cnt, m, it, j.top_p * Sk, &b);
   }
-  // Inverse CDF over the kept candidates, in index order.  Branch-free mass
-  // (the keep test is a coin flip per candidate on a big nucleus, and
-  // mispredicted branches were a third of the time), summed in blocks.
-  const T bx = b.x;
   const int64_t bi = bounded ? b.i : INT64_MAX;
-  const T bxx = bounded ? bx : T(-INFINITY);
+  const T bxx = bounded ? b.x : T(-INFINITY);
   const T emin = minp ? T(j.min_p) : T(0);
-  const int unb = bounded ? 0 : 1;
-  auto kept_e = [&](int64_t i) -> double {
-    const T x = s.cx[i], e = s.ce[i];
-    const int k = (int(x > bxx) | (int(x == bxx) & int(s.ci[i] <= bi)) | unb) & int(e >= emin);
-    return double(e) * double(k);  // a multiply, not a branch
-  };
+  return Kept<T>{cnt, bxx, bi, emin, bounded ? 0 : 1};
+}
+
+// Inverse CDF over the candidates 0..cnt of s with weights w(i) >= 0, in
+// index order: the token s.ci[i] of the first i whose running weight
+// exceeds u * (total weight); the last positive one when rounding keeps it
+// from being reached; -1 when every weight is 0.  Sums in blocks of 16.
+template <class T, class W>
+int64_t draw_candidates(const RowScratch<T>& s, int64_t cnt, W&& w, double u) {
   constexpr int64_t kBlk = 16;
   double p0 = 0, p1 = 0, p2 = 0, p3 = 0;
   int64_t i4 = 0;
   for (; i4 + 4 <= cnt; i4 += 4) {
-    p0 += kept_e(i4);
-    p1 += kept_e(i4 + 1);
-    p2 += kept_e(i4 + 2);
-    p3 += kept_e(i4 + 3);
+    p0 += w(i4);
+    p1 += w(i4 + 1);
+    p2 += w(i4 + 2);
+    p3 += w(i4 + 3);
   }
-  for (; i4 < cnt; ++i4) p0 += kept_e(i4);
+  for (; i4 < cnt; ++i4) p0 += w(i4);
   const double target = u * ((p0 + p1) + (p2 + p3));
   double acc = 0.0;
   int64_t last = -1;
   for (int64_t i0 = 0; i0 < cnt; i0 += kBlk) {
     const int64_t i1 = cnt - i0 < kBlk ? cnt : i0 + kBlk;
     double bs = 0.0;
-    for (int64_t i = i0; i < i1; ++i) bs += kept_e(i);
+    for (int64_t i = i0; i < i1; ++i) bs += w(i);
     if (bs > 0) last = i0;
     if (acc + bs <= target) {
       acc += bs;
       continue;
     }
     for (int64_t i = i0; i < i1; ++i) {
-      const double e = kept_e(i);
+      const double e = w(i);
       acc += e;
       if (e > 0 && acc > target) return s.ci[i];
     }
   }
   if (last < 0) return -1;
   for (int64_t i = (cnt - last < kBlk ? cnt : last + kBlk) - 1; i >= last; --i)
-    if (kept_e(i) > 0) return s.ci[i];
+    if (w(i) > 0) return s.ci[i];
   return -1;
+}
+
+template <class T>
+int64_t sample_filtered(const SampleJob<T>& j, const T* x, T m, T it, double u, RowScratch<T>& s) {
+  const Kept<T> kp = warp_candidates(j, x, m, it, s);
+  return draw_candidates(s, kp.cnt, [&](int64_t i) { return kp.e(s, i); }, u);
 }
 
 template <class T>
@@ -525,6 +552,172 @@ int sample_batch_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, 
   });
 }
 
+// ------------------------------------------------------------ verify_draft --
+// Speculative-decoding verification (sc_verify_draft).  The target
+// distribution p_j of a position is the warpers' kept candidates
+// (warp_candidates, or the argmax for greedy), so p_j(d) is a binary search
+// in the candidates (index order) and the residual max(0, p - q) is nonzero
+// only on them: the correction is the same inverse CDF over the candidates
+// with the residual as weights.  Without warpers p_j is the row's softmax,
+// stored once (verify_position).  The
+// bonus token is sample_row itself.  Per request: the checks of its draft
+// rows, then the positions up to the first rejection.
+
+constexpr double kDraftSumTol = 1e-3;  // |sum q - 1| allowed (sampling.h)
+
+// p_j of one target row with warpers (or greedy): the candidates in s and
+// their rule; false for an invalid row.
+template <class T>
+bool target_candidates(const SampleJob<T>& j, const T* x, RowScratch<T>& s, Kept<T>* kp) {
+  const SamplingRowKernels<T>& k = *j.k;
+  const int64_t n = j.n;
+  T m;
+  if (k.max_nan(x, n, &m) || !std::isfinite(m)) return false;
+  if (j.temperature == 0.0 || 1.0 / j.temperature >= double(std::numeric_limits<T>::max())) {
+    s.cx[0] = m;
+    s.ci[0] = k.find_first_ge(x, n, m);
+    s.ce[0] = T(1);
+    *kp = Kept<T>{1, T(-INFINITY), INT64_MAX, T(0), 1};
+    return true;
+  }
+  SC_ASSERT((j.top_k > 0 && j.top_k < n) || j.top_p < 1.0 || j.min_p > 0.0);
+  *kp = warp_candidates(j, x, m, inverse_temperature<T>(j.temperature), s);
+  return true;
+}
+
+constexpr int64_t kAccepted = -2;
+
+// One draft position: kAccepted when d passes u * q(d) < p(d), else the
+// correction token drawn with u_draw (-1: an invalid target row).  Without
+// warpers p is the whole row's softmax: an accepted position is the max and
+// sum passes, a rejected one adds the residual pass (stored) and a pick over
+// it (the candidate path's scalar loops over 128k entries cost ~1.5 ms a
+// position).  pf: a row to prefetch during the sum pass (the pass runs
+// from L2; the next row's memory reads overlap it, as softmax's prefetch;
+// not A/B-timed alone here: the box was at load 8-10).
+template <class T>
+int64_t verify_position(const SampleJob<T>& j, const T* x, int64_t d, const T* q, const T* pf, double u,
+                        double u_draw, RowScratch<T>& s) {
+  const SamplingRowKernels<T>& k = *j.k;
+  const int64_t n = j.n;
+  const double qd = q ? double(q[d]) : 1.0;
+  const bool greedy = j.temperature == 0.0 || 1.0 / j.temperature >= double(std::numeric_limits<T>::max());
+  if (!greedy && j.top_k == 0 && j.top_p >= 1.0 && j.min_p == 0.0) {
+    T m;
+    if (k.max_nan(x, n, &m) || !std::isfinite(m)) return -1;
+    const T it = inverse_temperature<T>(j.temperature);
+    const double Z = pf ? k.sum_exp_prefetch(x, n, m, it, pf) : k.sum_exp(x, nullptr, n, m, it);
+    T ed;
+    k.sum_exp(x + d, &ed, 1, m, it);  // the same exp as the sum's
+    if (u * qd < double(ed) / Z) return kAccepted;
+    T* w = s.cx;
+    double W = k.residual(x, q, n, m, it, T(1.0 / Z), w);
+    if (!q) {  // q one-hot at d: the residual is p without d
+      W -= double(w[d]);
+      w[d] = T(0);
+    }
+    const int64_t tok = k.pick_stored(w, n, u_draw * W);
+    return tok >= 0 ? tok : k.pick_cumulative(x, n, m, it, u_draw * Z);  // rounding: p itself
+  }
+  Kept<T> kp;
+  if (!target_candidates(j, x, s, &kp)) return -1;
+  double Z = 0.0;
+  for (int64_t i = 0; i < kp.cnt; ++i) Z += kp.e(s, i);
+  const double iz = 1.0 / Z;
+  const int64_t at = std::lower_bound(s.ci, s.ci + kp.cnt, d) - s.ci;
+  const double pd = at < kp.cnt && s.ci[at] == d ? kp.e(s, at) * iz : 0.0;
+  if (u * qd < pd) return kAccepted;  // accept with probability min(1, p/q)
+  auto residual = [&](int64_t i) {
+    const int64_t t = s.ci[i];
+    const double w = kp.e(s, i) * iz - (q ? double(q[t]) : double(t == d));
+    return w > 0 ? w : 0.0;
+  };
+  const int64_t tok = draw_candidates(s, kp.cnt, residual, u_draw);
+  return tok >= 0 ? tok : draw_candidates(s, kp.cnt, [&](int64_t i) { return kp.e(s, i); }, u_draw);
+}
+
+template <class T>
+struct VerifyJob {
+  const SamplingRowKernels<T>* k;
+  const T* x;
+  int64_t rows, kd, n, rs, ns;
+  const sc_verify_params* p;
+  signed char* bad;  // per draft row: 0 ok, 1 negative / non-finite, 2 sum off
+  double* sums;
+};
+
+// Request r: its accepted count (-1: an invalid target row) and tokens.
+template <class T>
+void verify_request(const VerifyJob<T>& v, int64_t r, RowScratch<T>& s) {
+  const sc_verify_params& p = *v.p;
+  const int64_t kd = v.kd, n = v.n;
+  const T* q0 = static_cast<const T*>(p.draft_probs);
+  int64_t* toks = p.tokens + r * (kd + 1);
+  for (int64_t j = 0; j <= kd; ++j) toks[j] = -1;
+  p.num_accepted[r] = 0;
+  // Each draft row is checked just before its position uses it (then it is
+  // still in cache for the residual); the rows after the stop are checked
+  // all the same.  Once a row is bad the request only checks.
+  auto check = [&](int64_t pos) {
+    if (!q0) return true;
+    const int64_t row = r * kd + pos;
+    double sum;
+    const bool neg = v.k->prob_sum(q0 + row * n, n, &sum);
+    v.sums[row] = sum;
+    v.bad[row] = neg ? 1 : (std::fabs(sum - 1.0) > kDraftSumTol ? 2 : 0);
+    return v.bad[row] == 0;
+  };
+  SampleJob<T> j{{v.k, nullptr, 1, n, 0, 1}, nullptr, p.temperature[r], p.top_k[r] > 0 && p.top_k[r] < n ? p.top_k[r] : 0,
+                 p.top_p[r] < 1.0 ? p.top_p[r] : 1.0, p.min_p[r], nullptr};
+  const double* u = p.u + r * (kd + 1);
+  const T* xr0 = v.x + r * (kd + 1) * v.rs;
+  bool ok = true;
+  for (int64_t pos = 0; pos < kd; ++pos) {
+    ok = check(pos) && ok;
+    if (!ok) continue;  // reported by the caller
+    const T* x = contiguous_row(xr0 + pos * v.rs, v.ns, n, s.pack);
+    const int64_t d = p.draft_tokens[r * kd + pos];
+    const T* q = q0 ? q0 + (r * kd + pos) * n : nullptr;
+    const T* pf = q && pos + 1 < kd ? q + n : nullptr;  // the next draft row, read next whatever happens
+    const int64_t tok = verify_position(j, x, d, q, pf, u[pos], u[kd], s);
+    if (tok == kAccepted) {
+      toks[pos] = d;
+      p.num_accepted[r] = pos + 1;
+      continue;
+    }
+    if (tok < 0) p.num_accepted[r] = -1;
+    toks[pos] = tok;
+    for (int64_t rest = pos + 1; rest < kd; ++rest) check(rest);
+    return;
+  }
+  if (!ok) return;
+  const int64_t tok = sample_row(j, contiguous_row(xr0 + kd * v.rs, v.ns, n, s.pack), u[kd], s);
+  if (tok < 0) p.num_accepted[r] = -1;
+  toks[kd] = tok;
+}
+
+template <class T>
+int verify_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, int64_t kd, int64_t n, int64_t rs,
+                int64_t ns, const sc_verify_params& p) {
+  std::vector<signed char> bad(size_t(p.draft_probs ? rows * kd : 0), 0);  // bad_alloc: SC_ENOMEM at the ABI
+  std::vector<double> sums(bad.size(), 0.0);
+  const VerifyJob<T> v{&k, x, rows, kd, n, rs, ns, &p, bad.data(), sums.data()};
+  const int st = run_items(rows, grain_for(n * (kd + 1)), [&](int64_t r0, int64_t r1) {
+    RowScratch<T> s;
+    if (!s.reserve(n, ns != 1, true)) return false;
+    for (int64_t r = r0; r < r1; ++r) verify_request(v, r, s);
+    return true;
+  });
+  if (st != SC_OK) return st;
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const long long r = (long long)(int64_t(i) / kd), j = (long long)(int64_t(i) % kd);
+    if (bad[i] == 1) return invalid("draft_probs: row (%lld, %lld) has a negative or non-finite entry", r, j);
+    if (bad[i] == 2)
+      return invalid("draft_probs: row (%lld, %lld) sums to %.9g, not 1 (tolerance %g)", r, j, sums[i], kDraftSumTol);
+  }
+  return SC_OK;
+}
+
 // ------------------------------------------------------------ topk_softmax --
 
 template <class T>
@@ -645,6 +838,27 @@ int sc_sample_batch(int dtype, const void* x, int64_t rows, int64_t n, int64_t r
       using T = decltype(tag);
       return sc::sample_batch_impl<T>(sc::of<T>(sc::active()->sampling), static_cast<const T*>(x), rows, n,
                                       row_stride, n_stride, p, out);
+    });
+  });
+}
+
+int sc_verify_draft(int dtype, const void* x, int64_t rows, int64_t k, int64_t n, int64_t row_stride,
+                    int64_t n_stride, const sc_verify_params* params) {
+  return sc::c_abi([&] {
+    if (int st = sc::check_rows(rows, n)) return st;
+    if (k < 0) return sc::invalid("k: must be >= 0, got %lld", (long long)k);
+    if (!params) return sc::invalid("params: NULL");
+    const sc_verify_params& p = *params;
+    for (int64_t r = 0; r < rows; ++r)
+      if (int st = sc::check_sample(p.temperature[r], p.top_k[r] < 0 ? 0 : p.top_k[r], p.top_p[r], p.min_p[r]))
+        return st;
+    for (int64_t i = 0; i < rows * k; ++i)
+      if (p.draft_tokens[i] < 0 || p.draft_tokens[i] >= n)
+        return sc::invalid("draft_tokens: %lld outside [0, %lld)", (long long)p.draft_tokens[i], (long long)n);
+    return sc::dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return sc::verify_impl<T>(sc::of<T>(sc::active()->sampling), static_cast<const T*>(x), rows, k, n,
+                                row_stride, n_stride, p);
     });
   });
 }

@@ -106,6 +106,12 @@ double vec_sample_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, t
   return vec_sum_exp<V, true, kFast>(x, e, n, m, it, typename V::T(0), nullptr);
 }
 
+template <class V>
+double vec_sample_sum_exp_prefetch(const typename V::T* x, int64_t n, typename V::T m, typename V::T it,
+                                   const typename V::T* pf) {
+  return vec_sum_exp<V, true, kFast>(x, nullptr, n, m, it, typename V::T(0), pf);
+}
+
 // buf[0..4N) = e of x[0..len), zeros beyond len (len <= 4N).
 template <class V>
 inline void exp_block(const typename V::T* x, int64_t len, V vm, V vit, typename V::T* buf) {
@@ -233,6 +239,74 @@ void vec_moments(const typename V::T* x, int64_t n, typename V::T m, typename V:
   });
 }
 
+// One pass for verify_draft's check of a draft distribution: the blocked
+// sum of softmax/row_kernels.h and a running min (tail fill 0 touches
+// neither).  A NaN may escape the min (x86 min rule) but not the sum.
+template <class V>
+bool vec_prob_sum(const typename V::T* q, int64_t n, double* sum) {
+  using T = typename V::T;
+  V mn[2] = {V::zero(), V::zero()};
+  double total = 0.0;
+  blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int k, auto part, V* acc) {
+    const V a = load<V>(q + i, part, T(0));
+    acc[0] = acc[0] + a;
+    mn[k] = min(mn[k], a);
+  });
+  *sum = total;
+  return reduce_max(V::zero() - min(mn[0], mn[1])) > T(0) || !std::isfinite(total);
+}
+
+// The exps are recomputed from x rather than stored by the sum pass: a
+// stored row is one more 512 KiB stream per accepted position (128k float32),
+// and most positions are accepted.
+template <class V>
+double vec_residual(const typename V::T* x, const typename V::T* q, int64_t n, typename V::T m,
+                    typename V::T it, typename V::T iz, typename V::T* w) {
+  using T = typename V::T;
+  const V viz = V::set1(iz), zero = V::zero(), vm = V::set1(m), vit = V::set1(it);
+  double total = 0.0;
+  blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int, auto part, V* acc) {
+    const V e = sample_exp(load<V>(x + i, part, T(-INFINITY)), vm, vit);
+    const V r = max(e * viz - (q ? load<V>(q + i, part, T(0)) : zero), zero);
+    store(w + i, part, r);
+    acc[0] = acc[0] + r;
+  });
+  return total;
+}
+
+// As vec_pick_cumulative, on weights already stored: block sums of 4N find
+// the block where the running sum passes the target, then a scalar scan.
+template <class V>
+int64_t vec_pick_stored(const typename V::T* w, int64_t n, double target) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N, B = 4 * N;
+  double acc = 0.0;
+  int64_t last_block = -1;
+  for (int64_t i = 0; i < n; i += B) {
+    const int64_t len = n - i < B ? n - i : B;
+    double bs = 0.0;
+    if (len == B) {
+      const V s = (V::load(w + i) + V::load(w + i + N)) + (V::load(w + i + 2 * N) + V::load(w + i + 3 * N));
+      bs = double(reduce_add(s));
+    } else {
+      for (int64_t k = 0; k < len; ++k) bs += double(w[i + k]);
+    }
+    if (bs > 0) last_block = i;
+    if (acc + bs > target) {
+      for (int64_t k = 0; k < len; ++k) {
+        acc += double(w[i + k]);
+        if (acc > target && w[i + k] > T(0)) return i + k;
+      }
+    } else {
+      acc += bs;
+    }
+  }
+  if (last_block < 0) return -1;
+  for (int64_t k = (n - last_block < B ? n : last_block + B) - 1; k >= last_block; --k)
+    if (w[k] > T(0)) return k;
+  return -1;
+}
+
 template <class V>
 SamplingRowKernels<typename V::T> make_sampling() {
   SamplingRowKernels<typename V::T> k{};
@@ -241,10 +315,14 @@ SamplingRowKernels<typename V::T> make_sampling() {
   k.block_max = &vec_block_max<V>;
   k.gather_ge = &vec_gather_ge<V>;
   k.sum_exp = &vec_sample_sum_exp<V>;
+  k.sum_exp_prefetch = &vec_sample_sum_exp_prefetch<V>;
   k.pick_cumulative = &vec_pick_cumulative<V>;
   k.moments = &vec_moments<V>;
   k.mass_hist = &vec_mass_hist<V>;
   k.gather_bin = &vec_gather_bin<V>;
+  k.prob_sum = &vec_prob_sum<V>;
+  k.residual = &vec_residual<V>;
+  k.pick_stored = &vec_pick_stored<V>;
   return k;
 }
 

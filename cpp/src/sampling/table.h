@@ -18,6 +18,8 @@ struct SamplingRowKernels {
   int64_t (*gather_ge)(const T* x, int64_t n, T t, T* cx, int64_t* ci);
   // Sum of e_i = exp((x_i - m) * it), stored to e when non-null (m = the row max).
   double (*sum_exp)(const T* x, T* e, int64_t n, T m, T it);
+  // sum_exp without the store, prefetching the row pf (n elements) meanwhile.
+  double (*sum_exp_prefetch)(const T* x, int64_t n, T m, T it, const T* pf);
   // Inverse CDF in index order: the first i whose running sum of e_i exceeds
   // target; the last i with e_i > 0 when rounding keeps it from being reached.
   int64_t (*pick_cumulative)(const T* x, int64_t n, T m, T it, double target);
@@ -28,6 +30,17 @@ struct SamplingRowKernels {
   int64_t (*gather_bin)(const T* x, int64_t n, T m, T it, T scale, int bins, int bin, T* cx, int64_t* ci);
   // With e_i = exp((x_i - m) * beta), d_i = x_i - m: s = (sum e, sum e*d, sum e*d^2).
   void (*moments)(const T* x, int64_t n, T m, T beta, double* s);
+  // *sum = sum of q[0..n) (double); returns true when some entry is negative
+  // or the sum is not finite (an inf or NaN entry): a draft distribution's check.
+  bool (*prob_sum)(const T* q, int64_t n, double* sum);
+  // w_i = max(0, e_i * iz - q_i) stored, e_i = exp((x_i - m) * it) as
+  // sum_exp (the residual of speculative decoding); q NULL: q = 0.
+  // Returns sum w.
+  double (*residual)(const T* x, const T* q, int64_t n, T m, T it, T iz, T* w);
+  // Inverse CDF over stored weights w >= 0 in index order: the first i whose
+  // running sum exceeds target; the last i with w_i > 0 when rounding keeps
+  // it from being reached; -1 when every w_i is 0.
+  int64_t (*pick_stored)(const T* w, int64_t n, double target);
 };
 
 struct SamplingKernels {

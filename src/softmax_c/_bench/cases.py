@@ -142,6 +142,10 @@ CASES = [
               note="peaked LM logits, 128k vocab", temperature=0.7, top_p=0.9),
     _sampling("topk_softmax", "llm_vocab_32", (32, 128256), (3, 1031),
               note="peaked LM logits, 128k vocab", k=5),
+    _sampling("serving_sample", "serving_64", (64, 128256), (3, 1031),
+              note="issue 13: per-row T, top-k 50 on half, top-p 0.9, penalties over 256, bias 16, logprobs 5"),
+    _sampling("verify_draft", "spec_64_k4", (64, 5, 128256), (3, 3, 1031),
+              note="issue 13: speculative-decoding verification, k = 4, draft probs"),
 ]
 
 

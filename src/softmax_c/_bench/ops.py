@@ -31,7 +31,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from .cases import Case
-from .check import check_sample, check_topk, tolerance_for
+from .check import CheckResult, check_sample, check_topk, tolerance_for
 from .impls import load_softmax_c, try_import
 
 __all__ = [
@@ -521,6 +521,124 @@ def _topk_check(case, impl, result, ref, inputs, call=None):
                       tolerance_for(impl, x.dtype, "prob"))
 
 
+# --------------------------------------------------- serving sampler (issue 13) --
+# The workloads and baselines live in softmax_c._bench.serving (shared with
+# benchmarks/sampler_speed.py).  case.shape: (rows, V) for serving_sample,
+# (rows, k + 1, V) for verify_draft.
+
+def _serving_inputs(case, dtype, rng):
+    from . import serving
+
+    inp = serving.serving_inputs(rng, case.shape[0], case.shape[1], min(256, case.shape[1]))
+    inp["x"] = inp["x"].astype(dtype)
+    return inp
+
+
+class ServingSupport(SampleSupport):
+    """:class:`SampleSupport` of the serving workload: per-row warpers on the
+    processed rows (reference_sampling.process_logits, float64)."""
+
+    def __init__(self, inputs):
+        from . import serving
+
+        ref = _reference_sampling()
+        self.inputs = inputs
+        self.rows = np.stack([ref.process_logits(row, bias=(inputs["bias_ids"], inputs["bias"]),
+                                                 prev_tokens=inputs["prev_tokens"][r],
+                                                 repetition_penalty=serving.REPETITION,
+                                                 frequency_penalty=serving.FREQUENCY)
+                              for r, row in enumerate(inputs["x"].astype(np.float64))])
+        self.options = {"top_p": serving.TOP_P}
+        self.slack = _SUPPORT_SLACK[np.dtype(inputs["x"].dtype).name]
+        self.strict = self._support(self.options)
+        self._loose = None
+
+    def _support(self, kw):
+        ref = _reference_sampling()
+        t, k = self.inputs["temperature"], self.inputs["top_k"]
+        return np.stack([ref.serving_distribution(row, float(t[r]), int(k[r]), **kw) > 0
+                         for r, row in enumerate(self.rows)])
+
+
+def _serving_tokens(result):
+    if hasattr(result, "tokens"):
+        return result.tokens
+    return result[0] if isinstance(result, tuple) else result
+
+
+def _softmax_c_serving(case, inputs, threads):
+    from . import serving
+
+    sc = load_softmax_c()
+    if getattr(sc, "verify_draft", None) is None:
+        raise NotApplicable("softmax_c has no serving sampler")
+    return lambda: serving.softmax_c_serving(sc, inputs)
+
+
+def _numpy_serving(case, inputs, threads):
+    from . import serving
+
+    return lambda: serving.numpy_serving(inputs, np.random.default_rng(SAMPLE_SEED))
+
+
+def _torch_serving(case, inputs, threads):
+    import torch
+
+    from . import serving
+
+    if inputs["x"].dtype != np.float32:
+        raise NotApplicable("the torch serving baseline runs float32")
+    return lambda: serving.torch_serving(inputs, torch.Generator().manual_seed(SAMPLE_SEED))
+
+
+def _serving_check(case, impl, result, ref, inputs, call=None):
+    """Tokens in the support of the processed, warped rows; reseeding repeats."""
+    again = None if call is None else _serving_tokens(call())
+    return check_sample(_serving_tokens(result), ref.strict, ref.loose, again)
+
+
+def _verify_inputs(case, dtype, rng):
+    from . import serving
+
+    rows, k1, n = case.shape
+    inp = serving.verify_inputs(rng, rows, k1 - 1, n)
+    inp["x"] = inp["x"].astype(dtype)
+    inp["draft_probs"] = inp["draft_probs"].astype(dtype)
+    return inp
+
+
+def _softmax_c_verify(case, inputs, threads):
+    from . import serving
+
+    sc = load_softmax_c()
+    if getattr(sc, "verify_draft", None) is None:
+        raise NotApplicable("softmax_c.verify_draft is missing")
+    return lambda: serving.softmax_c_verify(sc, inputs)
+
+
+def _numpy_verify(case, inputs, threads):
+    from . import serving
+
+    return lambda: serving.numpy_verify(inputs, np.random.default_rng(SAMPLE_SEED))
+
+
+def _verify_check(case, impl, result, ref, inputs, call=None):
+    """Well formed: 0 <= accepted <= k, the accepted prefix is the draft's,
+    then one token in [0, V), then -1; reseeding repeats."""
+    acc, toks = (np.asarray(a) for a in result)
+    rows, k1, n = inputs["x"].shape
+    if acc.shape != (rows,) or toks.shape != (rows, k1):
+        return CheckResult(False, np.inf, f"shapes {acc.shape}, {toks.shape}, expected {(rows,)}, {(rows, k1)}")
+    for r in range(rows):
+        a = int(acc[r])
+        if not (0 <= a < k1 and (toks[r, :a] == ref[r, :a]).all() and 0 <= toks[r, a] < n
+                and (toks[r, a + 1:] == -1).all()):
+            return CheckResult(False, np.inf, f"request {r}: accepted {a}, tokens {toks[r].tolist()}")
+    if call is not None and not np.array_equal(np.asarray(call()[1]), toks):
+        return CheckResult(False, np.inf, "the same seed gave different tokens on a second call")
+    return CheckResult(True, 0.0)
+
+
 # --------------------------------------------------------------------- ops --
 
 @dataclass(frozen=True)
@@ -651,6 +769,25 @@ OPS: Dict[str, Op] = {
             "torch": _torch_sample,
         },
         check=_sample_check,
+    ),
+    "serving_sample": Op(
+        "serving_sample", _serving_inputs, lambda case, inputs: ServingSupport(inputs), _sample_bytes, "bytes",
+        "sample",
+        {
+            "softmax_c": _softmax_c_serving,
+            "numpy": _numpy_serving,
+            "torch": _torch_serving,
+        },
+        check=_serving_check,
+    ),
+    "verify_draft": Op(
+        "verify_draft", _verify_inputs, lambda case, inputs: inputs["draft_tokens"],
+        lambda case, inputs: inputs["x"].nbytes + inputs["draft_probs"].nbytes, "bytes", "sample",
+        {
+            "softmax_c": _softmax_c_verify,
+            "numpy": _numpy_verify,
+        },
+        check=_verify_check,
     ),
     "topk_softmax": Op(
         "topk_softmax", _peaked, _topk_oracle, _topk_bytes, "bytes", "topk",
