@@ -29,6 +29,11 @@ struct AttnRowSet {
   int64_t k_s, k_e;
   const T* v;
   int64_t v_s, v_e;
+  // Paged keys (nullptr: key j's rows are k + j * k_s, v + j * v_s): key j
+  // lives in block blocks[j / block], row j % block, i.e. at
+  // k + blocks[j / block] * k_blk + (j % block) * k_s (v: v_blk, v_s).
+  const int64_t* blocks;
+  int64_t block, k_blk, v_blk;
   int64_t j0, j1;
   T scale;
   T* o;  // rows x ldo, ldo >= Ev rounded up to `lanes`
