@@ -43,6 +43,14 @@ namespace {
 // 1.52 / 1.61 / 1.66x causal: flat within the noise, so the middle one.
 constexpr int64_t kRowTile = 192;
 constexpr int64_t kChunkKeys = 512;          // keys per decode chunk (a multiple of the kernels' tiles)
+// Keys per step of a ragged decode chunk, all heads in turn (ragged_items).
+// Measured (benchmarks/serving_attention_speed.py decode case, 1 thread,
+// interleaved medians, load average 9-10 on the shared 2-core machine):
+// head after head over whole 512-key chunks ran at 0.42x the dense decode;
+// steps of 8 / 16 / 32 / 64 / 128 / 256 keys gave 0.46 / 0.55 / 0.59 / 0.64 /
+// 0.60 / 0.64x (noisy); a software prefetch of the next block's rows per
+// head changed nothing (0.62 vs 0.64x) and was dropped.
+constexpr int64_t kSubKeys = 64;
 constexpr int64_t kSplitRows = 16;           // groups with at most this many rows split their keys
 constexpr int64_t kPartialBytes = 8 << 20;   // decode partials per batch of groups
 constexpr double kInlineFlops = 4e6;         // below this, no thread wake-up
@@ -92,7 +100,7 @@ SeqAt dense_seq(const Job<T>& job, int64_t b) {
 // o (rows x ldo), m, l.  False when the scratch allocation failed.
 template <class T>
 bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t r1, int64_t j0, int64_t j1, T* o,
-              T* m, T* l) {
+              T* m, T* l, bool resume = false) {
   const sc_attn& a = *job.a;
   const int64_t rows = r1 - r0;
   SC_ASSERT(rows >= 1 && j0 <= j1);
@@ -160,6 +168,7 @@ bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t
   rs.ldo = job.ldo;
   rs.m = m;
   rs.l = l;
+  rs.resume = resume;
   rs.work = wk;
   job.k->flash(&rs);
   return true;
@@ -363,7 +372,9 @@ int attention(const sc_attn& a, const AttnKernelsT<T>& k) {
 
 struct RaggedItem {
   int64_t seq, h, r0, r1, j0, j1;
-  int64_t part;  // -1: normalise into out; else the partial row of this chunk's first row
+  // -1: rows [r0, r1) of head h, normalised into out.  Else a decode chunk
+  // of every head: head h's state goes to partial row part + h * hstride.
+  int64_t part, hstride;
   double work;
 };
 struct RaggedMerge {
@@ -412,9 +423,19 @@ bool ragged_items(const Job<T>& job, const sc_attn_ragged& g, const RaggedItem* 
     const SeqAt sq = ragged_seq(job, g, w.seq);
     const int64_t rows = w.r1 - w.r0;
     if (w.part >= 0) {
-      if (!run_rows(job, sq, w.h, w.r0, w.r1, w.j0, w.j1, job.part_o + w.part * job.ldo, job.part_m + w.part,
-                    job.part_l + w.part))
-        return false;
+      // Keys [j0, j1) of every head, kSubKeys at a time, head after head:
+      // a head's rows of a block are H * E apart, so the heads of one key
+      // share its pages (TLB entries, DRAM rows) and L2 lines' neighbours;
+      // head after head over a whole chunk read each page H times, far apart.
+      for (int64_t s0 = w.j0; s0 < w.j1; s0 += kSubKeys) {
+        const int64_t s1 = s0 + kSubKeys < w.j1 ? s0 + kSubKeys : w.j1;
+        for (int64_t h = 0; h < a.H; ++h) {
+          const int64_t p = w.part + h * w.hstride;
+          if (!run_rows(job, sq, h, w.r0, w.r1, s0, s1, job.part_o + p * job.ldo, job.part_m + p, job.part_l + p,
+                        s0 > w.j0))
+            return false;
+        }
+      }
       continue;
     }
     T* o = scratch<T>(Scratch::kAttnOut, rows * (job.ldo + 2));
@@ -463,26 +484,25 @@ int attention_ragged(const sc_attn& a, const sc_attn_ragged& g, const AttnKernel
     const int64_t lq = g.cu_q[b + 1] - g.cu_q[b], lk = g.k_len[b], R = job.gs * lq;
     if (lq == 0) continue;
     const int64_t off = job.lower_right ? lk - lq : 0;
-    for (int64_t h = 0; h < a.H; ++h) {
-      if (R <= kSplitRows && lk > kChunkKeys) {
-        const int64_t chunks = (lk + kChunkKeys - 1) / kChunkKeys;
-        merges.push_back({b, h, part_rows, chunks});
-        for (int64_t c = 0; c < chunks; ++c) {
-          const int64_t j0 = c * kChunkKeys, j1 = j0 + kChunkKeys < lk ? j0 + kChunkKeys : lk;
-          const double w = per_pair * double(R) * double(j1 - j0);
-          items.push_back({b, h, 0, R, j0, j1, part_rows + c * R, w});
-          flops += w;
-        }
-        part_rows += chunks * R;
-        continue;
+    if (R <= kSplitRows && lk > kChunkKeys) {
+      const int64_t chunks = (lk + kChunkKeys - 1) / kChunkKeys;
+      for (int64_t h = 0; h < a.H; ++h) merges.push_back({b, h, part_rows + h * chunks * R, chunks});
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t j0 = c * kChunkKeys, j1 = j0 + kChunkKeys < lk ? j0 + kChunkKeys : lk;
+        const double w = per_pair * double(a.H * R) * double(j1 - j0);
+        items.push_back({b, 0, 0, R, j0, j1, part_rows + c * R, chunks * R, w});
+        flops += w;
       }
+      part_rows += a.H * chunks * R;
+      continue;
+    }
+    for (int64_t h = 0; h < a.H; ++h)
       for (int64_t r0 = 0; r0 < R; r0 += kRowTile) {
         const int64_t r1 = r0 + kRowTile < R ? r0 + kRowTile : R;
         const double w = per_pair * double(r1 - r0) * double(visible_keys(job, off, lk, r0, r1) + 1);
-        items.push_back({b, h, r0, r1, 0, lk, -1, w});
+        items.push_back({b, h, r0, r1, 0, lk, -1, 0, w});
         flops += w;
       }
-    }
   }
   std::stable_sort(items.begin(), items.end(),
                    [](const RaggedItem& x, const RaggedItem& y) { return x.work > y.work; });

@@ -405,11 +405,12 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
       }
     }
   for (int64_t i = 0; i < np * P; ++i) {
-    m[i] = -T(INFINITY);
-    l[i] = T(0);
+    m[i] = a.resume && i < rows ? a.m[i] : -T(INFINITY);
+    l[i] = a.resume && i < rows ? a.l[i] : T(0);
   }
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
+  if (!a.resume)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
 
   for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
@@ -532,9 +533,10 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   T mr[R], lr[R], alpha[R];
   for (int r = 0; r < R; ++r) {
     for (int64_t e = 0; e < Ep; ++e) qp[r * Ep + e] = e < E ? a.q[r][e * a.q_e] * a.scale : T(0);
-    for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
-    mr[r] = -T(INFINITY);
-    lr[r] = T(0);
+    if (!a.resume)
+      for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
+    mr[r] = a.resume ? a.m[r] : -T(INFINITY);
+    lr[r] = a.resume ? a.l[r] : T(0);
   }
   const bool pack = a.v_e != 1 || Evp != a.Ev;
   T one[R];

@@ -9,7 +9,7 @@ namespace sc {
 // keys [j0, j1).  The kernel leaves the *unnormalised* FlashAttention state:
 // o[r, :] = sum_j exp(s_rj - m_r) v_j, m[r] = max_j s_rj (-inf when every key
 // is masked), l[r] = sum_j exp(s_rj - m_r), with s_rj = scale * q_r . k_j
-// (+ mask).  The driver normalises (o / l) or merges several key ranges.
+// (+ mask), or continues such a state (resume).  The driver normalises (o / l) or merges several key ranges.
 template <class T>
 struct AttnRowSet {
   int64_t rows, E, Ev;
@@ -40,6 +40,9 @@ struct AttnRowSet {
   int64_t ldo;
   T* m;
   T* l;
+  // resume: o, m, l already hold the state of earlier keys of these rows
+  // (with their ldo): the kernel goes on from it instead of from zero.
+  bool resume;
   T* work;  // work_elems(rows, E, Ev) elements of scratch
 };
 
