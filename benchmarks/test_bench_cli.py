@@ -158,3 +158,17 @@ def test_missing_peers_are_named_with_the_command_that_adds_them(monkeypatch, tm
     assert "softmax_c[bench]" not in text  # the advice names what is missing, not an extra
     assert f"peer torch skipped: {torch_hint}" in text
     assert "threadpoolctl not installed; " in text and "pip install threadpoolctl" in text
+
+
+def test_serving_cases_run_and_check(tmp_path, capsys):
+    """The serving attention ops (issue 12) in --quick: both implementations
+    run and match the per-sequence oracle."""
+    out = tmp_path / "s.json"
+    status = main(["--quick", "--ops", "attention_paged,attention_varlen", "--time", "0.1", "--no-progress",
+                   "--json", str(out)])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    data = json.loads(out.read_text())
+    got = {(r["op"], r["impl"]) for r in data["results"] if r["status"] == "ok"}
+    assert {("attention_paged", "softmax_c"), ("attention_varlen", "softmax_c")} <= got
+    assert "n_seq=" in text
