@@ -181,3 +181,17 @@ def test_verify_check_flags_a_wrong_prefix():
     assert _verify_check(case, "numpy", (acc, toks), ref, inputs).ok
     toks[0, 0] = (toks[0, 0] + 1) % inputs["x"].shape[-1]
     assert not _verify_check(case, "numpy", (acc, toks), ref, inputs).ok
+
+
+def test_serving_cases_run_and_check(tmp_path, capsys):
+    """The serving attention ops (issue 12) in --quick: both implementations
+    run and match the per-sequence oracle."""
+    out = tmp_path / "s.json"
+    status = main(["--quick", "--ops", "attention_paged,attention_varlen", "--time", "0.1", "--no-progress",
+                   "--json", str(out)])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    data = json.loads(out.read_text())
+    got = {(r["op"], r["impl"]) for r in data["results"] if r["status"] == "ok"}
+    assert {("attention_paged", "softmax_c"), ("attention_varlen", "softmax_c")} <= got
+    assert "n_seq=" in text

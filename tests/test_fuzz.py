@@ -730,6 +730,190 @@ def gen_topk_softmax(rng):
                 note=f"shape={x.shape} dtype={np.dtype(dt).str} view={kind} k={k} {kwargs}")
 
 
+# --------------------------------------------------------------------------
+# serving attention (flash_attn_varlen_func / flash_attn_with_kvcache)
+# --------------------------------------------------------------------------
+
+def _ragged_draw(rng):
+    """A ragged batch: lengths (empty ones included), heads, a dtype, and
+    either packed keys or a paged cache with shuffled blocks."""
+    batch = int(rng.integers(0, 6))
+    lk = rng.integers(0, 90, batch) * (rng.random(batch) > 0.15)
+    lq = np.where(rng.random(batch) < 0.5, np.minimum(rng.integers(0, 5, batch), lk + 1), rng.integers(0, 70, batch))
+    h = int(rng.choice([1, 2, 3]))
+    hq = h * int(rng.choice([1, 2, 4]))
+    e, ev = int(rng.choice([1, 7, 16, 33])), int(rng.choice([1, 8, 20]))
+    dt = [np.float32, np.float64][int(rng.integers(2))]
+    return batch, lq, lk, h, hq, e, ev, dt
+
+
+def _paged_cache(rng, lk, h, e, ev, dt, bs):
+    """A paged cache holding sequences of lk[b] keys in shuffled blocks, plus
+    a spare block; returns kc, vc, block_table (int32), the packed keys/values."""
+    nblk = -(-lk // bs)
+    nb = int(nblk.sum()) + 1
+    kc = rng.standard_normal((nb, bs, h, e)).astype(dt)
+    vc = rng.standard_normal((nb, bs, h, ev)).astype(dt)
+    bt = np.full((len(lk), int(nblk.max(initial=0)) + 1), nb - 1, np.int32)
+    perm = rng.permutation(nb - 1)
+    at = 0
+    for b, n in enumerate(nblk):
+        bt[b, :n] = perm[at:at + n]
+        at += n
+    return kc, vc, bt
+
+
+def _gather(kc, bt, b, n):
+    return kc[bt[b]].reshape(-1, *kc.shape[2:])[:n]
+
+
+def _serving_kwargs(rng, hq, batch):
+    kw = {}
+    if rng.random() < 0.5:
+        kw["causal"] = True
+    if rng.random() < 0.4:
+        kw["window_size"] = (int(rng.integers(-1, 40)), int(rng.integers(-1, 10)))
+    if rng.random() < 0.3:
+        kw["softcap"] = float(rng.uniform(0.5, 5))
+    if rng.random() < 0.3:
+        kw["alibi_slopes"] = rng.uniform(0, 0.3, (batch, hq) if rng.random() < 0.5 else hq).astype(np.float32)
+    if rng.random() < 0.3:
+        kw["sinks"] = (rng.standard_normal(hq) * 3).astype(np.float32)
+    return kw
+
+
+def _serving_oracle(q, cq, keys, vals, kw, batch, ev):
+    outs, lses = [], []
+    for b in range(batch):
+        sl = kw.get("alibi_slopes")
+        if sl is not None and sl.ndim == 2:
+            sl = sl[b]
+        o, l = ref.serving_attention(q[cq[b]:cq[b + 1]], keys[b], vals[b], causal=kw.get("causal", False),
+                                     window_size=kw.get("window_size", (-1, -1)), softcap=kw.get("softcap", 0.0),
+                                     alibi_slopes=sl, sinks=kw.get("sinks"))
+        outs.append(o)
+        lses.append(l)
+    if not outs:
+        return np.zeros((0, q.shape[1], ev)), np.zeros((q.shape[1], 0))
+    return np.concatenate(outs), np.concatenate(lses, axis=1)
+
+
+def _serving_check(dt, what):
+    def check(res, exp):
+        (o, l), (wo, wl) = res, exp
+        tol = REL[np.dtype(dt)] * 10
+        assert o.shape == wo.shape, f"{what}: shape {o.shape}, expected {wo.shape}"
+        mag = max(1.0, float(np.abs(wo).max(initial=0)))
+        np.testing.assert_allclose(o, wo, rtol=tol, atol=tol * mag, err_msg=what)
+        assert np.array_equal(np.isinf(l), np.isinf(wl)), f"{what}: lse -inf pattern"
+        fin = np.isfinite(wl)
+        np.testing.assert_allclose(l[fin], wl[fin], rtol=tol, atol=tol * 10, err_msg=what)
+    return check
+
+
+def gen_flash_attn_varlen_func(rng):
+    batch, lq, lk, h, hq, e, ev, dt = _ragged_draw(rng)
+    q = rng.standard_normal((int(lq.sum()), hq, e)).astype(dt) * 2
+    cq = np.concatenate([[0], np.cumsum(lq)]).astype(np.int64)
+    ck = np.concatenate([[0], np.cumsum(lk)]).astype(np.int32)
+    kw = _serving_kwargs(rng, hq, batch)
+    paged = rng.random() < 0.6
+    if paged:
+        bs = int(rng.choice([1, 3, 16, 64, 256]))
+        kc, vc, bt = _paged_cache(rng, lk, h, e, ev, dt, bs)
+        keys = [_gather(kc, bt, b, lk[b]) for b in range(batch)]
+        vals = [_gather(vc, bt, b, lk[b]) for b in range(batch)]
+        args = (q, kc, vc, cq, ck)
+        kw["block_table"] = bt
+    else:
+        kc = rng.standard_normal((int(lk.sum()), h, e)).astype(dt)
+        vc = rng.standard_normal((int(lk.sum()), h, ev)).astype(dt)
+        keys = [kc[ck[b]:ck[b + 1]] for b in range(batch)]
+        vals = [vc[ck[b]:ck[b + 1]] for b in range(batch)]
+        args = (q, kc, vc, cq, ck)
+    bad = rng.random() < 0.35 and batch > 0  # the bad inputs of issue 12
+    if bad:
+        kind = int(rng.integers(6 if paged else 4))
+        cq2, ck2 = cq.copy(), ck.copy()
+        if kind == 0:
+            cq2[0] = 1  # does not start at 0
+        elif kind == 1:  # total_k mismatch (packed) / lengths beyond the blocks (paged)
+            ck2[-1 if not paged else slice(1, None)] += 1 if not paged else 10 ** 6
+        elif kind == 2:
+            cq2[1] = -1  # decreases
+        elif kind == 3:
+            cq2 = cq2.astype(np.float64)  # wrong index dtype
+        else:  # a block id out of range (4) or negative (5) in a block the sequence uses
+            if lk.max(initial=0) == 0:
+                ck2[1:] += 1  # sequence 0 gets a key
+            b = int(np.argmax(np.diff(ck2) > 0))
+            bt2 = bt.copy()
+            bt2[b, 0] = kc.shape[0] + int(rng.integers(0, 3)) if kind == 4 else -1 - int(rng.integers(0, 3))
+            kw["block_table"] = bt2
+        args = (q, kc, vc, cq2, ck2)
+    kw["return_lse"] = True
+    oracle = (lambda: None) if bad else (lambda: _serving_oracle(q, cq, keys, vals, kw, batch, ev))
+    inputs = (q, kc, vc) + tuple(a for a in (kw.get("block_table"),) if a is not None)
+    return Case(args, kw, oracle, _serving_check(dt, "flash_attn_varlen_func"), expect_error=bad, inputs=inputs,
+                note=f"batch={batch} lq={lq.tolist()} lk={lk.tolist()} hq={hq} h={h} e={e} ev={ev} paged={paged}")
+
+
+def gen_flash_attn_with_kvcache(rng):
+    batch, _, lk, h, hq, e, ev, dt = _ragged_draw(rng)
+    lnew = int(rng.integers(0, 4))
+    lq = int(rng.integers(1, 5))
+    bs = int(rng.choice([1, 2, 16, 64]))
+    kc, vc, bt = _paged_cache(rng, lk + lnew, h, e, ev, dt, bs)
+    q = rng.standard_normal((batch, lq, hq, e)).astype(dt)
+    kn = rng.standard_normal((batch, lnew, h, e)).astype(dt)
+    vn = rng.standard_normal((batch, lnew, h, ev)).astype(dt)
+    kw = _serving_kwargs(rng, hq, batch)
+    sl = lk.astype(np.int32)
+    bad = False
+    if rng.random() < 0.35 and batch > 0 and lnew > 0:
+        bad = True
+        kind = int(rng.integers(4))
+        if kind == 0:  # an append that overflows the sequence's blocks
+            sl = sl.copy()
+            sl[int(rng.integers(batch))] = bt.shape[1] * bs
+        elif kind == 1 and batch > 1:  # two sequences append to one slot
+            bt = bt.copy()
+            bt[1] = bt[0]
+            sl = sl.copy()
+            sl[1] = sl[0]
+        elif kind == 1:
+            sl = sl.copy()
+            sl[0] = bt.shape[1] * bs  # overflow
+        elif kind == 2:
+            bt = bt.copy()
+            bt[int(rng.integers(batch)), 0] = kc.shape[0] + 2  # block out of range
+        else:
+            sl = sl.copy()
+            sl[int(rng.integers(batch))] = -1
+    kw["return_lse"] = True
+    kw.update(k=kn, v=vn, cache_seqlens=sl, block_table=bt)
+
+    def oracle():
+        kk, vv = kc.copy(), vc.copy()
+        for b in range(batch):
+            for i in range(lnew):
+                p = int(sl[b]) + i
+                kk[bt[b, p // bs], p % bs] = kn[b, i]
+                vv[bt[b, p // bs], p % bs] = vn[b, i]
+        n = sl.astype(np.int64) + lnew
+        keys = [_gather(kk, bt, b, n[b]) for b in range(batch)]
+        vals = [_gather(vv, bt, b, n[b]) for b in range(batch)]
+        cq = np.arange(batch + 1) * lq
+        o, l = _serving_oracle(q.reshape(-1, hq, e), cq, keys, vals, kw, batch, ev)
+        return o.reshape(batch, lq, hq, ev), l.reshape(hq, batch, lq).transpose(1, 0, 2)
+
+    # the caches are written in place: on a bad call they must stay as they were
+    inputs = (q, kn, vn) + ((kc, vc) if bad else ())
+    return Case((q, kc, vc), kw, oracle if not bad else (lambda: None), _serving_check(dt, "flash_attn_with_kvcache"),
+                expect_error=bad, inputs=inputs,
+                note=f"batch={batch} lk={lk.tolist()} lnew={lnew} lq={lq} hq={hq} h={h} bs={bs} bad={bad}")
+
+
 # name -> generator; entries whose function is missing are skipped
 ENTRIES = {
     "softmax": gen_softmax,
@@ -738,6 +922,8 @@ ENTRIES = {
     "scaled_dot_product_attention": gen_attention,
     "sample": gen_sample,
     "topk_softmax": gen_topk_softmax,
+    "flash_attn_varlen_func": gen_flash_attn_varlen_func,
+    "flash_attn_with_kvcache": gen_flash_attn_with_kvcache,
 }
 
 

@@ -304,3 +304,109 @@ def test_sdpa_extras(target, align):
     plain = softmax_c.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
     again = softmax_c.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True, window_size=(-1, -1))
     assert np.array_equal(plain, again)
+
+
+# ---- the one-call ragged path (sc_attention_ragged): tiles spanning blocks,
+# ---- decode chunks walked head after head, many and empty sequences
+
+def _paged_copy(rng, k, v, ck, bs):
+    """The packed keys of each sequence laid into shuffled blocks of bs rows,
+    with one spare block of its own after each sequence's (room to append)."""
+    lk = np.diff(ck)
+    nblk = -(-lk // bs) + 1
+    nb = int(nblk.sum()) + 1
+    kc = rng.standard_normal((nb, bs) + k.shape[1:]).astype(k.dtype)
+    vc = rng.standard_normal((nb, bs) + v.shape[1:]).astype(v.dtype)
+    bt = np.full((len(lk), int(nblk.max(initial=0)) + 1), nb - 1, np.int64)
+    perm = rng.permutation(nb)
+    at = 0
+    for b, n in enumerate(lk):
+        ids = perm[at:at + nblk[b]]
+        at += nblk[b]
+        bt[b, :len(ids)] = ids
+        for j in range(n):
+            kc[ids[j // bs], j % bs] = k[ck[b] + j]
+            vc[ids[j // bs], j % bs] = v[ck[b] + j]
+    return kc, vc, bt
+
+
+@pytest.mark.parametrize("bs", [1, 3, 16, 64, 100, 256])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_paged_tiles_spanning_blocks(target, bs, dtype):
+    """Block sizes below, at and above the kernels' key tiles (64 panel, 256
+    dot) and not dividing them; decode (<= 4 rows: dot kernel; 12 rows:
+    panels, both split in 512-key chunks walked 64 keys at a time) and
+    prefill rows; every sequence equals the packed call bitwise and the
+    oracle within the contract."""
+    rng = np.random.default_rng(bs)
+    lk = [513, 0, 64, 1100, 257, 5, 700]
+    lq = [1, 2, 64, 3, 200, 0, 1]
+    q, k, v, cq, ck = ragged(rng, lq, lk, 8, 2, 24, 16, dtype)
+    kc, vc, bt = _paged_copy(rng, k, v, ck, bs)
+    sinks = np.linspace(-1, 2, 8).astype(np.float32)
+    kw = dict(causal=True, window_size=(300, -1), softcap=4.0, sinks=sinks, return_lse=True)
+    o, l = softmax_c.flash_attn_varlen_func(q, kc, vc, cq, ck, block_table=bt, **kw)
+    po, pl = softmax_c.flash_attn_varlen_func(q, k, v, cq, ck, **kw)
+    check(o, po, dtype)
+    check(l, pl, dtype)
+    kw.pop("return_lse")
+    wo, wl = oracle(q, k, v, cq, ck, **kw)
+    check(o, wo, dtype)
+    check(l, wl, dtype)
+
+
+def test_many_sequences_and_empty_ones(target):
+    rng = np.random.default_rng(11)
+    n = 70
+    lk = rng.integers(0, 700, n) * (rng.random(n) > 0.2)
+    lq = np.where(rng.random(n) < 0.7, 1, rng.integers(0, 40, n))
+    q, k, v, cq, ck = ragged(rng, lq.tolist(), lk.tolist(), 4, 2, 16)
+    kc, vc, bt = _paged_copy(rng, k, v, ck, 16)
+    slopes = rng.uniform(0, 0.1, (n, 4)).astype(np.float32)
+    o, l = softmax_c.flash_attn_varlen_func(q, kc, vc, cq, ck, block_table=bt, causal=True, alibi_slopes=slopes,
+                                            return_lse=True)
+    wo, wl = oracle(q, k, v, cq, ck, slopes=slopes, causal=True)
+    check(o, wo, np.float32)
+    assert np.array_equal(np.isinf(l), np.isinf(wl))
+    fin = np.isfinite(wl)
+    check(l[fin], wl[fin], np.float32)
+
+
+@pytest.mark.parametrize("paged", [False, True])
+def test_ragged_thread_invariance(paged):
+    """Decode chunks (all heads per 64 keys) and prefill tiles handed out
+    longest first: bitwise the same for 1, 2 and 3 threads."""
+    rng = np.random.default_rng(12)
+    q, k, v, cq, ck = ragged(rng, [1, 4, 300, 1, 1], [3000, 1000, 900, 0, 600], 8, 2, 32)
+    kc, vc, bt = _paged_copy(rng, k, v, ck, 16) if paged else (k, v, None)
+    prev = softmax_c.get_num_threads()
+    try:
+        res = []
+        for t in (1, 2, 3):
+            softmax_c.set_num_threads(t)
+            res.append(softmax_c.flash_attn_varlen_func(q, kc, vc, cq, ck, block_table=bt, causal=True,
+                                                        window_size=(800, -1), return_lse=True))
+        for o, l in res[1:]:
+            assert np.array_equal(o, res[0][0]) and np.array_equal(l, res[0][1])
+    finally:
+        softmax_c.set_num_threads(prev)
+
+
+def test_kvcache_decode_batch_equals_per_sequence(target):
+    """The batched paged decode step (one kernel call) equals a loop of
+    one-sequence calls on the same cache."""
+    rng = np.random.default_rng(13)
+    batch, h, hq, e, bs = 6, 2, 8, 16, 16
+    lens = np.array([0, 1, 600, 16, 1025, 33])
+    q, k, v, cq, ck = ragged(rng, [1] * batch, lens.tolist(), hq, h, e)
+    kc, vc, bt = _paged_copy(rng, k, v, ck, bs)
+    q4 = q.reshape(batch, 1, hq, e)
+    kn = rng.standard_normal((batch, 1, h, e)).astype(np.float32)
+    vn = rng.standard_normal((batch, 1, h, e)).astype(np.float32)
+    kc2, vc2 = kc.copy(), vc.copy()
+    o = softmax_c.flash_attn_with_kvcache(q4, kc, vc, kn, vn, cache_seqlens=lens, block_table=bt, causal=True)
+    for b in range(batch):
+        ob = softmax_c.flash_attn_with_kvcache(q4[b:b + 1], kc2, vc2, kn[b:b + 1], vn[b:b + 1],
+                                               cache_seqlens=lens[b:b + 1], block_table=bt[b:b + 1], causal=True)
+        check(o[b:b + 1], ob, np.float32)
+    assert np.array_equal(kc, kc2) and np.array_equal(vc, vc2)

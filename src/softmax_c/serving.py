@@ -2,10 +2,12 @@
 soft-capping, ALiBi and attention sinks, with FlashAttention-2 semantics
 (``flash_attn_varlen_func`` / ``flash_attn_with_kvcache``).
 
-Every argument is validated here, before anything is read through an index or
-written to a cache or an output.  Each sequence runs the FlashAttention kernel
-(the band extras of ``sc_attn``); a paged sequence's keys are gathered from its
-blocks first.
+Every argument is validated here (vectorised NumPy, no loop over the
+sequences), before anything is read through an index or written to a cache
+or an output.  Then one kernel call runs the whole ragged batch
+(``sc_attention_ragged``): every (sequence, head, tile) is a work item of the
+thread pool, and a paged sequence's keys are read through its block table by
+the kernel itself.
 """
 from __future__ import annotations
 
@@ -86,24 +88,45 @@ def _outputs(out, return_lse, shape, lse_shape, dtype):
     return res, lse
 
 
-def _blocks(bt, b, nk, block_size, num_blocks, name="block_table"):
-    need = -(-nk // block_size) if nk else 0
-    if need > bt.shape[1]:
-        raise ValueError(f"{name}: sequence {b} has {nk} keys, more than its {bt.shape[1]} blocks of "
+def _block_table(block_table, batch, nk, block_size, num_blocks, name="block_table"):
+    """The (batch, max_blocks) int64 table, C-contiguous, once every block a
+    sequence of nk[b] keys uses is checked to lie in [0, num_blocks)."""
+    bt = np.ascontiguousarray(_index(block_table, name, 2))
+    if bt.shape[0] != batch:
+        raise ValueError(f"{name}: {bt.shape[0]} rows for {batch} sequences")
+    need = -(-nk // block_size)
+    over = need > bt.shape[1]
+    if over.any():
+        b = int(np.argmax(over))
+        raise ValueError(f"{name}: sequence {b} has {nk[b]} keys, more than its {bt.shape[1]} blocks of "
                          f"{block_size} hold")
-    ids = bt[b, :need]
-    bad = (ids < 0) | (ids >= num_blocks)
+    bad = (np.arange(bt.shape[1]) < need[:, None]) & ((bt < 0) | (bt >= num_blocks))
     if bad.any():
-        raise ValueError(f"{name}: sequence {b} uses block {ids[bad][0]}, outside [0, {num_blocks})")
-    return ids
+        b, j = np.argwhere(bad)[0]
+        raise ValueError(f"{name}: sequence {b} uses block {bt[b, j]}, outside [0, {num_blocks})")
+    return bt
 
 
-def _attend(q, k, v, o, lse, causal, scale, left, right, softcap, slope, sink):
-    """One sequence: q (Lq, Hq, E), k/v (Lk, H, E), o (Lq, Hq, Ev), lse (Hq, Lq)."""
-    band = (2, left, right, softcap, slope, sink)
-    R.call_kernel(_core.attention_into, R.kernel_view(q).transpose(1, 0, 2), R.kernel_view(k).transpose(1, 0, 2),
-                  R.kernel_view(v).transpose(1, 0, 2), None, o.transpose(1, 0, 2), lse,
-                  2 if causal else 0, scale, band, writes=(4, 5))
+def _attend(q, k, v, res, lse, causal, scale, left, right, softcap, slopes, sinks, cu_q, k_len, k_first, bt):
+    """The one kernel call of a ragged batch (see ``_core.attention_ragged_into``)."""
+    band = (2, left, right, softcap, slopes, None if sinks is None else sinks[0])
+    R.call_kernel(_core.attention_ragged_into, R.kernel_view(q), R.kernel_view(k), R.kernel_view(v), res, lse,
+                  2 if causal else 0, scale, band, np.ascontiguousarray(cu_q), np.ascontiguousarray(k_len),
+                  None if k_first is None else np.ascontiguousarray(k_first), bt, writes=(3, 4))
+
+
+def _check_appends(slots, block_size, lnew):
+    """No two appends (rows: sequences) may write one cache slot."""
+    flat = slots.ravel()
+    order = np.argsort(flat, kind="stable")
+    srt = flat[order]
+    dup = srt[1:] == srt[:-1]
+    if dup.any():
+        later = int(order[1:][dup].min())  # the first append, in sequence order, to a slot written before
+        first = int(order[np.searchsorted(srt, flat[later])])
+        slot = int(flat[later])
+        raise ValueError(f"block_table: sequences {first // lnew} and {later // lnew} both append to block "
+                         f"{slot // block_size} slot {slot % block_size}")
 
 
 def _check_qkv(q, k, v, qdims, kdims):
@@ -206,28 +229,13 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
     if cq.size != ck.size:
         raise ValueError(f"cu_seqlens_q has {cq.size - 1} sequences, cu_seqlens_k has {ck.size - 1}")
     batch = cq.size - 1
-    blocks = []
-    if paged:
-        bt = _index(block_table, "block_table", 2)
-        if bt.shape[0] != batch:
-            raise ValueError(f"block_table: {bt.shape[0]} rows for {batch} sequences")
-        for b in range(batch):
-            blocks.append(_blocks(bt, b, int(ck[b + 1] - ck[b]), k.shape[1], k.shape[0]))
+    nk = np.diff(ck)
+    bt = _block_table(block_table, batch, nk, k.shape[1], k.shape[0]) if paged else None
     dt = q.dtype
     slopes = _per_head(alibi_slopes, "alibi_slopes", hq, batch, dt, True)
     sk = _per_head(sinks, "sinks", hq, 1, dt, False)
     res, lse = _outputs(out, return_lse, (q.shape[0], hq, ev), (hq, q.shape[0]), dt)
-    for b in range(batch):
-        q0, q1 = int(cq[b]), int(cq[b + 1])
-        if q1 == q0:
-            continue
-        if paged:
-            ks = k[blocks[b]].reshape(-1, h, e)[: ck[b + 1] - ck[b]]
-            vs = v[blocks[b]].reshape(-1, h, ev)[: ck[b + 1] - ck[b]]
-        else:
-            ks, vs = k[ck[b]:ck[b + 1]], v[ck[b]:ck[b + 1]]
-        _attend(q[q0:q1], ks, vs, res[q0:q1], None if lse is None else lse[:, q0:q1], causal, scale, left, right,
-                softcap, None if slopes is None else slopes[b], None if sk is None else sk[0])
+    _attend(q, k, v, res, lse, causal, scale, left, right, softcap, slopes, sk, cq, nk, None if paged else ck[:-1], bt)
     return (res, lse) if return_lse else res
 
 
@@ -305,46 +313,34 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
         sl = _index(cache_seqlens, "cache_seqlens", 1)
         if sl.shape[0] != batch:
             raise ValueError(f"cache_seqlens: {sl.shape[0]} entries for {batch} sequences")
-    for b in range(batch):
-        if sl[b] < 0:
-            raise ValueError(f"cache_seqlens: sequence {b} has length {sl[b]} < 0")
-        if sl[b] + lnew > capacity:
-            raise ValueError(f"cache_seqlens: sequence {b} needs {sl[b] + lnew} slots, its cache holds {capacity}")
-    blocks = [_blocks(bt, b, int(sl[b] + lnew), kc.shape[1], kc.shape[0]) for b in range(batch)] if paged else None
-    if paged and lnew:
-        written = {}
+    if (sl < 0).any():
+        b = int(np.argmax(sl < 0))
+        raise ValueError(f"cache_seqlens: sequence {b} has length {sl[b]} < 0")
+    if (sl + lnew > capacity).any():
+        b = int(np.argmax(sl + lnew > capacity))
+        raise ValueError(f"cache_seqlens: sequence {b} needs {sl[b] + lnew} slots, its cache holds {capacity}")
+    nk = sl + lnew
+    pos = sl[:, None] + np.arange(lnew)  # (batch, Lnew): the appended positions
+    if paged:
         bs = kc.shape[1]
-        for b in range(batch):
-            for p in range(int(sl[b]), int(sl[b]) + lnew):
-                slot = (int(blocks[b][p // bs]), p % bs)
-                if slot in written:
-                    raise ValueError(f"block_table: sequences {written[slot]} and {b} both append to block "
-                                     f"{slot[0]} slot {slot[1]}")
-                written[slot] = b
+        bt = _block_table(bt, batch, nk, bs, kc.shape[0])
+        ids = np.take_along_axis(bt, pos // bs, axis=1) if lnew else None
+        if lnew:
+            _check_appends(ids * bs + pos % bs, bs, lnew)
     dt = q.dtype
     slopes = _per_head(alibi_slopes, "alibi_slopes", hq, batch, dt, True)
     sk = _per_head(sinks, "sinks", hq, 1, dt, False)
     res, lse = _outputs(out, return_lse, (batch, lq, hq, ev), (batch, hq, lq), dt)
     # ---- validated: append, then attend ----
     if lnew:
-        for b in range(batch):
-            p0 = int(sl[b])
-            if paged:
-                bs = kc.shape[1]
-                pos = np.arange(p0, p0 + lnew)
-                ids = blocks[b][pos // bs]
-                kc[ids, pos % bs] = k[b]
-                vc[ids, pos % bs] = v[b]
-            else:
-                kc[b, p0:p0 + lnew] = k[b]
-                vc[b, p0:p0 + lnew] = v[b]
-    for b in range(batch):
-        nk = int(sl[b]) + lnew
         if paged:
-            ks = kc[blocks[b]].reshape(-1, h, e)[:nk]
-            vs = vc[blocks[b]].reshape(-1, h, ev)[:nk]
+            kc[ids, pos % bs] = k
+            vc[ids, pos % bs] = v
         else:
-            ks, vs = kc[b, :nk], vc[b, :nk]
-        _attend(q[b], ks, vs, res[b], None if lse is None else lse[b], causal, scale, left, right, softcap,
-                None if slopes is None else slopes[b], None if sk is None else sk[0])
+            rows = np.arange(batch)[:, None]
+            kc[rows, pos] = k
+            vc[rows, pos] = v
+    cu_q = np.arange(batch + 1, dtype=np.int64) * lq
+    _attend(q, kc, vc, res, lse, causal, scale, left, right, softcap, slopes, sk, cu_q, nk,
+            None if paged else np.zeros(batch, np.int64), bt if paged else None)
     return (res, lse) if return_lse else res

@@ -64,6 +64,33 @@ typedef struct sc_attn {
 /* SC_OK, SC_EINVAL (bad sizes), SC_ENOMEM (scratch). */
 int sc_attention(const sc_attn* a);
 
+/* A ragged batch (FlashAttention-2's varlen / kvcache calls) in one call:
+ * `batch` sequences sharing the heads, sizes, strides, scale and serving
+ * extras of an sc_attn whose batch_ndim is 0 (its L, S are ignored; no
+ * mask).  Sequence b has Lq = cu_q[b+1] - cu_q[b] queries and Lk = k_len[b]
+ * keys; its arrays start at (element offsets)
+ *   q:   b * q_b + cu_q[b] * q_l        (out: o_b, o_l; lse: lse_b, lse_l)
+ *   k:   b * k_b + k_first[b] * k_s     (v: v_b, v_s) -- dense keys;
+ *   paged (block_table != NULL): key j of head h is row j % block_size of
+ *        block id = block_table[b * bt_s + j / block_size]:
+ *        k + id * k_block + (j % block_size) * k_s + h * k_h (v alike);
+ *   alibi: b * alibi_b + hq * alibi_h.
+ * The diagonal is aligned per sequence as the sc_attn says (lower right:
+ * d(i) = i + Lk - Lq).  The caller validates every index (block ids in
+ * range, lengths within the blocks); the driver reads through them. */
+typedef struct sc_attn_ragged {
+  int64_t batch;
+  const int64_t* cu_q;    /* batch + 1 */
+  const int64_t* k_len;   /* batch */
+  const int64_t* k_first; /* batch (dense keys; NULL when paged) */
+  int64_t q_b, o_b, lse_b, k_b, v_b, alibi_b;
+  const int64_t* block_table; /* NULL: dense keys */
+  int64_t bt_s, block_size, k_block, v_block;
+} sc_attn_ragged;
+
+/* SC_OK, SC_EINVAL, SC_ENOMEM. */
+int sc_attention_ragged(const sc_attn* a, const sc_attn_ragged* r);
+
 /* Keys per chunk of the decode split (fixed: never depends on the thread
  * count, so results are bitwise identical for any number of threads). */
 int64_t sc_attention_chunk_keys(void);

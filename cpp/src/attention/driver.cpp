@@ -20,8 +20,10 @@
 // O, one K/V tile), plus the decode partials: O(threads x tile).
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include "core/driver.h"
 #include "core/kernel_table.h"
@@ -41,6 +43,14 @@ namespace {
 // 1.52 / 1.61 / 1.66x causal: flat within the noise, so the middle one.
 constexpr int64_t kRowTile = 192;
 constexpr int64_t kChunkKeys = 512;          // keys per decode chunk (a multiple of the kernels' tiles)
+// Keys per step of a ragged decode chunk, all heads in turn (ragged_items).
+// Measured (benchmarks/serving_attention_speed.py decode case, 1 thread,
+// interleaved medians, load average 9-10 on the shared 2-core machine):
+// head after head over whole 512-key chunks ran at 0.42x the dense decode;
+// steps of 8 / 16 / 32 / 64 / 128 / 256 keys gave 0.46 / 0.55 / 0.59 / 0.64 /
+// 0.60 / 0.64x (noisy); a software prefetch of the next block's rows per
+// head changed nothing (0.62 vs 0.64x) and was dropped.
+constexpr int64_t kSubKeys = 64;
 constexpr int64_t kSplitRows = 16;           // groups with at most this many rows split their keys
 constexpr int64_t kPartialBytes = 8 << 20;   // decode partials per batch of groups
 constexpr double kInlineFlops = 4e6;         // below this, no thread wake-up
@@ -56,6 +66,8 @@ struct Job {
   int64_t left = 0, right = 0;
   bool has_lo = false, has_lim = false;
   OuterOffsets<6> batch;    // batch index -> offsets of q, k, v, out, lse, mask
+  bool lower_right = false;  // the diagonal offset is S - L (per sequence in a ragged batch)
+  int64_t block = 0, k_blk = 0, v_blk = 0;  // paged keys (ragged batches)
   // decode split
   int64_t chunks = 0, g_begin = 0;
   T *part_o = nullptr, *part_m = nullptr, *part_l = nullptr;
@@ -70,15 +82,29 @@ OuterOffsets<6> batch_of(const sc_attn& a) {
 }
 enum BatchArray { kQ, kK, kV, kOut, kLse, kMask };
 
+// Where one sequence (one batch entry) lives: offsets of q, k, v, out, lse
+// and mask, its diagonal offset, its keys, its ALiBi offset, and for a paged
+// cache its row of the block table (nullptr: keys at k + j * k_s).
+struct SeqAt {
+  std::array<int64_t, 6> bo;
+  int64_t off, S, alibi;
+  const int64_t* blocks;
+};
+
+template <class T>
+SeqAt dense_seq(const Job<T>& job, int64_t b) {
+  return SeqAt{job.batch(b), job.off, job.a->S, 0, nullptr};
+}
+
 // The kernel over rows [r0, r1) of group g and keys [j0, j1): O, m, l into
 // o (rows x ldo), m, l.  False when the scratch allocation failed.
 template <class T>
-bool run_rows(const Job<T>& job, int64_t g, int64_t r0, int64_t r1, int64_t j0, int64_t j1, T* o, T* m, T* l) {
+bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t r1, int64_t j0, int64_t j1, T* o,
+              T* m, T* l, bool resume = false) {
   const sc_attn& a = *job.a;
   const int64_t rows = r1 - r0;
   SC_ASSERT(rows >= 1 && j0 <= j1);
-  const auto bo = job.batch(g / a.H);
-  const int64_t h = g % a.H;
+  const auto& bo = sq.bo;
   const int64_t work = job.k->work_elems(rows, a.E, a.Ev);
   const size_t pb = align64(sizeof(T*) * rows), ib = align64(sizeof(int64_t) * rows), tb = align64(sizeof(T) * rows);
   const size_t bytes = pb * 2 + ib * 3 + tb + align64(sizeof(T) * work);
@@ -95,12 +121,12 @@ bool run_rows(const Job<T>& job, int64_t g, int64_t r0, int64_t r1, int64_t j0, 
   const size_t msz = a.mask_kind == SC_MASK_BOOL ? 1 : sizeof(T);
   const char* mk = static_cast<const char*>(a.mask) + (a.mask ? bo[kMask] * int64_t(msz) : 0);
   int64_t jmax = INT64_MIN, jmin = INT64_MAX;
-  const T* al = a.band ? static_cast<const T*>(a.alibi) : nullptr;
+  const T* al = a.band && a.alibi ? static_cast<const T*>(a.alibi) + sq.alibi : nullptr;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t i = r / job.gs, hq = h * job.gs + r % job.gs;
     qp[r - r0] = q + hq * a.q_h + i * a.q_l;
     if (a.mask_kind != SC_MASK_NONE) mp[r - r0] = mk + (hq * a.mask_h + i * a.mask_l) * int64_t(msz);
-    const int64_t d = i + job.off;  // the row's diagonal
+    const int64_t d = i + sq.off;  // the row's diagonal
     lim[r - r0] = d + job.right;
     lo[r - r0] = d - job.left;
     dg[r - r0] = d;
@@ -131,6 +157,10 @@ bool run_rows(const Job<T>& job, int64_t g, int64_t r0, int64_t r1, int64_t j0, 
   rs.v = static_cast<const T*>(a.v) + bo[kV] + h * a.v_h;
   rs.v_s = a.v_s;
   rs.v_e = a.v_e;
+  rs.blocks = sq.blocks;
+  rs.block = job.block;
+  rs.k_blk = job.k_blk;
+  rs.v_blk = job.v_blk;
   rs.j0 = j0;
   rs.j1 = j1;
   rs.scale = T(a.scale);
@@ -138,6 +168,7 @@ bool run_rows(const Job<T>& job, int64_t g, int64_t r0, int64_t r1, int64_t j0, 
   rs.ldo = job.ldo;
   rs.m = m;
   rs.l = l;
+  rs.resume = resume;
   rs.work = wk;
   job.k->flash(&rs);
   return true;
@@ -191,9 +222,10 @@ bool prefill_items(const Job<T>& job, int64_t t0, int64_t t1) {
     if (!o) return false;
     T* m = o + rows * job.ldo;
     T* l = m + rows;
-    if (!run_rows(job, g, r0, r1, 0, a.S, o, m, l)) return false;
-    const auto bo = job.batch(g / a.H);
+    const SeqAt sq = dense_seq(job, g / a.H);
     const int64_t h = g % a.H;
+    if (!run_rows(job, sq, h, r0, r1, 0, a.S, o, m, l)) return false;
+    const auto& bo = sq.bo;
     for (int64_t r = r0; r < r1; ++r)
       finish_row(a, bo, h * job.gs + r % job.gs, r / job.gs, o + (r - r0) * job.ldo, double(m[r - r0]),
                  double(l[r - r0]));
@@ -208,14 +240,46 @@ bool decode_chunks(const Job<T>& job, int64_t t0, int64_t t1) {
     const int64_t gi = t / job.chunks, c = t % job.chunks;
     const int64_t j0 = c * kChunkKeys, j1 = j0 + kChunkKeys < a.S ? j0 + kChunkKeys : a.S;
     const int64_t p = gi * job.chunks + c;
-    if (!run_rows(job, job.g_begin + gi, 0, job.R, j0, j1, job.part_o + p * job.R * job.ldo,
+    const int64_t g = job.g_begin + gi;
+    if (!run_rows(job, dense_seq(job, g / a.H), g % a.H, 0, job.R, j0, j1, job.part_o + p * job.R * job.ldo,
                   job.part_m + p * job.R, job.part_l + p * job.R))
       return false;
   }
   return true;
 }
 
-// Log-sum-exp merge of the chunks of each row, in chunk order.
+// Log-sum-exp merge of the chunks of one row, in chunk order: chunk c's
+// state is po[c * cs * ldo], pm[c * cs], pl[c * cs]; the result (with the
+// sink, normalised in double) goes to query head hq, position i.
+template <class T>
+void merge_row(const sc_attn& a, const std::array<int64_t, 6>& bo, int64_t hq, int64_t i, int64_t chunks,
+               int64_t cs, int64_t ldo, const T* po, const T* pm, const T* pl, double* acc) {
+  double M = -INFINITY;
+  for (int64_t c = 0; c < chunks; ++c)
+    if (pl[c * cs] != T(0) && !(double(pm[c * cs]) <= M)) M = double(pm[c * cs]);
+  double L = 0.0;
+  for (int64_t e = 0; e < a.Ev; ++e) acc[e] = 0.0;
+  if (M != -INFINITY) {
+    for (int64_t c = 0; c < chunks; ++c) {
+      if (pl[c * cs] == T(0)) continue;  // no key of this chunk is seen: its O is never read
+      const double w = std::exp(double(pm[c * cs]) - M);
+      L += w * double(pl[c * cs]);
+      const T* o = po + c * cs * ldo;
+      for (int64_t e = 0; e < a.Ev; ++e) acc[e] += w * double(o[e]);
+    }
+  }
+  if (a.band && a.sinks) {
+    const double f = add_sink<T>(a, hq, &M, &L);
+    for (int64_t e = 0; e < a.Ev; ++e) acc[e] *= f;
+  }
+  T* out = static_cast<T*>(a.out) + bo[kOut] + hq * a.o_h + i * a.o_l;
+  for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = L == 0.0 ? T(0) : T(acc[e] / L);
+  if (a.lse) {
+    T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
+    *lse = L == 0.0 ? T(-INFINITY) : T(M + std::log(L));
+  }
+}
+
 template <class T>
 bool decode_merge(const Job<T>& job, int64_t g0, int64_t g1) {
   const sc_attn& a = *job.a;
@@ -226,38 +290,33 @@ bool decode_merge(const Job<T>& job, int64_t g0, int64_t g1) {
     const auto bo = job.batch(g / a.H);
     const int64_t h = g % a.H;
     for (int64_t r = 0; r < job.R; ++r) {
-      double M = -INFINITY;
-      for (int64_t c = 0; c < job.chunks; ++c) {
-        const int64_t p = (gi * job.chunks + c) * job.R + r;
-        if (job.part_l[p] != T(0) && !(double(job.part_m[p]) <= M)) M = double(job.part_m[p]);
-      }
-      double L = 0.0;
-      for (int64_t e = 0; e < a.Ev; ++e) acc[e] = 0.0;
-      if (M != -INFINITY) {
-        for (int64_t c = 0; c < job.chunks; ++c) {
-          const int64_t p = (gi * job.chunks + c) * job.R + r;
-          if (job.part_l[p] == T(0)) continue;  // no key of this chunk is seen: its O is never read
-          const double w = std::exp(double(job.part_m[p]) - M);
-          L += w * double(job.part_l[p]);
-          const T* o = job.part_o + p * job.ldo;
-          for (int64_t e = 0; e < a.Ev; ++e) acc[e] += w * double(o[e]);
-        }
-      }
-      const int64_t hq = h * job.gs + r % job.gs;
-      if (a.band && a.sinks) {
-        const double f = add_sink<T>(a, hq, &M, &L);
-        for (int64_t e = 0; e < a.Ev; ++e) acc[e] *= f;
-      }
-      // finish_row wants O in T: normalise here in double instead
-      T* out = static_cast<T*>(a.out) + bo[kOut] + (h * job.gs + r % job.gs) * a.o_h + (r / job.gs) * a.o_l;
-      for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = L == 0.0 ? T(0) : T(acc[e] / L);
-      if (a.lse) {
-        T* lse = static_cast<T*>(a.lse) + bo[kLse] + (h * job.gs + r % job.gs) * a.lse_h + (r / job.gs) * a.lse_l;
-        *lse = L == 0.0 ? T(-INFINITY) : T(M + std::log(L));
-      }
+      const int64_t p = gi * job.chunks * job.R + r;
+      merge_row(a, bo, h * job.gs + r % job.gs, r / job.gs, job.chunks, job.R, job.ldo, job.part_o + p * job.ldo,
+                job.part_m + p, job.part_l + p, acc);
     }
   }
   return true;
+}
+
+// The fields of a job every call shares: heads per group, O's row stride,
+// the diagonal's alignment and the causal / window band.
+template <class T>
+void setup_job(Job<T>* job, const sc_attn& a, const AttnKernelsT<T>& k) {
+  job->a = &a;
+  job->k = &k;
+  job->gs = a.Hq / a.H;
+  job->ldo = (a.Ev + k.lanes - 1) / k.lanes * k.lanes;
+  const int32_t align = a.causal != SC_CAUSAL_NONE ? a.causal : a.band ? a.align : SC_CAUSAL_NONE;
+  job->lower_right = align == SC_CAUSAL_LOWER_RIGHT;
+  job->has_lim = a.causal != SC_CAUSAL_NONE;
+  if (a.band && a.window_right >= 0) {
+    job->right = job->has_lim && a.window_right > 0 ? 0 : a.window_right;
+    job->has_lim = true;
+  }
+  if (a.band && a.window_left >= 0) {
+    job->left = a.window_left;
+    job->has_lo = true;
+  }
 }
 
 template <class T>
@@ -266,22 +325,9 @@ int attention(const sc_attn& a, const AttnKernelsT<T>& k) {
   job.batch = batch_of(a);
   const int64_t B = job.batch.count();
   if (B == 0 || a.Hq == 0 || a.L == 0) return SC_OK;
-  job.a = &a;
-  job.k = &k;
-  job.gs = a.Hq / a.H;
+  setup_job(&job, a, k);
   job.R = job.gs * a.L;
-  job.ldo = (a.Ev + k.lanes - 1) / k.lanes * k.lanes;
-  const int32_t align = a.causal != SC_CAUSAL_NONE ? a.causal : a.band ? a.align : SC_CAUSAL_NONE;
-  job.off = align == SC_CAUSAL_LOWER_RIGHT ? a.S - a.L : 0;
-  job.has_lim = a.causal != SC_CAUSAL_NONE;
-  if (a.band && a.window_right >= 0) {
-    job.right = job.has_lim && a.window_right > 0 ? 0 : a.window_right;
-    job.has_lim = true;
-  }
-  if (a.band && a.window_left >= 0) {
-    job.left = a.window_left;
-    job.has_lo = true;
-  }
+  job.off = job.lower_right ? a.S - a.L : 0;
   const int64_t G = B * a.H;
   const double flops_per_group = 2.0 * double(job.R) * double(a.S) * double(a.E + a.Ev) + 1.0;
 
@@ -312,6 +358,170 @@ int attention(const sc_attn& a, const AttnKernelsT<T>& k) {
   return run_items(G * tiles, small ? G * tiles : 1, [&job](int64_t b, int64_t e) { return prefill_items(job, b, e); });
 }
 
+// ---------------------------------------------------------------- ragged --
+// A ragged batch (sc_attn_ragged): one call for every sequence.  Items are
+// the dense path's, per sequence: (sequence, K/V head, row tile) for
+// prefill, (sequence, K/V head, chunk of kChunkKeys keys) for the decode of
+// a sequence with at most kSplitRows rows per group and more than
+// kChunkKeys keys, its chunks merged afterwards in chunk order.  Items are
+// handed out longest first (by an estimate of their flops), so a long
+// sequence's tiles start early and do not serialise at the end; item sizes
+// and the merge order depend on the data only (bitwise identical results for
+// any thread count).  Paged keys are read through the block table by the
+// kernel (attn_run): nothing is gathered here.
+
+struct RaggedItem {
+  int64_t seq, h, r0, r1, j0, j1;
+  // -1: rows [r0, r1) of head h, normalised into out.  Else a decode chunk
+  // of every head: head h's state goes to partial row part + h * hstride.
+  int64_t part, hstride;
+  double work;
+};
+struct RaggedMerge {
+  int64_t seq, h, part, chunks;
+};
+
+template <class T>
+SeqAt ragged_seq(const Job<T>& job, const sc_attn_ragged& g, int64_t b) {
+  const sc_attn& a = *job.a;
+  const int64_t q0 = g.cu_q[b], lq = g.cu_q[b + 1] - q0, lk = g.k_len[b];
+  const bool paged = g.block_table != nullptr;
+  SeqAt s;
+  s.bo = {b * g.q_b + q0 * a.q_l,
+          paged ? 0 : b * g.k_b + g.k_first[b] * a.k_s,
+          paged ? 0 : b * g.v_b + g.k_first[b] * a.v_s,
+          b * g.o_b + q0 * a.o_l,
+          b * g.lse_b + q0 * a.lse_l,
+          0};
+  s.off = job.lower_right ? lk - lq : 0;
+  s.S = lk;
+  s.alibi = b * g.alibi_b;
+  s.blocks = paged ? g.block_table + b * g.bt_s : nullptr;
+  return s;
+}
+
+// Keys that rows [r0, r1) of a sequence may see (the work estimate).
+template <class T>
+int64_t visible_keys(const Job<T>& job, int64_t off, int64_t lk, int64_t r0, int64_t r1) {
+  int64_t hi = lk, lo = 0;
+  if (job.has_lim) {
+    const int64_t h = (r1 - 1) / job.gs + off + job.right + 1;
+    hi = h < hi ? h : hi;
+  }
+  if (job.has_lo) {
+    const int64_t l = r0 / job.gs + off - job.left;
+    lo = l > lo ? l : lo;
+  }
+  return hi > lo ? hi - lo : 0;
+}
+
+template <class T>
+bool ragged_items(const Job<T>& job, const sc_attn_ragged& g, const RaggedItem* it, int64_t n) {
+  const sc_attn& a = *job.a;
+  for (int64_t t = 0; t < n; ++t) {
+    const RaggedItem& w = it[t];
+    const SeqAt sq = ragged_seq(job, g, w.seq);
+    const int64_t rows = w.r1 - w.r0;
+    if (w.part >= 0) {
+      // Keys [j0, j1) of every head, kSubKeys at a time, head after head:
+      // a head's rows of a block are H * E apart, so the heads of one key
+      // share its pages (TLB entries, DRAM rows) and L2 lines' neighbours;
+      // head after head over a whole chunk read each page H times, far apart.
+      for (int64_t s0 = w.j0; s0 < w.j1; s0 += kSubKeys) {
+        const int64_t s1 = s0 + kSubKeys < w.j1 ? s0 + kSubKeys : w.j1;
+        for (int64_t h = 0; h < a.H; ++h) {
+          const int64_t p = w.part + h * w.hstride;
+          if (!run_rows(job, sq, h, w.r0, w.r1, s0, s1, job.part_o + p * job.ldo, job.part_m + p, job.part_l + p,
+                        s0 > w.j0))
+            return false;
+        }
+      }
+      continue;
+    }
+    T* o = scratch<T>(Scratch::kAttnOut, rows * (job.ldo + 2));
+    if (!o) return false;
+    T* m = o + rows * job.ldo;
+    T* l = m + rows;
+    if (!run_rows(job, sq, w.h, w.r0, w.r1, w.j0, w.j1, o, m, l)) return false;
+    for (int64_t r = w.r0; r < w.r1; ++r)
+      finish_row(a, sq.bo, w.h * job.gs + r % job.gs, r / job.gs, o + (r - w.r0) * job.ldo, double(m[r - w.r0]),
+                 double(l[r - w.r0]));
+  }
+  return true;
+}
+
+template <class T>
+bool ragged_merges(const Job<T>& job, const sc_attn_ragged& g, const RaggedMerge* mg, int64_t n) {
+  const sc_attn& a = *job.a;
+  double* acc = scratch<double>(Scratch::kAttnMerge, a.Ev + 1);
+  if (!acc) return false;
+  for (int64_t t = 0; t < n; ++t) {
+    const SeqAt sq = ragged_seq(job, g, mg[t].seq);
+    const int64_t R = job.gs * (g.cu_q[mg[t].seq + 1] - g.cu_q[mg[t].seq]);
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t p = mg[t].part + r;
+      merge_row(a, sq.bo, mg[t].h * job.gs + r % job.gs, r / job.gs, mg[t].chunks, R, job.ldo,
+                job.part_o + p * job.ldo, job.part_m + p, job.part_l + p, acc);
+    }
+  }
+  return true;
+}
+
+template <class T>
+int attention_ragged(const sc_attn& a, const sc_attn_ragged& g, const AttnKernelsT<T>& k) {
+  if (g.batch == 0 || a.Hq == 0) return SC_OK;
+  Job<T> job;
+  setup_job(&job, a, k);
+  job.block = g.block_size;
+  job.k_blk = g.k_block;
+  job.v_blk = g.v_block;
+  std::vector<RaggedItem> items;
+  std::vector<RaggedMerge> merges;
+  int64_t part_rows = 0;
+  double flops = 0.0;
+  const double per_pair = 2.0 * double(a.E + a.Ev);
+  for (int64_t b = 0; b < g.batch; ++b) {
+    const int64_t lq = g.cu_q[b + 1] - g.cu_q[b], lk = g.k_len[b], R = job.gs * lq;
+    if (lq == 0) continue;
+    const int64_t off = job.lower_right ? lk - lq : 0;
+    if (R <= kSplitRows && lk > kChunkKeys) {
+      const int64_t chunks = (lk + kChunkKeys - 1) / kChunkKeys;
+      for (int64_t h = 0; h < a.H; ++h) merges.push_back({b, h, part_rows + h * chunks * R, chunks});
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t j0 = c * kChunkKeys, j1 = j0 + kChunkKeys < lk ? j0 + kChunkKeys : lk;
+        const double w = per_pair * double(a.H * R) * double(j1 - j0);
+        items.push_back({b, 0, 0, R, j0, j1, part_rows + c * R, chunks * R, w});
+        flops += w;
+      }
+      part_rows += a.H * chunks * R;
+      continue;
+    }
+    for (int64_t h = 0; h < a.H; ++h)
+      for (int64_t r0 = 0; r0 < R; r0 += kRowTile) {
+        const int64_t r1 = r0 + kRowTile < R ? r0 + kRowTile : R;
+        const double w = per_pair * double(r1 - r0) * double(visible_keys(job, off, lk, r0, r1) + 1);
+        items.push_back({b, h, r0, r1, 0, lk, -1, 0, w});
+        flops += w;
+      }
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const RaggedItem& x, const RaggedItem& y) { return x.work > y.work; });
+  std::unique_ptr<T[]> part;
+  if (part_rows) {
+    part.reset(new (std::nothrow) T[size_t(part_rows * (job.ldo + 2))]);
+    if (!part) return SC_ENOMEM;
+    job.part_o = part.get();
+    job.part_m = job.part_o + part_rows * job.ldo;
+    job.part_l = job.part_m + part_rows;
+  }
+  const bool small = flops < kInlineFlops;
+  const int64_t ni = int64_t(items.size()), nm = int64_t(merges.size());
+  int st = run_items(ni, small ? ni : 1,
+                     [&](int64_t b, int64_t e) { return ragged_items(job, g, items.data() + b, e - b); });
+  if (st != SC_OK || nm == 0) return st;
+  return run_items(nm, small ? nm : 1, [&](int64_t b, int64_t e) { return ragged_merges(job, g, merges.data() + b, e - b); });
+}
+
 // SC_OK, or SC_EINVAL naming the first bad field.
 int check(const sc_attn* p) {
   if (!p) return invalid("attn: must not be NULL");
@@ -340,10 +550,36 @@ int check(const sc_attn* p) {
   return SC_OK;
 }
 
+int check_ragged(const sc_attn* a, const sc_attn_ragged* g) {
+  if (int st = check(a)) return st;
+  if (!g) return invalid("ragged: must not be NULL");
+  if (a->batch_ndim != 0) return invalid("batch_ndim: must be 0 for a ragged batch, got %d", int(a->batch_ndim));
+  if (a->mask_kind != SC_MASK_NONE) return invalid("mask: not supported for a ragged batch");
+  if (g->batch < 0) return invalid("batch: must be >= 0, got %lld", (long long)g->batch);
+  if (g->batch > 0 && (!g->cu_q || !g->k_len)) return invalid("cu_q, k_len: must not be NULL");
+  if (g->batch > 0 && !g->block_table && !g->k_first) return invalid("k_first: must not be NULL without a block table");
+  if (g->block_table && g->block_size < 1)
+    return invalid("block_size: must be >= 1, got %lld", (long long)g->block_size);
+  for (int64_t b = 0; b < g->batch; ++b)
+    if (g->cu_q[b + 1] < g->cu_q[b] || g->k_len[b] < 0)
+      return invalid("cu_q, k_len: sequence %lld has a negative length", (long long)b);
+  return SC_OK;
+}
+
 }  // namespace
 }  // namespace sc
 
 extern "C" {
+
+int sc_attention_ragged(const sc_attn* a, const sc_attn_ragged* g) {
+  return sc::c_abi([&] {
+    if (int st = sc::check_ragged(a, g)) return st;
+    return sc::dispatch_dtype(a->dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return sc::attention_ragged<T>(*a, *g, sc::of<T>(sc::active()->attn));
+    });
+  });
+}
 
 int sc_attention(const sc_attn* a) {
   return sc::c_abi([&] {

@@ -60,7 +60,8 @@ template <class V>
 int64_t attn_work_elems(int64_t rows, int64_t E, int64_t Ev) {
   using A = AttnPanel<V>;
   const int64_t np = (rows + A::P - 1) / A::P, Evp = attn_round_up(Ev, A::N);
-  const int64_t panels = np * A::P * E + kAttnTileKeys * A::P + kAttnTileKeys * Evp + np * A::P * 2 + A::P;
+  const int64_t panels =
+      np * A::P * E + kAttnTileKeys * A::P + kAttnTileKeys * Evp + np * A::P * 2 + A::P + kAttnTileKeys * E;
   const int64_t dot = kAttnDotRows * attn_round_up(E, A::N) + kAttnDotRows * kAttnDotKeys + kAttnDotKeys * Evp;
   return (panels > dot ? panels : dot) + 4 * A::N;
 }
@@ -111,30 +112,69 @@ bool attn_tile_finite(const typename V::T* x, int64_t ld, int64_t n, int64_t w) 
   return s == s;
 }
 
-// V rows [j0, j0+n) packed to n x Evp, zero padded (when V's rows are not
-// contiguous or Ev is not a multiple of the vector width).
+// Keys [j, end) that lie in one block of a paged cache (all of them when
+// the keys are not paged): their count, and in *k, *v the rows of key j.
 template <class T>
-void attn_pack_v(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T* dst) {
-  for (int64_t j = 0; j < n; ++j) {
-    const T* src = a.v + (j0 + j) * a.v_s;
-    T* d = dst + j * Evp;
+inline int64_t attn_run(const AttnRowSet<T>& a, int64_t j, int64_t end, const T** k, const T** v) {
+  if (!a.blocks) {
+    *k = a.k + j * a.k_s;
+    *v = a.v + j * a.v_s;
+    return end - j;
+  }
+  const int64_t b = j / a.block, r = j - b * a.block;
+  *k = a.k + a.blocks[b] * a.k_blk + r * a.k_s;
+  *v = a.v + a.blocks[b] * a.v_blk + r * a.v_s;
+  return a.block - r < end - j ? a.block - r : end - j;
+}
+
+// n value rows from src (row stride a.v_s) packed to n x Evp, zero padded.
+template <class T>
+void attn_pack_v(const AttnRowSet<T>& a, const T* src, int64_t n, int64_t Evp, T* dst) {
+  for (int64_t j = 0; j < n; ++j, src += a.v_s, dst += Evp) {
     int64_t e = 0;
-    for (; e < a.Ev; ++e) d[e] = src[e * a.v_e];
-    for (; e < Evp; ++e) d[e] = T(0);
+    for (; e < a.Ev; ++e) dst[e] = src[e * a.v_e];
+    for (; e < Evp; ++e) dst[e] = T(0);
   }
 }
 
-// The V tile of keys [j0, j0+n) as rows of stride *vs: V itself when its
-// rows are usable as they are, else packed into buf (attn_pack_v).
+// The K and V tiles of keys [j0, j0+n) as rows of strides (*ks, element
+// *ke) and *vs.  The rows as stored when they are usable as they are (one
+// block, or not paged; V also needs unit stride and Ev a multiple of the
+// vector width), else gathered into kbuf (n x E) / vbuf (n x Evp): a paged
+// tile that spans several blocks (block_size < the tile) costs one copy
+// of the tile into the thread's workspace, then reads like a dense one.
 template <class T>
-const T* attn_v_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, bool pack, T* buf, int64_t* vs) {
-  if (!pack) {
-    *vs = a.v_s;
-    return a.v + j0 * a.v_s;
+void attn_kv_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T* kbuf, T* vbuf, const T** kt,
+                  int64_t* ks, int64_t* ke, const T** vt, int64_t* vs) {
+  const T *k, *v;
+  const int64_t run = attn_run(a, j0, j0 + n, &k, &v);
+  const bool pack_v = a.v_e != 1 || Evp != a.Ev;
+  if (run == n) {
+    *kt = k;
+    *ks = a.k_s;
+    *ke = a.k_e;
+    if (!pack_v) {
+      *vt = v;
+      *vs = a.v_s;
+      return;
+    }
+    attn_pack_v(a, v, n, Evp, vbuf);
+    *vt = vbuf;
+    *vs = Evp;
+    return;
   }
-  attn_pack_v(a, j0, n, Evp, buf);
+  for (int64_t j = 0; j < n;) {
+    const int64_t m = attn_run(a, j0 + j, j0 + n, &k, &v);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t e = 0; e < a.E; ++e) kbuf[(j + i) * a.E + e] = k[i * a.k_s + e * a.k_e];
+    attn_pack_v(a, v, m, Evp, vbuf + j * Evp);
+    j += m;
+  }
+  *kt = kbuf;
+  *ks = a.E;
+  *ke = 1;
+  *vt = vbuf;
   *vs = Evp;
-  return buf;
 }
 
 // tanh over the vector layer, for the logit soft-cap (Gemma 2).
@@ -350,6 +390,7 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
   T* m = vp + Bc * Evp;
   T* l = m + np * P;
   T* alpha = l + np * P;
+  T* kbuf = alpha + P;
 
   // Q^T, scaled, in panels of P rows (zero rows pad the last one).
   for (int64_t p = 0; p < np; ++p)
@@ -364,17 +405,18 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
       }
     }
   for (int64_t i = 0; i < np * P; ++i) {
-    m[i] = -T(INFINITY);
-    l[i] = T(0);
+    m[i] = a.resume && i < rows ? a.m[i] : -T(INFINITY);
+    l[i] = a.resume && i < rows ? a.l[i] : T(0);
   }
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
-  const bool pack = a.v_e != 1 || Evp != a.Ev;
+  if (!a.resume)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
 
   for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
-    int64_t vs;
-    const T* vt = attn_v_tile(a, j0, bc, Evp, pack, vp, &vs);
+    const T *kt, *vt;
+    int64_t ks, ke, vs;
+    attn_kv_tile(a, j0, bc, Evp, kbuf, vp, &kt, &ks, &ke, &vt, &vs);
     const bool careful = !attn_tile_finite<V>(vt, vs, bc, Evp);
     for (int64_t p = 0; p < np; ++p) {
       const int64_t prow = rows - p * P < P ? rows - p * P : P;
@@ -399,13 +441,12 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
       if (lo_min > j0 + bc - 1) continue;  // window: the whole tile is left of this panel's band
       const int64_t n = hi - j0 < bc - 1 ? hi - j0 + 1 : bc;
       const T* qp = qt + p * P * E;
-      const T* kp = a.k + j0 * a.k_s;
       int64_t j = 0;
-      for (; j + 4 <= n; j += 4) attn_st_block<V, 4>(qp, kp + j * a.k_s, a.k_s, a.k_e, E, st + j * P);
+      for (; j + 4 <= n; j += 4) attn_st_block<V, 4>(qp, kt + j * ks, ks, ke, E, st + j * P);
       switch (n - j) {
-        case 1: attn_st_block<V, 1>(qp, kp + j * a.k_s, a.k_s, a.k_e, E, st + j * P); break;
-        case 2: attn_st_block<V, 2>(qp, kp + j * a.k_s, a.k_s, a.k_e, E, st + j * P); break;
-        case 3: attn_st_block<V, 3>(qp, kp + j * a.k_s, a.k_s, a.k_e, E, st + j * P); break;
+        case 1: attn_st_block<V, 1>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
+        case 2: attn_st_block<V, 2>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
+        case 3: attn_st_block<V, 3>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
         default: break;
       }
       if (a.softcap > T(0)) attn_softcap<V>(st, n * P, a.softcap);
@@ -492,17 +533,37 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   T mr[R], lr[R], alpha[R];
   for (int r = 0; r < R; ++r) {
     for (int64_t e = 0; e < Ep; ++e) qp[r * Ep + e] = e < E ? a.q[r][e * a.q_e] * a.scale : T(0);
-    for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
-    mr[r] = -T(INFINITY);
-    lr[r] = T(0);
+    if (!a.resume)
+      for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
+    mr[r] = a.resume ? a.m[r] : -T(INFINITY);
+    lr[r] = a.resume ? a.l[r] : T(0);
   }
   const bool pack = a.v_e != 1 || Evp != a.Ev;
+  T one[R];
+  for (int r = 0; r < R; ++r) one[r] = T(1);
+  // O = alpha O + P V over n keys whose rows start at vt (stride vs), their
+  // weights at column c0 of s.
+  auto pv = [&](const T* vt, int64_t vs, int64_t n, int64_t c0, const T* al) {
+    if (!attn_tile_finite<V>(vt, vs, n, Evp)) {
+      attn_pv_careful<V>(s + c0, Bc, 1, vt, vs, n, R, al, a.o, a.ldo, Evp);
+      return;
+    }
+    int64_t c = 0;
+    for (; c + NV * N <= Evp; c += NV * N) attn_dot_pv<V, R, NV>(s + c0, Bc, vt + c, vs, n, al, a.o + c, a.ldo);
+    for (; c < Evp; c += N) attn_dot_pv<V, R, 1>(s + c0, Bc, vt + c, vs, n, al, a.o + c, a.ldo);
+  };
   for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
-    const T* kt = a.k + j0 * a.k_s;
-    int64_t j = 0;
-    for (; j + KB <= bc; j += KB) attn_dot_block<V, R, KB>(qp, Ep, kt + j * a.k_s, a.k_s, E, s + j, Bc);
-    for (; j < bc; ++j) attn_dot_block<V, R, 1>(qp, Ep, kt + j * a.k_s, a.k_s, E, s + j, Bc);
+    // Scores, one run of keys in one block at a time (paged: the block
+    // table is walked here, no copy of K).
+    for (int64_t j = 0; j < bc;) {
+      const T *kt, *vt;
+      const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
+      int64_t i = 0;
+      for (; i + KB <= n; i += KB) attn_dot_block<V, R, KB>(qp, Ep, kt + i * a.k_s, a.k_s, E, s + j + i, Bc);
+      for (; i < n; ++i) attn_dot_block<V, R, 1>(qp, Ep, kt + i * a.k_s, a.k_s, E, s + j + i, Bc);
+      j += n;
+    }
     for (int r = 0; r < R; ++r) {
       T* sr = s + r * Bc;
       if (a.softcap > T(0)) attn_softcap<V>(sr, bc, a.softcap);
@@ -521,15 +582,25 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       lr[r] = lr[r] * alpha[r] + reduce_add(sum);
       mr[r] = mnew;
     }
-    int64_t vs;
-    const T* vt = attn_v_tile(a, j0, bc, Evp, pack, vp, &vs);
-    if (!attn_tile_finite<V>(vt, vs, bc, Evp)) {
-      attn_pv_careful<V>(s, Bc, 1, vt, vs, bc, R, alpha, a.o, a.ldo, Evp);
-      continue;
+    // P V: V rows as stored, run by run (alpha applied with the first);
+    // packed first when they are strided or Ev is not a multiple of N.
+    for (int64_t j = 0; j < bc;) {
+      const T *kt, *vt;
+      int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
+      int64_t vs = a.v_s;
+      if (pack) {
+        n = bc;
+        for (int64_t i = 0; i < bc;) {
+          const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
+          attn_pack_v(a, vt, m, Evp, vp + i * Evp);
+          i += m;
+        }
+        vt = vp;
+        vs = Evp;
+      }
+      pv(vt, vs, n, j, j == 0 ? alpha : one);
+      j += n;
     }
-    int64_t c = 0;
-    for (; c + NV * N <= Evp; c += NV * N) attn_dot_pv<V, R, NV>(s, Bc, vt + c, vs, bc, alpha, a.o + c, a.ldo);
-    for (; c < Evp; c += N) attn_dot_pv<V, R, 1>(s, Bc, vt + c, vs, bc, alpha, a.o + c, a.ldo);
   }
   for (int r = 0; r < R; ++r) {
     a.m[r] = mr[r];

@@ -9,7 +9,7 @@ namespace sc {
 // keys [j0, j1).  The kernel leaves the *unnormalised* FlashAttention state:
 // o[r, :] = sum_j exp(s_rj - m_r) v_j, m[r] = max_j s_rj (-inf when every key
 // is masked), l[r] = sum_j exp(s_rj - m_r), with s_rj = scale * q_r . k_j
-// (+ mask).  The driver normalises (o / l) or merges several key ranges.
+// (+ mask), or continues such a state (resume).  The driver normalises (o / l) or merges several key ranges.
 template <class T>
 struct AttnRowSet {
   int64_t rows, E, Ev;
@@ -29,12 +29,20 @@ struct AttnRowSet {
   int64_t k_s, k_e;
   const T* v;
   int64_t v_s, v_e;
+  // Paged keys (nullptr: key j's rows are k + j * k_s, v + j * v_s): key j
+  // lives in block blocks[j / block], row j % block, i.e. at
+  // k + blocks[j / block] * k_blk + (j % block) * k_s (v: v_blk, v_s).
+  const int64_t* blocks;
+  int64_t block, k_blk, v_blk;
   int64_t j0, j1;
   T scale;
   T* o;  // rows x ldo, ldo >= Ev rounded up to `lanes`
   int64_t ldo;
   T* m;
   T* l;
+  // resume: o, m, l already hold the state of earlier keys of these rows
+  // (with their ldo): the kernel goes on from it instead of from zero.
+  bool resume;
   T* work;  // work_elems(rows, E, Ev) elements of scratch
 };
 

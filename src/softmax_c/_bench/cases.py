@@ -138,6 +138,19 @@ CASES = [
                tiers=_FULL, note="decode, 32k context"),
     _attention("batch_short", (16, 12, 128, 128, 64), (2, 3, 9, 9, 16),
                tiers=_FULL, note="BERT-base, batch 16"),
+    # serving attention (issue 12): shape (n_seq, Hq, H, max_len, E); the
+    # issue's sizes in --full (1.1 GB of KV: the float64 oracle alone takes
+    # seconds), smaller ones by default
+    Case("attention_paged", "decode_16", (16, 32, 8, 1024, 128), (5, 4, 2, 70, 16),
+         note="paged decode, 16 sequences of 128..1024, block 16",
+         options=(("block_size", 16), ("min_len", 128))),
+    Case("attention_varlen", "prefill_4", (4, 8, 8, 512, 64), (3, 2, 1, 40, 16),
+         note="varlen causal prefill, 4 sequences of 128..512", options=(("min_len", 128),)),
+    Case("attention_paged", "decode_64", (64, 32, 8, 4096, 128), (5, 4, 2, 70, 16), tiers=_FULL,
+         note="paged decode, 64 sequences of 128..4096, block 16",
+         options=(("block_size", 16), ("min_len", 128))),
+    Case("attention_varlen", "prefill_8", (8, 8, 8, 2048, 64), (3, 2, 1, 40, 16), tiers=_FULL,
+         note="varlen causal prefill, 8 sequences of 128..2048", options=(("min_len", 128),)),
     _sampling("sample", "llm_vocab_32", (32, 128256), (3, 1031),
               note="peaked LM logits, 128k vocab", temperature=0.7, top_p=0.9),
     _sampling("topk_softmax", "llm_vocab_32", (32, 128256), (3, 1031),

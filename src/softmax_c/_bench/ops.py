@@ -208,6 +208,119 @@ def _qkv(case, dtype, rng):
     }
 
 
+# ------------------------------------------------------- serving attention --
+# Ragged batches (issue 12).  Shape ``(n_seq, Hq, H, max_len, E)``; the
+# sequence lengths are drawn from ``[min_len, max_len]`` by the case's seed.
+# ``attention_paged``: one decode step of every sequence against a paged KV
+# cache (shuffled blocks of ``block_size``), work = the K/V bytes read.
+# ``attention_varlen``: causal prefill of packed sequences, work = flops.
+
+def _serving_lengths(case, rng):
+    n, _, _, smax, _ = case.shape
+    return rng.integers(min(case.kwargs.get("min_len", 1), smax), smax + 1, n)
+
+
+def _paged_inputs(case, dtype, rng):
+    n, hq, h, _, e = case.shape
+    bs = case.kwargs.get("block_size", 16)
+    lens = _serving_lengths(case, rng)
+    nblk = -(-lens // bs)
+    k = rng.standard_normal((int(nblk.sum()), bs, h, e), dtype=dtype)
+    v = rng.standard_normal(k.shape, dtype=dtype)
+    bt = np.zeros((n, int(nblk.max())), np.int32)
+    perm = rng.permutation(k.shape[0]).astype(np.int32)
+    start = np.concatenate([[0], np.cumsum(nblk)])
+    for b in range(n):
+        bt[b, :nblk[b]] = perm[start[b]:start[b + 1]]
+    return {"q": rng.standard_normal((n, 1, hq, e), dtype=dtype), "k": k, "v": v, "block_table": bt,
+            "cache_seqlens": lens.astype(np.int32)}
+
+
+def _paged_gather(x, bt, b, n):
+    return x[bt[b]].reshape(-1, *x.shape[2:])[:n]
+
+
+def _paged_oracle(case, inputs):
+    ref = reference_module()
+    q, k, v, bt, lens = (inputs[n] for n in ("q", "k", "v", "block_table", "cache_seqlens"))
+    return np.stack([ref.serving_attention(q[b], _paged_gather(k, bt, b, lens[b]), _paged_gather(v, bt, b, lens[b]))[0]
+                     for b in range(q.shape[0])])
+
+
+def _paged_bytes(case, inputs):
+    """The K and V bytes the decode step must read."""
+    k = inputs["k"]
+    return 2 * int(inputs["cache_seqlens"].sum()) * k.shape[2] * k.shape[3] * k.itemsize
+
+
+def _softmax_c_paged(case, inputs, threads):
+    fn = load_softmax_c().flash_attn_with_kvcache
+    q, k, v, bt, lens = (inputs[n] for n in ("q", "k", "v", "block_table", "cache_seqlens"))
+    return lambda: fn(q, k, v, cache_seqlens=lens, block_table=bt)
+
+
+def _torch_paged(case, inputs, threads):
+    """The padded-batch recipe: gather every sequence's blocks into one
+    (n, H, max_len, E) tensor, mask the padding, one SDPA call."""
+    import torch
+    import torch.nn.functional as F
+
+    q, k, v, bt, lens = (torch.from_numpy(inputs[n]) for n in ("q", "k", "v", "block_table", "cache_seqlens"))
+    n, _, hq, e = q.shape
+    h, smax = k.shape[2], int(lens.max())
+    rows = bt.long()
+    mask = torch.arange(smax)[None, :] < lens[:, None].long()
+    bias = torch.zeros(n, 1, 1, smax, dtype=q.dtype).masked_fill(~mask[:, None, None, :], float("-inf"))
+    qt = q.transpose(1, 2)
+
+    def run():
+        kk = k[rows].reshape(n, -1, h, e)[:, :smax].transpose(1, 2)
+        vv = v[rows].reshape(n, -1, h, e)[:, :smax].transpose(1, 2)
+        return F.scaled_dot_product_attention(qt, kk, vv, attn_mask=bias, enable_gqa=True).transpose(1, 2)
+    return run
+
+
+def _varlen_inputs(case, dtype, rng):
+    _, hq, h, _, e = case.shape
+    lens = _serving_lengths(case, rng)
+    tot = int(lens.sum())
+    return {"q": rng.standard_normal((tot, hq, e), dtype=dtype), "k": rng.standard_normal((tot, h, e), dtype=dtype),
+            "v": rng.standard_normal((tot, h, e), dtype=dtype),
+            "cu_seqlens": np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)}
+
+
+def _varlen_oracle(case, inputs):
+    ref = reference_module()
+    q, k, v, cu = (inputs[n] for n in ("q", "k", "v", "cu_seqlens"))
+    return np.concatenate([ref.serving_attention(q[a:b], k[a:b], v[a:b], causal=True)[0]
+                           for a, b in zip(cu[:-1], cu[1:])])
+
+
+def _varlen_flops(case, inputs):
+    _, hq, _, _, e = case.shape
+    lens = np.diff(inputs["cu_seqlens"].astype(np.int64))
+    return int(sum(4 * hq * e * attention_pairs(int(n), int(n), True) for n in lens))
+
+
+def _softmax_c_varlen(case, inputs, threads):
+    fn = load_softmax_c().flash_attn_varlen_func
+    q, k, v, cu = (inputs[n] for n in ("q", "k", "v", "cu_seqlens"))
+    return lambda: fn(q, k, v, cu, cu, causal=True)
+
+
+def _torch_varlen(case, inputs, threads):
+    """A loop of causal SDPA calls, one per sequence."""
+    import torch
+    import torch.nn.functional as F
+
+    q, k, v = (torch.from_numpy(inputs[n]).transpose(0, 1) for n in "qkv")
+    cu = inputs["cu_seqlens"].tolist()
+    gqa = q.shape[0] != k.shape[0]
+    return lambda: torch.cat([F.scaled_dot_product_attention(q[:, a:b], k[:, a:b], v[:, a:b], is_causal=True,
+                                                             enable_gqa=gqa)
+                              for a, b in zip(cu[:-1], cu[1:])], dim=1).transpose(0, 1)
+
+
 # ------------------------------------------------------------------ oracle --
 
 def reference_module():
@@ -760,6 +873,14 @@ OPS: Dict[str, Op] = {
             "numpy": _numpy_attention,
             "torch": _torch_attention,
         },
+    ),
+    "attention_paged": Op(
+        "attention_paged", _paged_inputs, _paged_oracle, _paged_bytes, "bytes", "attn",
+        {"softmax_c": _softmax_c_paged, "torch": _torch_paged},
+    ),
+    "attention_varlen": Op(
+        "attention_varlen", _varlen_inputs, _varlen_oracle, _varlen_flops, "flops", "attn",
+        {"softmax_c": _softmax_c_varlen, "torch": _torch_varlen},
     ),
     "sample": Op(
         "sample", _peaked, _sample_oracle, _sample_bytes, "bytes", "sample",

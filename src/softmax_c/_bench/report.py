@@ -181,7 +181,11 @@ def _fmt_bytes(n: float) -> str:
 
 def _case_title(res: CaseResult) -> str:
     c = res.case
-    if res.unit == "flops":
+    if c.op in ("attention_paged", "attention_varlen"):
+        n, hq, h, smax, e = c.shape
+        layout = f"n_seq={n} Hq={hq} H={h} max_len={smax} E={e}" + "".join(f" {k}={v}" for k, v in c.options)
+        work = f"{res.work / 1e9:.3g} GFLOP" if res.unit == "flops" else f"{_fmt_bytes(res.work)} of K/V read"
+    elif res.unit == "flops":
         b, h, l, s, e = c.shape
         layout = f"B={b} H={h} L={l} S={s} E={e}" + (" causal" if c.causal else "")
         if c.kv_heads:
