@@ -287,7 +287,8 @@ def case_limit(op, inputs: Dict[str, np.ndarray], work: int, threads: int,
     op : softmax_c._bench.ops.Op
         Its ``unit``, ``traffic`` and ``exps`` say which bounds apply.
     inputs : dict of ndarray
-        The case's inputs (traffic: all of them; exp: the elements of ``x``).
+        The case's inputs (traffic: all of them, or ``op.read``'s; exp: the
+        elements of ``x``).
     work : int
         The case's work (bytes or flops): the limit is ``work / t_min``.
     threads : int
@@ -297,7 +298,8 @@ def case_limit(op, inputs: Dict[str, np.ndarray], work: int, threads: int,
     unit = "GB/s" if op.unit == "bytes" else "GFLOP/s"
     bounds = []  # (seconds, text)
     t_traffic, hows = 0.0, []
-    for a in inputs.values():
+    read = op.read(inputs) if getattr(op, "read", None) is not None else inputs
+    for a in read.values():
         key = ("traffic", op.traffic, a.nbytes, threads)
         if key not in cache:
             cache[key] = traffic_time(a, op.traffic, threads)

@@ -720,6 +720,14 @@ def _verify_inputs(case, dtype, rng):
     return inp
 
 
+def _verify_read(inputs):
+    """What every verify_draft must read: all draft probabilities (each is
+    checked) and each request's first target row (the first draft token is
+    always judged); the later target rows only up to a rejection, which the
+    draw decides, so they are not counted."""
+    return {"draft_probs": inputs["draft_probs"], "x0": np.ascontiguousarray(inputs["x"][:, 0])}
+
+
 def _softmax_c_verify(case, inputs, threads):
     from . import serving
 
@@ -787,6 +795,10 @@ class Op:
     exps : int
         exps the op must compute per element of ``x`` (0: no exp bound,
         e.g. when selection may skip elements).
+    read : callable, optional
+        ``read(inputs) -> dict`` of the arrays (or views) every
+        implementation must read, when that is less than ``inputs``: the
+        traffic bound passes over these only. None: all of ``inputs``.
     """
 
     name: str
@@ -799,6 +811,7 @@ class Op:
     check: Optional[Callable] = None
     traffic: str = "read"
     exps: int = 0
+    read: Optional[Callable] = None
 
 
 def _row_op(name, baseline, domain, out_shape, onnx_node, reduce=False):
@@ -903,12 +916,13 @@ OPS: Dict[str, Op] = {
     ),
     "verify_draft": Op(
         "verify_draft", _verify_inputs, lambda case, inputs: inputs["draft_tokens"],
-        lambda case, inputs: inputs["x"].nbytes + inputs["draft_probs"].nbytes, "bytes", "sample",
+        lambda case, inputs: sum(a.nbytes for a in _verify_read(inputs).values()), "bytes", "sample",
         {
             "softmax_c": _softmax_c_verify,
             "numpy": _numpy_verify,
         },
         check=_verify_check,
+        read=_verify_read,
     ),
     "topk_softmax": Op(
         "topk_softmax", _peaked, _topk_oracle, _topk_bytes, "bytes", "topk",
