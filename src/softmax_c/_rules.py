@@ -204,7 +204,7 @@ def rows(x, ax, name):
     n = x.shape[ax]
     if n == 0:
         raise ValueError(f"{name}: empty vocabulary (axis {ax} has length 0)")
-    xm = np.moveaxis(x, ax, -1)
+    xm = x if ax == x.ndim - 1 else np.moveaxis(x, ax, -1)
     batch = xm.shape[:-1]
     x2 = xm.reshape(-1, n)
     if x2.dtype != kdt:

@@ -25,6 +25,15 @@ __all__ = ["SampleResult", "VerifyResult", "sample", "verify_draft", "topk_softm
 
 # ----------------------------------------------------------------- helpers --
 
+_PLAIN = (type(None), int, float)
+
+
+def _scalar_param(v):
+    """True for a parameter the one-for-all-rows path takes: None, a Python
+    or NumPy scalar (not an array, not a 0-d array, not a list)."""
+    return type(v) in _PLAIN or not (np.ndim(v) or isinstance(v, np.ndarray))
+
+
 def _generator(seed):
     if seed is None:
         return np.random.default_rng()
@@ -170,13 +179,15 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
     >>> softmax_c.sample(np.log([[0.7, 0.2, 0.1]]), top_k=1, seed=0)
     array([0])
     """
-    serving = dict(offset=offset, prev_tokens=prev_tokens, repetition_penalty=repetition_penalty,
-                   presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
-                   logit_bias=logit_bias, allowed_tokens=allowed_tokens, logprobs=logprobs)
-    if (any(v is not None for v in serving.values()) or logprobs_mode != "raw"
-            or any(np.ndim(v) or isinstance(v, np.ndarray) for v in (temperature, top_k, top_p, min_p, seed))):
+    if (offset is not None or prev_tokens is not None or repetition_penalty is not None
+            or presence_penalty is not None or frequency_penalty is not None or logit_bias is not None
+            or allowed_tokens is not None or logprobs is not None or logprobs_mode != "raw"
+            or not all(_scalar_param(v) for v in (temperature, top_k, top_p, min_p, seed))):
         return _sample_serving(logits, temperature, top_k, top_p, min_p, axis, seed, out,
-                               logprobs_mode=logprobs_mode, **serving)
+                               logprobs_mode=logprobs_mode, offset=offset, prev_tokens=prev_tokens,
+                               repetition_penalty=repetition_penalty, presence_penalty=presence_penalty,
+                               frequency_penalty=frequency_penalty, logit_bias=logit_bias,
+                               allowed_tokens=allowed_tokens, logprobs=logprobs)
     t = R.in_range(temperature, "temperature", 0, math.inf)
     k = 0 if top_k is None else R.integer(top_k, "top_k", lo=1)
     p = 1.0 if top_p is None else R.in_range(top_p, "top_p", 0, 1, lo_open=True)
