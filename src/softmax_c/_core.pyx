@@ -369,13 +369,18 @@ cdef bint _fast_out(cnp.ndarray a, object out):
     return op == ap or op + nb <= ap or ap + nb <= op
 
 
-def softmax_fast(x, axis, double temperature, bint log_mode, out=None):
+def softmax_fast(x, axis, temperature, bint log_mode, out):
     """The common call without Python-level overhead, recognised by layout
-    only (_fast_view; `out` None or as _fast_out says).  Returns the result
-    (`out` when given), or None for any other layout (the front then takes
-    the general path).  `temperature` must already be valid (the front
-    checks it with the first line of ``_rules.positive_finite``): every
-    argument rule lives in ``_rules.py``."""
+    only (_fast_view; `out` None or as _fast_out says) and by a `temperature`
+    that is a Python float in (0, inf) (the first line of
+    ``_rules.positive_finite``: True == 1.0 is not one).  Returns the result
+    (`out` when given), or None for anything else (the front then takes the
+    general path, where every argument rule lives: ``_rules.py``)."""
+    if type(temperature) is not float:
+        return None
+    cdef double tt = <double>temperature
+    if not (0.0 < tt <= 1.7976931348623157e308):  # finite and > 0 (NaN fails too)
+        return None
     cdef sc_view v
     cdef int t = _fast_view(x, axis, &v)
     if t < 0:
@@ -393,7 +398,7 @@ def softmax_fast(x, axis, double temperature, bint log_mode, out=None):
         y = _big_empty(nd, shape, t)  # the output cache (_output_cache.pxi)
     else:
         y = cnp.PyArray_EMPTY(nd, shape, t, 0)
-    _run_softmax(_code_of(t), a, y, &v, temperature, log_mode)
+    _run_softmax(_code_of(t), a, y, &v, tt, log_mode)
     return y
 
 
