@@ -19,6 +19,8 @@ import numpy as np
 import softmax_c as sc
 from softmax_c._bench.limits import fma_peak
 
+from goals_core import ort_session  # benchmarks/ is on sys.path when run as a script
+
 
 def _per_call(f, seconds):
     """Median seconds per call of f over about `seconds` of calls."""
@@ -41,20 +43,12 @@ def paired(fs, rounds, seconds=0.1):
 
 
 def ort_softmax(shape, threads):
+    """A callable running ONNX Runtime's Softmax on `threads` threads
+    (goals_core.ort_session), or None without onnxruntime."""
     try:
-        import onnxruntime as ort
-        from onnx import TensorProto, helper
+        sess = ort_session("Softmax", shape, threads)
     except ImportError:
         return None
-    node = helper.make_node("Softmax", ["x"], ["y"], axis=-1)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     return lambda x: sess.run(None, {"x": x})
 
 

@@ -60,6 +60,32 @@ def is_half(dtype):
     return dtype == F16 or is_bfloat16(dtype)
 
 
+def with_weights(a, b, name):
+    """The logsumexp-family rules for an input `a` (named `name`) and
+    optional weights `b` (scipy's): both coerced, `b` broadcast against `a`,
+    their common dtype promoted as scipy does (NEP 50: a Python scalar
+    weight does not widen a's dtype; integers and bools compute in float64).
+    Returns (a, b or None, kernel dtype, result dtype)."""
+    a = as_array(a, name)
+    if b is None:
+        kdt, rdt = compute_dtypes(a.dtype, name)
+        return a, None, kdt, rdt
+    b_obj = b
+    b = as_array(b, "b")
+    compute_dtypes(b.dtype, "b")
+    compute_dtypes(a.dtype, name)
+    weak = isinstance(b_obj, (int, float)) and not isinstance(b_obj, bool)
+    dt = np.result_type(a.dtype, b_obj) if weak else np.result_type(a.dtype, b.dtype)
+    if dt.kind != "f":
+        dt = np.result_type(dt, np.float64) if dt.kind in "biu" else dt
+    try:
+        a, b = np.broadcast_arrays(a, b)
+    except ValueError:
+        raise ValueError(f"b with shape {b.shape} does not broadcast against {name} with shape {a.shape}") from None
+    kdt, rdt = compute_dtypes(dt, name)
+    return a, b, kdt, rdt
+
+
 def lse_dtype(kdt):
     """The dtype logsumexp's kernel writes for kernel dtype `kdt`: float32 for
     the halves (a half-precision lse would lose the merge), else `kdt`."""

@@ -189,24 +189,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=No
         res = _core.logsumexp_fast(a, axis, keepdims)  # None: not the common layout
         if res is not None:
             return res
-    a = R.as_array(a, "a")
-    if b is not None:
-        b_obj = b
-        b = R.as_array(b, "b")
-        R.compute_dtypes(b.dtype, "b")
-        R.compute_dtypes(a.dtype, "a")
-        # NEP 50: a Python scalar weight does not widen a's dtype (as scipy).
-        weak = isinstance(b_obj, (int, float)) and not isinstance(b_obj, bool)
-        dt = np.result_type(a.dtype, b_obj) if weak else np.result_type(a.dtype, b.dtype)
-        if dt.kind != "f":
-            dt = np.result_type(dt, np.float64) if dt.kind in "biu" else dt
-        try:
-            a, b = np.broadcast_arrays(a, b)
-        except ValueError:
-            raise ValueError(f"b with shape {b.shape} does not broadcast against a with shape {a.shape}") from None
-        kdt, rdt = R.compute_dtypes(dt, "a")
-    else:
-        kdt, rdt = R.compute_dtypes(a.dtype, "a")
+    a, b, kdt, rdt = R.with_weights(a, b, "a")
     rdt = R.lse_dtype(rdt)  # float16 / bfloat16 input: float32 result
     if a.ndim == 0:
         a = a.reshape(1)

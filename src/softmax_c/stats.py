@@ -91,23 +91,7 @@ def softmax_stats(x, axis=-1, *, temperature=1.0, b=None):
     from . import _core
 
     t = _rules.positive_finite(temperature, "temperature")
-    x = _rules.as_array(x, "x")
-    if b is not None:
-        b_obj = b
-        b = _rules.as_array(b, "b")
-        _rules.compute_dtypes(b.dtype, "b")
-        _rules.compute_dtypes(x.dtype, "x")
-        weak = isinstance(b_obj, (int, float)) and not isinstance(b_obj, bool)
-        dt = np.result_type(x.dtype, b_obj) if weak else np.result_type(x.dtype, b.dtype)
-        if dt.kind != "f":
-            dt = np.result_type(dt, np.float64) if dt.kind in "biu" else dt
-        try:
-            x, b = np.broadcast_arrays(x, b)
-        except ValueError:
-            raise ValueError(f"b with shape {b.shape} does not broadcast against x with shape {x.shape}") from None
-        kdt, _ = _rules.compute_dtypes(dt, "x")
-    else:
-        kdt, _ = _rules.compute_dtypes(x.dtype, "x")
+    x, b, kdt, _ = _rules.with_weights(x, b, "x")
     odt = _rules.lse_dtype(kdt)
     scalar = x.ndim == 0
     if scalar:
