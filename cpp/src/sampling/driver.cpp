@@ -283,6 +283,17 @@ struct SampleJob : RowsIn<T> {
   int64_t* out;
 };
 
+// Row r's warpers from a params struct of per-row arrays (sc_sample_params,
+// sc_verify_params: the same field names) into j, "off" values normalised:
+// top_k outside (0, n) -> 0, top_p >= 1 -> 1.
+template <class T, class P>
+void set_row_warpers(SampleJob<T>& j, const P& p, int64_t r, int64_t n) {
+  j.temperature = p.temperature[r];
+  j.top_k = p.top_k[r] > 0 && p.top_k[r] < n ? p.top_k[r] : 0;
+  j.top_p = p.top_p[r] < 1.0 ? p.top_p[r] : 1.0;
+  j.min_p = p.min_p[r];
+}
+
 // The warpers' result on one row: the candidates (cx, ci, ce)[0..cnt) of the
 // thread's scratch, in index order, and the rule that keeps a prefix of them
 // (the order's boundary element (bx, bi), and e >= emin for min-p).
@@ -537,10 +548,7 @@ int sample_batch_impl(const SamplingRowKernels<T>& k, const T* x, int64_t rows, 
       const T* y = processed_row(p, r, xr, n);
       if (!y) return false;
       SampleJob<T> j = j0;
-      j.temperature = p.temperature[r];
-      j.top_k = p.top_k[r] > 0 && p.top_k[r] < n ? p.top_k[r] : 0;
-      j.top_p = p.top_p[r] < 1.0 ? p.top_p[r] : 1.0;
-      j.min_p = p.min_p[r];
+      set_row_warpers(j, p, r, n);
       const int64_t tok = sample_row(j, y, p.u[r], s);
       out[r] = tok;
       if (p.logprob && tok >= 0) {
@@ -667,8 +675,8 @@ void verify_request(const VerifyJob<T>& v, int64_t r, RowScratch<T>& s) {
     v.bad[row] = neg ? 1 : (std::fabs(sum - 1.0) > kDraftSumTol ? 2 : 0);
     return v.bad[row] == 0;
   };
-  SampleJob<T> j{{v.k, nullptr, 1, n, 0, 1}, nullptr, p.temperature[r], p.top_k[r] > 0 && p.top_k[r] < n ? p.top_k[r] : 0,
-                 p.top_p[r] < 1.0 ? p.top_p[r] : 1.0, p.min_p[r], nullptr};
+  SampleJob<T> j{{v.k, nullptr, 1, n, 0, 1}, nullptr, 1.0, 0, 1.0, 0.0, nullptr};
+  set_row_warpers(j, p, r, n);
   const double* u = p.u + r * (kd + 1);
   const T* xr0 = v.x + r * (kd + 1) * v.rs;
   bool ok = true;
@@ -806,6 +814,14 @@ int check_sample(double temperature, int64_t top_k, double top_p, double min_p) 
   return SC_OK;
 }
 
+// check_sample on every row of a params struct of per-row warpers.
+template <class P>
+int check_row_warpers(const P& p, int64_t rows) {
+  for (int64_t r = 0; r < rows; ++r)
+    if (int st = check_sample(p.temperature[r], p.top_k[r] < 0 ? 0 : p.top_k[r], p.top_p[r], p.min_p[r])) return st;
+  return SC_OK;
+}
+
 }  // namespace
 }  // namespace sc
 
@@ -830,9 +846,7 @@ int sc_sample_batch(int dtype, const void* x, int64_t rows, int64_t n, int64_t r
     if (int st = sc::check_rows(rows, n)) return st;
     if (!params) return sc::invalid("params: NULL");
     const sc_sample_params& p = *params;
-    for (int64_t r = 0; r < rows; ++r)
-      if (int st = sc::check_sample(p.temperature[r], p.top_k[r] < 0 ? 0 : p.top_k[r], p.top_p[r], p.min_p[r]))
-        return st;
+    if (int st = sc::check_row_warpers(p, rows)) return st;
     if (p.logprobs < 0 || p.logprobs > n) return sc::invalid("logprobs: must be in [0, n], got %lld", (long long)p.logprobs);
     return sc::dispatch_dtype(dtype, [&](auto tag) {
       using T = decltype(tag);
@@ -849,9 +863,7 @@ int sc_verify_draft(int dtype, const void* x, int64_t rows, int64_t k, int64_t n
     if (k < 0) return sc::invalid("k: must be >= 0, got %lld", (long long)k);
     if (!params) return sc::invalid("params: NULL");
     const sc_verify_params& p = *params;
-    for (int64_t r = 0; r < rows; ++r)
-      if (int st = sc::check_sample(p.temperature[r], p.top_k[r] < 0 ? 0 : p.top_k[r], p.top_p[r], p.min_p[r]))
-        return st;
+    if (int st = sc::check_row_warpers(p, rows)) return st;
     for (int64_t i = 0; i < rows * k; ++i)
       if (p.draft_tokens[i] < 0 || p.draft_tokens[i] >= n)
         return sc::invalid("draft_tokens: %lld outside [0, %lld)", (long long)p.draft_tokens[i], (long long)n);

@@ -733,6 +733,13 @@ bool half_rows_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
   return true;
 }
 
+// w (n x cw, rows contiguous) = float(x) for n rows xn apart of cw columns
+// xi apart: a block of half-precision columns widened, one row at a time.
+template <class S>
+void widen_cols(const HalfKernels<S>& h, const S* x, int64_t xn, int64_t xi, int64_t n, int64_t cw, float* w) {
+  for (int64_t row = 0; row < n; ++row) h.widen(x + row * xn, xi, w + row * cw, cw);
+}
+
 // inner > 1: a block of col_w columns of an outer row is widened into
 // float32 scratch (n x col_w, rows contiguous), computed there in place by
 // the float32 column kernels (softmax_col_block) and rounded once on store.
@@ -747,7 +754,7 @@ bool half_cols_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
     const auto [ox, oy, ob] = j.outer(r);
     const S* x = j.x + ox + c0 * v.x_inner;
     S* y = j.y + oy + c0 * v.y_inner;
-    for (int64_t row = 0; row < n; ++row) j.h->widen(x + row * v.x_n, v.x_inner, w + row * cw, cw);
+    widen_cols(*j.h, x, v.x_n, v.x_inner, n, cw, w);
     softmax_col_block(*j.k, w, cw, 1, w, cw, 1, n, cw, j.it, j.it_lo, j.scaled, j.log_mode, true);
     for (int64_t row = 0; row < n; ++row) j.h->scale_narrow(w + row * cw, y + row * v.y_n, v.y_inner, cw, 1.0f);
   }
@@ -771,6 +778,17 @@ inline int64_t half_col_width(const KernelTable& t, int64_t n, int64_t inner) {
   return w < t.f32.col_tile ? w : t.f32.col_tile;
 }
 
+// The items of a half-precision job: blocks of col_w columns (cols_task)
+// when inner > 1 and a block fits its scratch (half_col_width), else one
+// (strided) row per item (rows_task).  Sets j.col_w.
+template <class S, class Cols, class Rows>
+int run_half(const KernelTable& t, HalfJob<S>& j, int64_t rows, Cols&& cols_task, Rows&& rows_task) {
+  const sc_view& v = *j.v;
+  j.col_w = v.x_n == 0 ? 0 : half_col_width(t, v.n, v.inner);
+  if (j.col_w > 0) return run_items(rows * col_blocks(v.inner, j.col_w), grain_for(v.n * j.col_w), cols_task);
+  return run_items(rows * v.inner, grain_for(v.n), rows_task);
+}
+
 template <class S>
 int softmax_half_impl(const KernelTable& t, const S* x, S* y, const sc_view& v, double temperature, bool log_mode) {
   HalfJob<S> j;
@@ -786,12 +804,8 @@ int softmax_half_impl(const KernelTable& t, const S* x, S* y, const sc_view& v, 
   j.log_mode = log_mode;
   j.scaled = temperature != 1.0;
   inverse_temperature<float>(temperature, &j.it, &j.it_lo);
-  j.col_w = v.x_n == 0 ? 0 : half_col_width(t, v.n, v.inner);
-  if (j.col_w > 0) {
-    const int64_t items = rows * col_blocks(v.inner, j.col_w);
-    return run_items(items, grain_for(v.n * j.col_w), [&](int64_t b, int64_t e) { return half_cols_task(j, b, e); });
-  }
-  return run_items(rows * v.inner, grain_for(v.n), [&](int64_t b, int64_t e) { return half_rows_task(j, b, e); });
+  return run_half(t, j, rows, [&](int64_t b, int64_t e) { return half_cols_task(j, b, e); },
+                  [&](int64_t b, int64_t e) { return half_rows_task(j, b, e); });
 }
 
 // logsumexp of S x (and S weights b) into float32 out / sign: the chunks of
@@ -830,10 +844,8 @@ bool lse_half_cols_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
   for (int64_t i = i0; i < i1; ++i) {
     const auto [r, c0, cw] = col_block(i, v.inner, W);
     const auto [ox, oy, ob] = j.outer(r);
-    for (int64_t row = 0; row < n; ++row) {
-      j.h->widen(j.x + ox + c0 * v.x_inner + row * v.x_n, v.x_inner, wx + row * cw, cw);
-      if (j.b) j.h->widen(j.b + ob + c0 * v.b_inner + row * v.b_n, v.b_inner, wb + row * cw, cw);
-    }
+    widen_cols(*j.h, j.x + ox + c0 * v.x_inner, v.x_n, v.x_inner, n, cw, wx);
+    if (j.b) widen_cols(*j.h, j.b + ob + c0 * v.b_inner, v.b_n, v.b_inner, n, cw, wb);
     const int64_t yo = oy + c0 * v.y_inner;
     if (!lse_col_block(*j.k, wx, cw, 1, j.b ? wb : nullptr, cw, 1, n, cw, j.out + yo, j.sign ? j.sign + yo : nullptr,
                        v.y_inner, j.fin, &px, &pb))
@@ -866,13 +878,8 @@ int lse_half_impl(const KernelTable& t, const S* x, const S* b, float* out, floa
     }
     return SC_OK;
   }
-  j.col_w = v.x_n == 0 ? 0 : half_col_width(t, v.n, v.inner);
-  if (j.col_w > 0) {
-    const int64_t items = rows * col_blocks(v.inner, j.col_w);
-    return run_items(items, grain_for(v.n * j.col_w),
-                     [&](int64_t b0, int64_t e0) { return lse_half_cols_task(j, b0, e0); });
-  }
-  return run_items(rows * v.inner, grain_for(v.n), [&](int64_t b0, int64_t e0) { return lse_half_task(j, b0, e0); });
+  return run_half(t, j, rows, [&](int64_t b0, int64_t e0) { return lse_half_cols_task(j, b0, e0); },
+                  [&](int64_t b0, int64_t e0) { return lse_half_task(j, b0, e0); });
 }
 
 // SC_OK, or SC_EINVAL naming the first bad field.
