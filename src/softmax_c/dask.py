@@ -55,6 +55,7 @@ from . import log_softmax as _np_log_softmax
 from . import logsumexp as _np_logsumexp
 from . import softmax as _np_softmax
 from . import _rules
+from .sampling import _GAMMA, _mix64  # SplitMix64's constants, shared with the per-row streams
 from .stats import _lse_stats, merge_stats, softmax_stats
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "scaled_dot_product_attention", "sample", "topk_softmax"]
@@ -504,26 +505,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 #   NotImplementedError (they need the global order of the whole row);
 #   rechunk the vocabulary into one chunk.
 
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _mix64(z):
-    """splitmix64's finaliser (Steele, Lea, Flood 2014), on uint64 arrays
-    (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
 
 def _gumbel(seed, rows, c0, width):
     """G(r, t) = -log(-log U) for rows `rows` (global, int64) and tokens
     c0 .. c0 + width - 1: U from the hash of (seed, r, t), in (0, 1)."""
-    golden = np.uint64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
-        ks = _mix64(np.uint64(int(seed) % 2**64) * golden + np.uint64(1))
-        kr = _mix64(ks ^ (np.asarray(rows, np.uint64) * golden))[:, None]
+        ks = _mix64(np.uint64(int(seed) % 2**64) * _GAMMA + np.uint64(1))
+        kr = _mix64(ks ^ (np.asarray(rows, np.uint64) * _GAMMA))[:, None]
         t = np.arange(c0, c0 + width, dtype=np.uint64)[None, :]
-        h = _mix64(kr + t * golden + np.uint64(0x632BE59BD9B4E019))
+        h = _mix64(kr + t * _GAMMA + np.uint64(0x632BE59BD9B4E019))
     u = ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
     return -np.log(-np.log(u))
 

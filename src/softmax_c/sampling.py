@@ -239,11 +239,19 @@ def counter_uniforms(seed, offset):
     ``mix64(state + (offset[r] + 1) * gamma)``, top 53 bits / 2**53 (uint64
     arithmetic mod 2**64, gamma = 0x9E3779B97F4A7C15).  A pure function of
     (seed[r], offset[r]): no state, no dependence on the batch."""
+    return _unit(_counter_output(seed, offset))
+
+
+def _counter_output(seed, offset):
+    """Output number offset[r] of row r's SplitMix64 stream (uint64)."""
     s = np.asarray(seed, dtype=np.uint64)
     o = np.asarray(offset, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        key = _mix64(s + _GAMMA)
-        z = _mix64(key + (o + np.uint64(1)) * _GAMMA)
+        return _mix64(_mix64(s + _GAMMA) + (o + np.uint64(1)) * _GAMMA)
+
+
+def _unit(z):
+    """uint64 -> float64 uniform in [0, 1): the top 53 bits / 2**53."""
     return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
@@ -417,13 +425,11 @@ def counter_uniform_block(seed, offset, m):
     but a block: with z = the 64-bit output :func:`counter_uniforms` takes its
     uniform from, uniform j of the row is ``mix64(z + (j + 1) * gamma)``, top
     53 bits / 2**53.  Shape (rows, m); a pure function of (seed[r], offset[r])."""
-    s = np.asarray(seed, dtype=np.uint64)[:, None]
-    o = np.asarray(offset, dtype=np.uint64)[:, None]
+    z = _counter_output(seed, offset)[:, None]
     j = np.arange(1, m + 1, dtype=np.uint64)[None, :]
     with np.errstate(over="ignore"):
-        z = _mix64(_mix64(s + _GAMMA) + (o + np.uint64(1)) * _GAMMA)
         w = _mix64(z + j * _GAMMA)
-    return np.ascontiguousarray((w >> np.uint64(11)).astype(np.float64) * 2.0 ** -53)
+    return np.ascontiguousarray(_unit(w))
 
 
 def verify_draft(target_logits, draft_tokens, draft_probs=None, *, temperature=1.0, top_k=None, top_p=None,
