@@ -519,3 +519,18 @@ def test_fast_path_equals_general_path(sc, target, dtype, axis, keepdims, rng):
     np.testing.assert_allclose(fast, expect, rtol=3e-6 if dtype != np.float64 else 1e-13)
     if axis is None:
         assert sc.logsumexp(np.array([0.0, -40.0], dtype=np.float64)) == pytest.approx(4.248354255291589e-18, rel=1e-12)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_subnormal_tie_weight_does_not_overflow(sc, target, axis):
+    # The max element carries a subnormal weight, so the exclusion finish's
+    # s / c overflowed and log1p(inf) gave +inf (fuzz seed 5550339653234);
+    # the result is log of the other terms, about -0.588.
+    a = np.array([1.788e-07, 1.067e+01, 2.041e+00, -1.772e+01, -9.898e+00])
+    b = np.array([6.38645191e-02, 1.48219694e-323, 6.38645191e-02, 6.38645191e-02, 6.38645191e-02])
+    a2, b2 = (np.stack([v, v], axis=1 - axis) for v in (a, b))
+    got, sign = sc.logsumexp(a2, axis=axis, b=b2, return_sign=True)
+    want = ref.logsumexp(a, b=b)
+    assert np.all(np.isfinite(got)) and np.all(sign == 1)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    assert -0.6 < want < -0.58

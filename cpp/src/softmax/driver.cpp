@@ -425,15 +425,18 @@ bool lse_small(T M, double S) {
 }
 
 // scipy's finish from the exclusion sums: s (entries below the max M) and
-// c (the tie weight): q = s / c, sign = sign(q + 1) sign(c), q -> -q - 2
-// when q < -1, out = log1p(q) + log|c| + M (scipy.special._logsumexp).
+// c (the tie weight): q = s / c, sign = sign(q + 1) sign(c), out =
+// log|s + c| + M as log1p(q) + log|c| + M (scipy.special._logsumexp) while
+// |q| <= 1, and as log|s| + log1p(c / s) + M when s outweighs c: there s / c
+// may overflow (a subnormal tie weight: log1p(inf) gave +inf, fuzz seed
+// 5550339653234), and q < -1 needs no reflection.
 template <class T>
 void lse_finish_excluded(T M, double s, double c, T* out, T* sign) {
   if (c == 0.0) return lse_finish(M, s, out, sign);  // ties of weights summing to 0
-  double q = s / c;
+  const double q = s / c;
   const double sg = double((q + 1 > 0) - (q + 1 < 0)) * ((c > 0) - (c < 0));
-  if (q < -1) q = -q - 2;
-  const double l = std::log1p(q) + std::log(std::fabs(c)) + double(M);
+  const double l = (std::fabs(q) > 1 ? std::log(std::fabs(s)) + std::log1p(c / s)
+                                     : std::log1p(q) + std::log(std::fabs(c))) + double(M);
   if (sign) {
     *out = T(l);
     *sign = T(sg);
