@@ -485,6 +485,11 @@ def test_load_16_threads_every_function():
     print(r.stdout)
 
 
+# ASan keeps freed blocks in its quarantine (256 MiB by default) and adds
+# redzones, so RSS grows with every allocation until the quarantine is full:
+# a leak check by RSS says nothing there (CI's sanitizer run saw +26 MiB).
+@pytest.mark.skipif(bool(os.environ.get("SOFTMAX_C_SANITIZER")),
+                    reason="RSS is not a leak measure under ASan (its quarantine holds freed memory)")
 def test_no_rss_growth_over_many_small_calls():
     rng = np.random.default_rng(3)
     xs = [rng.standard_normal(s).astype(dt) for s in [(7,), (3, 17), (4, 5, 6)] for dt in (np.float32, np.float64)]
