@@ -48,6 +48,7 @@ cdef extern from "softmax_c/attention.h" nogil:
         int64_t alibi_h
         const void* sinks
         int64_t sinks_h
+        int32_t kv_dtype
     ctypedef struct sc_attn_ragged:
         int64_t batch
         const int64_t* cu_q
@@ -103,7 +104,7 @@ def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarra
                    int causal, double scale, band=None):
     """out (and lse) = attention(q, k, v).  q (..., Hq, L, E), k (..., H, S, E),
     v (..., H, S, Ev), out (..., Hq, L, Ev), lse None or (..., Hq, L), mask None
-    or (..., Hq, L, S) bool / q's dtype; same batch shape everywhere; every byte
+    or (..., Hq, L, S) bool / the compute dtype (float32, or float64 for float64 q); same batch shape everywhere; every byte
     stride a multiple of the item size (the front makes sure).  Returns True
     (the answer ``_rules.call_kernel`` expects of a binding that ran)."""
     cdef sc_attn a
@@ -114,6 +115,7 @@ def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarra
     if nb > SC_ATTN_MAX_BATCH:
         raise ValueError(f"at most {SC_ATTN_MAX_BATCH} batch dimensions")
     a.dtype = _dtype_code(q)
+    a.kv_dtype = _dtype_code(k)
     a.batch_ndim = nb
     for d in range(nb):
         a.batch_shape[d] = q.shape[d]
@@ -175,6 +177,7 @@ def attention_ragged_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, cnp.ndarr
     cdef int64_t lq = q.shape[1] if nd == 4 else 0
     cdef int st
     a.dtype = _dtype_code(q)
+    a.kv_dtype = _dtype_code(k)
     a.batch_ndim = 0
     a.Hq, a.E, a.H, a.Ev = q.shape[nd - 2], q.shape[nd - 1], k.shape[kd - 2], v.shape[kd - 1]
     a.L = a.S = 0

@@ -124,6 +124,24 @@ def kernel_float(x, name, dtypes=None):
         raise TypeError(f"{name}: expected {names}, got dtype {x.dtype}")
 
 
+def attention_dtypes(q, k, v, names=("query", "key", "value")):
+    """The compute dtype of an attention call on arrays q, k, v: float64 when
+    they are float64, else float32 (float16 / bfloat16 storage widened in
+    registers, as float32 q with a half cache).  TypeError naming the array:
+    a dtype other than float16, bfloat16, float32, float64; k and v of
+    different dtypes; float64 mixed with another dtype."""
+    for name, x in zip(names, (q, k, v)):
+        if not (x.dtype in KERNEL_DTYPES or is_half(x.dtype)):
+            raise TypeError(f"{name}: expected float16, bfloat16, float32 or float64, got dtype {x.dtype}"
+                            + ("" if x.dtype.kind in "biufc" else f"; for bfloat16 install ml_dtypes: {BF16_EXTRA}"))
+    if k.dtype != v.dtype:
+        raise TypeError(f"{names[1]} and {names[2]} must share a dtype, got {k.dtype} and {v.dtype}")
+    if (q.dtype == F64) != (k.dtype == F64):
+        raise TypeError(f"{names[0]} ({q.dtype}) and {names[1]}/{names[2]} ({k.dtype}): float64 attention "
+                        "needs float64 throughout")
+    return F64 if q.dtype == F64 else F32
+
+
 # ----------------------------------------------------------------- coercion --
 
 def as_array(x, name, native=False):

@@ -36,7 +36,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     query : array_like, shape (..., Hq, L, E)
     key : array_like, shape (..., H, S, E)
     value : array_like, shape (..., H, S, Ev)
-        float32 or float64, all three the same dtype.  2-D inputs ``(L, E)``
+        float32, float16, bfloat16 (``ml_dtypes``) or float64.  `key` and
+        `value` share a dtype; `query` may differ (a float32 query against a
+        bfloat16 cache), except that float64 goes with float64 only.  Half
+        precision is widened in registers and computed in float32 (no
+        float32 copy of any array).  2-D inputs ``(L, E)``
         are accepted.  The leading (batch) dimensions broadcast against each
         other, as in torch's matmul.  Any strides (e.g. a transposed
         ``(B, T, H, D)`` view): nothing is copied.
@@ -62,10 +66,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return_lse : bool, optional
         Also return the log-sum-exp of the scaled, masked scores.
     out : ndarray, or tuple of two ndarrays with ``return_lse``, optional
-        Where to write the output: shape ``(..., Hq, L, Ev)``, the inputs'
+        Where to write the output: shape ``(..., Hq, L, Ev)``, the query's
         dtype, writeable, any strides.  With ``return_lse`` either that array
         (the lse is then allocated) or a pair ``(out, lse)``, the lse of shape
-        ``(..., Hq, L)``.  Checked before anything is written.
+        ``(..., Hq, L)`` and the lse's dtype.  Checked before anything is written.
     window_size, softcap, alibi_slopes, sinks : optional
         The serving extras of :func:`flash_attn_varlen_func` (window measured
         from the diagonal that `causal_alignment` picks; ``alibi_slopes`` and
@@ -74,9 +78,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     Returns
     -------
     out : ndarray, shape (..., Hq, L, Ev)
-        A fully masked query row gives zeros (never NaN).
+        In the query's dtype (half precision: rounded once from the float32
+        result).  A fully masked query row gives zeros (never NaN).
     lse : ndarray, shape (..., Hq, L)
-        Only with ``return_lse``; ``-inf`` for a fully masked row.  Partial
+        Only with ``return_lse``; ``-inf`` for a fully masked row.  float32
+        (float64 for float64 inputs): a half-precision lse would lose the merge.  Partial
         results over key shards combine exactly with :func:`merge_attention`.
 
     Raises
@@ -105,13 +111,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     q = R.as_array(query, "query", native=True)
     k = R.as_array(key, "key", native=True)
     v = R.as_array(value, "value", native=True)
+    cdt = R.attention_dtypes(q, k, v)  # the compute dtype: lse, a float mask, alibi, sinks
     for name, x in (("query", q), ("key", k), ("value", v)):
-        R.kernel_float(x, name)
         if x.ndim < 2:
             raise ValueError(f"{name}: expected at least 2 dimensions (..., L, E), got shape {x.shape}")
-    if not (q.dtype == k.dtype == v.dtype):
-        raise TypeError(f"query, key and value must have one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    dtype = q.dtype
+    dtype = q.dtype  # the output's
     if R.real(dropout_p, "dropout_p") != 0.0:
         raise ValueError(f"dropout_p must be 0 (inference only), got {dropout_p}")
     is_causal = R.boolean(is_causal, "is_causal")
@@ -153,8 +157,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         mask = R.as_array(attn_mask, "attn_mask", native=True)
         if mask.dtype == np.bool_:
             pass
-        elif mask.dtype.kind == "f":
-            mask = mask.astype(dtype, copy=False)
+        elif mask.dtype.kind == "f" or R.is_bfloat16(mask.dtype):
+            mask = mask.astype(cdt, copy=False)
         else:
             raise TypeError(f"attn_mask: expected a bool or float mask, got dtype {mask.dtype}")
         try:
@@ -175,8 +179,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         cap = R.real(softcap, "softcap")
         if not cap >= 0.0:
             raise ValueError(f"softcap must be >= 0, got {softcap}")
-        al = _per_head(alibi_slopes, "alibi_slopes", hq, 1, dtype, False)
-        sk = _per_head(sinks, "sinks", hq, 1, dtype, False)
+        al = _per_head(alibi_slopes, "alibi_slopes", hq, 1, cdt, False)
+        sk = _per_head(sinks, "sinks", hq, 1, cdt, False)
         band = (_CAUSAL[causal_alignment], left, right, cap, None if al is None else al[0],
                 None if sk is None else sk[0])
     full_q = batch + (hq, L, E)
@@ -185,7 +189,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     lse_out = None
     if out is not None and return_lse and isinstance(out, (tuple, list)):
-        out, lse_out = R.check_outs(out, ((result_shape, dtype), (lse_shape, dtype)))
+        out, lse_out = R.check_outs(out, ((result_shape, dtype), (lse_shape, cdt)))
     elif out is not None:
         R.check_out(out, result_shape, dtype)
 
@@ -201,12 +205,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     mf = None if mask is None else np.broadcast_to(R.kernel_view(mask), batch + (hq, L, S))
     inputs = (q, k, v) + (() if mask is None else (mask,))
 
-    def target(o, shape):  # the caller's array, unless it overlaps an input
+    def target(o, shape, dt):  # the caller's array, unless it overlaps an input
         if o is None or any(np.shares_memory(o, x) for x in inputs):
-            return _core.output_empty(shape, dtype)
+            return _core.output_empty(shape, dt)
         return o
-    res = target(out, result_shape)
-    lse = target(lse_out, lse_shape) if return_lse else None
+    res = target(out, result_shape, dtype)
+    lse = target(lse_out, lse_shape, cdt) if return_lse else None
     of = res[None] if two_d else res  # views, even of a strided out
     lf = None if lse is None else (lse[None] if two_d else lse)
     R.call_kernel(_core.attention_into, qf, kf, vf, mf, of, lf,
@@ -235,7 +239,9 @@ def merge_attention(outputs, lses, *, out=None):
     ----------
     outputs : sequence of array_like, each shape (..., L, Ev)
     lses : sequence of array_like, each shape (..., L)
-        One per output.  float32 or float64.
+        One per output.  Outputs float32, float16 or bfloat16 (as
+        :func:`scaled_dot_product_attention` returns them) with float32 lses;
+        float64 with float64.
     out : tuple of two ndarrays, optional
         ``(out, lse)``: where to write the results (shapes as returned, the
         inputs' dtype, writeable, any strides).  Checked before anything is
@@ -245,7 +251,7 @@ def merge_attention(outputs, lses, *, out=None):
     -------
     out : ndarray, shape (..., L, Ev)
     lse : ndarray, shape (..., L)
-        In the inputs' dtype.  A shard with ``lse = -inf`` (no key seen)
+        out in the outputs' dtype, lse in the lses'.  A shard with ``lse = -inf`` (no key seen)
         contributes nothing, whatever its output holds; if every shard has
         ``-inf`` the output is zeros and the lse ``-inf``.
 
@@ -269,27 +275,32 @@ def merge_attention(outputs, lses, *, out=None):
     if len(outputs) != len(lses):
         raise ValueError(f"outputs has {len(outputs)} shards, lses has {len(lses)}")
     dtype = outputs[0].dtype
-    for name, xs in (("outputs", outputs), ("lses", lses)):
-        for x in xs:
-            R.kernel_float(x, name)
-            if x.dtype != dtype:
-                raise TypeError(f"{name}: every shard must have dtype {dtype}, got {x.dtype}")
+    for x in outputs:
+        R.attention_dtypes(x, x, x, ("outputs",) * 3)
+        if x.dtype != dtype:
+            raise TypeError(f"outputs: every shard must have dtype {dtype}, got {x.dtype}")
+    cdt = R.F64 if dtype == R.F64 else R.F32  # the lse's and the arithmetic's
+    for x in lses:
+        if x.dtype != cdt:
+            raise TypeError(f"lses: every shard must have dtype {cdt} (outputs are {dtype}), got {x.dtype}")
     o = np.stack(outputs)
     lv = np.stack(lses)
     if o.ndim < 2 or o.shape[:-1] != lv.shape:
         raise ValueError(f"outputs (stacked {o.shape}) and lses (stacked {lv.shape}) do not match")
     if out is not None:
-        out = R.check_outs(out, ((o.shape[1:], dtype), (lv.shape[1:], dtype)))
+        out = R.check_outs(out, ((o.shape[1:], dtype), (lv.shape[1:], cdt)))
     live = lv != -np.inf
     m = np.max(np.where(live, lv, -np.inf), axis=0)
-    shift = np.where(np.isfinite(m), m, 0).astype(dtype)
+    shift = np.where(np.isfinite(m), m, 0).astype(cdt)
     with np.errstate(over="ignore", invalid="ignore"):
-        w = np.where(live, np.exp(lv - shift), 0).astype(dtype)
+        w = np.where(live, np.exp(lv - shift), 0).astype(cdt)
         total = w.sum(axis=0)
         empty = total == 0
         safe = np.where(empty, 1, total)
+        # half shards are widened by the product (float32 arithmetic), the
+        # sum rounded once to the outputs' dtype
         merged = np.where(live[..., None], (w / safe)[..., None] * o, 0).sum(axis=0).astype(dtype)
-        lse = np.where(empty, -np.inf, shift + np.log(safe)).astype(dtype)
+        lse = np.where(empty, -np.inf, shift + np.log(safe)).astype(cdt)
     if out is None:
         return merged, lse
     out[0][...] = merged

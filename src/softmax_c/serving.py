@@ -77,14 +77,17 @@ def _alloc(shape, dtype):
     return _core.output_empty(shape, dtype)
 
 
-def _outputs(out, return_lse, shape, lse_shape, dtype):
+def _outputs(out, return_lse, shape, lse_shape, q):
+    """(out, lse): out in q's dtype, lse in the compute dtype (float32 for
+    half precision)."""
+    dtype, ldt = q.dtype, R.F64 if q.dtype == R.F64 else R.F32
     lse_out = None
     if out is not None and return_lse and isinstance(out, (tuple, list)):
-        out, lse_out = R.check_outs(out, ((shape, dtype), (lse_shape, dtype)))
+        out, lse_out = R.check_outs(out, ((shape, dtype), (lse_shape, ldt)))
     elif out is not None:
         R.check_out(out, shape, dtype)
     res = _alloc(shape, dtype) if out is None else out
-    lse = (_alloc(lse_shape, dtype) if lse_out is None else lse_out) if return_lse else None
+    lse = (_alloc(lse_shape, ldt) if lse_out is None else lse_out) if return_lse else None
     return res, lse
 
 
@@ -133,12 +136,10 @@ def _check_qkv(q, k, v, qdims, kdims):
     q = R.as_array(q, "q", native=True)
     k = R.as_array(k, "k", native=True)
     v = R.as_array(v, "v", native=True)
+    R.attention_dtypes(q, k, v, ("q", "k", "v"))
     for name, x, nd in (("q", q, qdims), ("k", k, kdims), ("v", v, kdims)):
-        R.kernel_float(x, name)
         if x.ndim != nd:
             raise ValueError(f"{name}: expected {nd} dimensions, got shape {x.shape}")
-    if not (q.dtype == k.dtype == v.dtype):
-        raise TypeError(f"q, k and v must have one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
     if k.shape[:-1] != v.shape[:-1]:
         raise ValueError(f"k {k.shape} and v {v.shape} must agree except in the last dimension")
     hq, e = q.shape[-2:]
@@ -178,7 +179,10 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
         Packed keys and values, or with `block_table` a paged cache
         ``(num_blocks, block_size, H, E)``: sequence ``b``'s keys are the first
         ``cu_seqlens_k[b+1] - cu_seqlens_k[b]`` slots of its blocks in order.
-        float32 or float64, one dtype; ``Hq`` a multiple of ``H`` (GQA / MQA).
+        float32, float16, bfloat16 or float64 (dtype rules of
+        :func:`scaled_dot_product_attention`: a half cache with a float32 or
+        half `q`; output in q's dtype, lse float32); ``Hq`` a multiple of
+        ``H`` (GQA / MQA).
     cu_seqlens_q, cu_seqlens_k : ndarray of int32 or int64, shape (batch + 1,)
         Non-decreasing, starting at 0; the last entry is ``total`` (packed).
     max_seqlen_q, max_seqlen_k : int, optional
@@ -231,10 +235,10 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
     batch = cq.size - 1
     nk = np.diff(ck)
     bt = _block_table(block_table, batch, nk, k.shape[1], k.shape[0]) if paged else None
-    dt = q.dtype
+    dt = R.attention_dtypes(q, k, v)  # the compute dtype
     slopes = _per_head(alibi_slopes, "alibi_slopes", hq, batch, dt, True)
     sk = _per_head(sinks, "sinks", hq, 1, dt, False)
-    res, lse = _outputs(out, return_lse, (q.shape[0], hq, ev), (hq, q.shape[0]), dt)
+    res, lse = _outputs(out, return_lse, (q.shape[0], hq, ev), (hq, q.shape[0]), q)
     _attend(q, k, v, res, lse, causal, scale, left, right, softcap, slopes, sk, cq, nk, None if paged else ck[:-1], bt)
     return (res, lse) if return_lse else res
 
@@ -286,8 +290,8 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
         k = R.as_array(k, "k", native=True)
         v = R.as_array(v, "v", native=True)
         for name, x, want in (("k", k, (batch, None, h, e)), ("v", v, (batch, None, h, ev))):
-            if x.dtype != q.dtype:
-                raise TypeError(f"{name}: dtype {x.dtype}, the cache's is {q.dtype}")
+            if x.dtype != kc.dtype:
+                raise TypeError(f"{name}: dtype {x.dtype}, the cache's is {kc.dtype}")
             if x.ndim != 4 or x.shape[0] != batch or x.shape[2:] != want[2:]:
                 raise ValueError(f"{name}: expected shape ({batch}, Lnew, {h}, {want[3]}), got {x.shape}")
         if k.shape[1] != v.shape[1]:
@@ -327,10 +331,10 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
         ids = np.take_along_axis(bt, pos // bs, axis=1) if lnew else None
         if lnew:
             _check_appends(ids * bs + pos % bs, bs, lnew)
-    dt = q.dtype
+    dt = R.attention_dtypes(q, kc, vc)  # the compute dtype
     slopes = _per_head(alibi_slopes, "alibi_slopes", hq, batch, dt, True)
     sk = _per_head(sinks, "sinks", hq, 1, dt, False)
-    res, lse = _outputs(out, return_lse, (batch, lq, hq, ev), (batch, hq, lq), dt)
+    res, lse = _outputs(out, return_lse, (batch, lq, hq, ev), (batch, hq, lq), q)
     # ---- validated: append, then attend ----
     if lnew:
         if paged:

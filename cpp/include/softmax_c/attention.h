@@ -23,7 +23,12 @@ enum sc_attn_mask { SC_MASK_NONE = 0, SC_MASK_BOOL = 1, SC_MASK_FLOAT = 2 };
 enum sc_attn_causal { SC_CAUSAL_NONE = 0, SC_CAUSAL_UPPER_LEFT = 1, SC_CAUSAL_LOWER_RIGHT = 2 };
 
 typedef struct sc_attn {
-  int32_t dtype;      /* SC_F32 or SC_F64: q, k, v, out, lse and a float mask */
+  /* Storage dtypes: dtype of q and out (SC_F32, SC_F64, SC_F16, SC_BF16),
+   * kv_dtype of k and v (the same codes; SC_F64 only with SC_F64).  The
+   * kernels compute in float64 for SC_F64, else in float32 (halves widened
+   * in registers, each output rounded once): lse, a float mask, alibi and
+   * sinks are in that compute dtype. */
+  int32_t dtype;
   int32_t batch_ndim; /* leading (batch) dimensions, <= SC_ATTN_MAX_BATCH */
   int64_t batch_shape[SC_ATTN_MAX_BATCH];
   int64_t q_batch[SC_ATTN_MAX_BATCH], k_batch[SC_ATTN_MAX_BATCH], v_batch[SC_ATTN_MAX_BATCH];
@@ -39,7 +44,7 @@ typedef struct sc_attn {
   int64_t o_h, o_l, o_e;
   void* lse; /* NULL: not wanted; else (batch..., Hq, L) */
   int64_t lse_h, lse_l;
-  const void* mask; /* bool (1 byte, nonzero = attend) or dtype (added); -inf masks out */
+  const void* mask; /* bool (1 byte, nonzero = attend) or compute dtype (added); -inf masks out */
   int32_t mask_kind;
   int64_t mask_h, mask_l, mask_s;
   int32_t causal; /* sc_attn_causal; lower-right: key j <= i + S - L */
@@ -55,10 +60,11 @@ typedef struct sc_attn {
   int32_t align; /* sc_attn_causal code of the diagonal d(i) when causal is NONE */
   int64_t window_left, window_right;
   double softcap;
-  const void* alibi; /* NULL or dtype per query head, stride alibi_h */
+  const void* alibi; /* NULL or compute dtype per query head, stride alibi_h */
   int64_t alibi_h;
-  const void* sinks; /* NULL or dtype per query head, stride sinks_h */
+  const void* sinks; /* NULL or compute dtype per query head, stride sinks_h */
   int64_t sinks_h;
+  int32_t kv_dtype;
 } sc_attn;
 
 /* SC_OK, SC_EINVAL (bad sizes), SC_ENOMEM (scratch). */

@@ -57,6 +57,38 @@ constexpr double kInlineFlops = 4e6;         // below this, no thread wake-up
 
 size_t align64(size_t b) { return (b + 63) / 64 * 64; }
 
+// Bytes per element of a storage dtype (q/out: dtype; k/v: kv_dtype).
+int64_t dtype_bytes(int dt) { return dt == SC_F64 ? 8 : dt == SC_F32 ? 4 : 2; }
+bool is_half_code(int dt) { return dt == SC_F16 || dt == SC_BF16; }
+
+// One query row (element offset off, stride q_e) widened to T in dst (E
+// elements) when the query is stored in half precision: the kernels pack
+// float32 Q^T from it.  Per kernel call, never the whole query.
+template <class S, class T>
+void widen_row(const void* q, int64_t off, int64_t E, int64_t q_e, T* dst) {
+  const S* p = static_cast<const S*>(q) + off;
+  for (int64_t e = 0; e < E; ++e) dst[e] = T(to_f32(p[e * q_e]));
+}
+
+// One output row in the storage dtype of q/out (a.dtype): put(e, v) writes
+// element e, rounded once from double (float32 output) or from the float32
+// value (half output: the row is a float32 computation; the double
+// normalisation rounds to float first).
+struct OutRow {
+  char* p;
+  int64_t step;
+  int dt;
+  void put(int64_t e, double v) const {
+    char* d = p + e * step;
+    switch (dt) {
+      case SC_F64: *reinterpret_cast<double*>(d) = v; break;
+      case SC_F16: *reinterpret_cast<f16*>(d) = from_f32<f16>(float(v)); break;
+      case SC_BF16: *reinterpret_cast<bf16*>(d) = from_f32<bf16>(float(v)); break;
+      default: *reinterpret_cast<float*>(d) = float(v); break;
+    }
+  }
+};
+
 template <class T>
 struct Job {
   const sc_attn* a;
@@ -106,8 +138,10 @@ bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t
   SC_ASSERT(rows >= 1 && j0 <= j1);
   const auto& bo = sq.bo;
   const int64_t work = job.k->work_elems(rows, a.E, a.Ev);
+  const bool half_q = is_half_code(a.dtype);
   const size_t pb = align64(sizeof(T*) * rows), ib = align64(sizeof(int64_t) * rows), tb = align64(sizeof(T) * rows);
-  const size_t bytes = pb * 2 + ib * 3 + tb + align64(sizeof(T) * work);
+  const size_t wb = align64(sizeof(T) * work), qb = half_q ? align64(sizeof(T) * rows * a.E) : 0;
+  const size_t bytes = pb * 2 + ib * 3 + tb + wb + qb;
   char* s = static_cast<char*>(thread_scratch(Scratch::kAttnWork, bytes));
   if (!s) return false;
   const T** qp = reinterpret_cast<const T**>(s);
@@ -117,14 +151,24 @@ bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t
   int64_t* dg = reinterpret_cast<int64_t*>(s + 2 * pb + 2 * ib);
   T* slope = reinterpret_cast<T*>(s + 2 * pb + 3 * ib);
   T* wk = reinterpret_cast<T*>(s + 2 * pb + 3 * ib + tb);
-  const T* q = static_cast<const T*>(a.q) + bo[kQ];
+  T* wq = reinterpret_cast<T*>(s + 2 * pb + 3 * ib + tb + wb);
   const size_t msz = a.mask_kind == SC_MASK_BOOL ? 1 : sizeof(T);
   const char* mk = static_cast<const char*>(a.mask) + (a.mask ? bo[kMask] * int64_t(msz) : 0);
   int64_t jmax = INT64_MIN, jmin = INT64_MAX;
   const T* al = a.band && a.alibi ? static_cast<const T*>(a.alibi) + sq.alibi : nullptr;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t i = r / job.gs, hq = h * job.gs + r % job.gs;
-    qp[r - r0] = q + hq * a.q_h + i * a.q_l;
+    const int64_t qoff = bo[kQ] + hq * a.q_h + i * a.q_l;
+    if (half_q) {
+      T* w = wq + (r - r0) * a.E;
+      if (a.dtype == SC_F16)
+        widen_row<f16>(a.q, qoff, a.E, a.q_e, w);
+      else
+        widen_row<bf16>(a.q, qoff, a.E, a.q_e, w);
+      qp[r - r0] = w;
+    } else {
+      qp[r - r0] = static_cast<const T*>(a.q) + qoff;
+    }
     if (a.mask_kind != SC_MASK_NONE) mp[r - r0] = mk + (hq * a.mask_h + i * a.mask_l) * int64_t(msz);
     const int64_t d = i + sq.off;  // the row's diagonal
     lim[r - r0] = d + job.right;
@@ -142,7 +186,7 @@ bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t
   rs.E = a.E;
   rs.Ev = a.Ev;
   rs.q = qp;
-  rs.q_e = a.q_e;
+  rs.q_e = half_q ? 1 : a.q_e;
   rs.lim = job.has_lim ? lim : nullptr;
   rs.lo = job.has_lo ? lo : nullptr;
   rs.softcap = a.band ? T(a.softcap) : T(0);
@@ -151,12 +195,14 @@ bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t
   rs.mask = a.mask_kind != SC_MASK_NONE ? mp : nullptr;
   rs.mask_s = a.mask_s;
   rs.mask_float = a.mask_kind == SC_MASK_FLOAT;
-  rs.k = static_cast<const T*>(a.k) + bo[kK] + h * a.k_h;
+  const int64_t kvb = dtype_bytes(a.kv_dtype);
+  rs.k = static_cast<const char*>(a.k) + (bo[kK] + h * a.k_h) * kvb;
   rs.k_s = a.k_s;
   rs.k_e = a.k_e;
-  rs.v = static_cast<const T*>(a.v) + bo[kV] + h * a.v_h;
+  rs.v = static_cast<const char*>(a.v) + (bo[kV] + h * a.v_h) * kvb;
   rs.v_s = a.v_s;
   rs.v_e = a.v_e;
+  rs.kv_dtype = a.kv_dtype;
   rs.blocks = sq.blocks;
   rs.block = job.block;
   rs.k_blk = job.k_blk;
@@ -193,16 +239,21 @@ double add_sink(const sc_attn& a, int64_t hq, double* m, double* l) {
   return w;
 }
 
+OutRow out_row(const sc_attn& a, const std::array<int64_t, 6>& bo, int64_t hq, int64_t i) {
+  const int64_t b = dtype_bytes(a.dtype);
+  return OutRow{static_cast<char*>(a.out) + (bo[kOut] + hq * a.o_h + i * a.o_l) * b, a.o_e * b, a.dtype};
+}
+
 template <class T>
 void finish_row(const sc_attn& a, const std::array<int64_t, 6>& bo, int64_t hq, int64_t i, const T* o, double m, double l) {
-  T* out = static_cast<T*>(a.out) + bo[kOut] + hq * a.o_h + i * a.o_l;
+  const OutRow out = out_row(a, bo, hq, i);
   const double f = add_sink<T>(a, hq, &m, &l);
   if (l == 0.0 || f == 0.0) {
-    for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = T(0);
+    for (int64_t e = 0; e < a.Ev; ++e) out.put(e, 0.0);
   } else if (f == 1.0) {
-    for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = T(double(o[e]) / l);
+    for (int64_t e = 0; e < a.Ev; ++e) out.put(e, double(o[e]) / l);
   } else {
-    for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = T(double(o[e]) * f / l);
+    for (int64_t e = 0; e < a.Ev; ++e) out.put(e, double(o[e]) * f / l);
   }
   if (a.lse) {
     T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
@@ -272,8 +323,8 @@ void merge_row(const sc_attn& a, const std::array<int64_t, 6>& bo, int64_t hq, i
     const double f = add_sink<T>(a, hq, &M, &L);
     for (int64_t e = 0; e < a.Ev; ++e) acc[e] *= f;
   }
-  T* out = static_cast<T*>(a.out) + bo[kOut] + hq * a.o_h + i * a.o_l;
-  for (int64_t e = 0; e < a.Ev; ++e) out[e * a.o_e] = L == 0.0 ? T(0) : T(acc[e] / L);
+  const OutRow out = out_row(a, bo, hq, i);
+  for (int64_t e = 0; e < a.Ev; ++e) out.put(e, L == 0.0 ? 0.0 : acc[e] / L);
   if (a.lse) {
     T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
     *lse = L == 0.0 ? T(-INFINITY) : T(M + std::log(L));
@@ -542,6 +593,11 @@ int check(const sc_attn* p) {
   if (a.mask_kind != SC_MASK_NONE && !a.mask) return invalid("mask: must not be NULL with mask_kind %d", int(a.mask_kind));
   if (a.causal < SC_CAUSAL_NONE || a.causal > SC_CAUSAL_LOWER_RIGHT) return invalid("causal: unknown code %d", int(a.causal));
   if (!a.q || !a.k || !a.v || !a.out) return invalid("q, k, v, out: must not be NULL");
+  if (a.dtype < SC_F32 || a.dtype > SC_BF16) return invalid("dtype: unknown code %d", int(a.dtype));
+  if (a.kv_dtype < SC_F32 || a.kv_dtype > SC_BF16) return invalid("kv_dtype: unknown code %d", int(a.kv_dtype));
+  if ((a.dtype == SC_F64) != (a.kv_dtype == SC_F64))
+    return invalid("kv_dtype: float64 q/out need float64 k/v and back, got dtype %d, kv_dtype %d", int(a.dtype),
+                   int(a.kv_dtype));
   if (a.band && (a.window_left < -1 || a.window_right < -1))
     return invalid("window: bounds must be >= -1, got (%lld, %lld)", (long long)a.window_left, (long long)a.window_right);
   if (a.band && !(a.softcap >= 0.0)) return invalid("softcap: must be >= 0");
@@ -566,6 +622,9 @@ int check_ragged(const sc_attn* a, const sc_attn_ragged* g) {
   return SC_OK;
 }
 
+// The dtype the kernels compute in: float64 for float64 q/k/v, else float32.
+int compute_dtype(const sc_attn& a) { return a.dtype == SC_F64 ? SC_F64 : SC_F32; }
+
 }  // namespace
 }  // namespace sc
 
@@ -574,7 +633,7 @@ extern "C" {
 int sc_attention_ragged(const sc_attn* a, const sc_attn_ragged* g) {
   return sc::c_abi([&] {
     if (int st = sc::check_ragged(a, g)) return st;
-    return sc::dispatch_dtype(a->dtype, [&](auto tag) {
+    return sc::dispatch_dtype(sc::compute_dtype(*a), [&](auto tag) {
       using T = decltype(tag);
       return sc::attention_ragged<T>(*a, *g, sc::of<T>(sc::active()->attn));
     });
@@ -584,7 +643,7 @@ int sc_attention_ragged(const sc_attn* a, const sc_attn_ragged* g) {
 int sc_attention(const sc_attn* a) {
   return sc::c_abi([&] {
     if (int st = sc::check(a)) return st;
-    return sc::dispatch_dtype(a->dtype, [&](auto tag) {
+    return sc::dispatch_dtype(sc::compute_dtype(*a), [&](auto tag) {
       using T = decltype(tag);
       return sc::attention<T>(*a, sc::of<T>(sc::active()->attn));
     });

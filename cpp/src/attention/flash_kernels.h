@@ -26,8 +26,10 @@
 // with a non-finite entry takes a path that skips zero weights.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "attention/table.h"
+#include "core/half.h"
 #include "core/sc_assert.h"
 #include "simd/exp.h"
 #include "simd/loops.h"
@@ -89,24 +91,51 @@ inline typename V::T attn_lane0(V v) {
   return t[0];
 }
 
+// The storage of K and V (AttnRowSet::kv_dtype): the compute type T, or a
+// half type (float16, bfloat16; with T = float) widened exactly in registers
+// on every load (simd HalfLanes: vcvtph2ps, or a 16-bit shift for bfloat16),
+// so a half cache is read at half the bytes and never copied whole.
+template <class V, class KT, bool = std::is_same_v<KT, typename V::T>>
+struct KvLanes {  // KT == T
+  using T = typename V::T;
+  static V load(const T* p) { return V::load(p); }
+  static V load_partial(const T* p, int64_t n) { return V::load_partial(p, n, T(0)); }
+};
+template <class V, class KT>
+struct KvLanes<V, KT, false> {
+  static_assert(is_half_v<KT> && std::is_same_v<typename V::T, float>, "K/V storage: T, or a half type with float");
+  static V load(const KT* p) { return HalfLanes<V, KT>::load(p); }
+  static V load_partial(const KT* p, int64_t n) { return HalfLanes<V, KT>::load_partial(p, n, 0.0f); }
+};
+// One stored element as T (exact).
+template <class T, class KT>
+inline T kv_elem(KT x) {
+  if constexpr (is_half_v<KT>) {
+    return T(to_f32(x));
+  } else {
+    return x;
+  }
+}
+
 // True when rows [0, n) x cols [0, w) (row stride ld, w a multiple of N) are
 // all finite: x * 0 is NaN exactly for inf and NaN.  Four independent chains
 // (one chain is FMA-latency bound: it cost 25% of a decode call in perf).
-template <class V>
-bool attn_tile_finite(const typename V::T* x, int64_t ld, int64_t n, int64_t w) {
+template <class V, class KT>
+bool attn_tile_finite(const KT* x, int64_t ld, int64_t n, int64_t w) {
   constexpr int64_t N = V::N;
+  using L = KvLanes<V, KT>;
   V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
   const V zero = V::zero();
   for (int64_t j = 0; j < n; ++j) {
-    const typename V::T* r = x + j * ld;
+    const KT* r = x + j * ld;
     int64_t c = 0;
     for (; c + 4 * N <= w; c += 4 * N) {
-      a0 = fma(V::load(r + c), zero, a0);
-      a1 = fma(V::load(r + c + N), zero, a1);
-      a2 = fma(V::load(r + c + 2 * N), zero, a2);
-      a3 = fma(V::load(r + c + 3 * N), zero, a3);
+      a0 = fma(L::load(r + c), zero, a0);
+      a1 = fma(L::load(r + c + N), zero, a1);
+      a2 = fma(L::load(r + c + 2 * N), zero, a2);
+      a3 = fma(L::load(r + c + 3 * N), zero, a3);
     }
-    for (; c < w; c += N) a0 = fma(V::load(r + c), zero, a0);
+    for (; c < w; c += N) a0 = fma(L::load(r + c), zero, a0);
   }
   const typename V::T s = reduce_add((a0 + a1) + (a2 + a3));
   return s == s;
@@ -114,25 +143,27 @@ bool attn_tile_finite(const typename V::T* x, int64_t ld, int64_t n, int64_t w) 
 
 // Keys [j, end) that lie in one block of a paged cache (all of them when
 // the keys are not paged): their count, and in *k, *v the rows of key j.
-template <class T>
-inline int64_t attn_run(const AttnRowSet<T>& a, int64_t j, int64_t end, const T** k, const T** v) {
+template <class KT, class T>
+inline int64_t attn_run(const AttnRowSet<T>& a, int64_t j, int64_t end, const KT** k, const KT** v) {
+  const KT* k0 = static_cast<const KT*>(a.k);
+  const KT* v0 = static_cast<const KT*>(a.v);
   if (!a.blocks) {
-    *k = a.k + j * a.k_s;
-    *v = a.v + j * a.v_s;
+    *k = k0 + j * a.k_s;
+    *v = v0 + j * a.v_s;
     return end - j;
   }
   const int64_t b = j / a.block, r = j - b * a.block;
-  *k = a.k + a.blocks[b] * a.k_blk + r * a.k_s;
-  *v = a.v + a.blocks[b] * a.v_blk + r * a.v_s;
+  *k = k0 + a.blocks[b] * a.k_blk + r * a.k_s;
+  *v = v0 + a.blocks[b] * a.v_blk + r * a.v_s;
   return a.block - r < end - j ? a.block - r : end - j;
 }
 
-// n value rows from src (row stride a.v_s) packed to n x Evp, zero padded.
-template <class T>
-void attn_pack_v(const AttnRowSet<T>& a, const T* src, int64_t n, int64_t Evp, T* dst) {
+// n value rows from src (row stride a.v_s) packed to n x Evp as T, zero padded.
+template <class KT, class T>
+void attn_pack_v(const AttnRowSet<T>& a, const KT* src, int64_t n, int64_t Evp, T* dst) {
   for (int64_t j = 0; j < n; ++j, src += a.v_s, dst += Evp) {
     int64_t e = 0;
-    for (; e < a.Ev; ++e) dst[e] = src[e * a.v_e];
+    for (; e < a.Ev; ++e) dst[e] = kv_elem<T>(src[e * a.v_e]);
     for (; e < Evp; ++e) dst[e] = T(0);
   }
 }
@@ -142,31 +173,35 @@ void attn_pack_v(const AttnRowSet<T>& a, const T* src, int64_t n, int64_t Evp, T
 // block, or not paged; V also needs unit stride and Ev a multiple of the
 // vector width), else gathered into kbuf (n x E) / vbuf (n x Evp): a paged
 // tile that spans several blocks (block_size < the tile) costs one copy
-// of the tile into the thread's workspace, then reads like a dense one.
-template <class T>
+// of the tile into the thread's workspace, then reads like a dense one.  A
+// half-precision tile is always gathered, widened: the panel kernel's
+// broadcasts then read float32, and the copy (E + Ev per key) is small
+// beside the tile's 2 x rows x (E + Ev) flops per key.
+template <class KT, class T>
 void attn_kv_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T* kbuf, T* vbuf, const T** kt,
                   int64_t* ks, int64_t* ke, const T** vt, int64_t* vs) {
-  const T *k, *v;
+  const KT *k, *v;
   const int64_t run = attn_run(a, j0, j0 + n, &k, &v);
-  const bool pack_v = a.v_e != 1 || Evp != a.Ev;
-  if (run == n) {
-    *kt = k;
-    *ks = a.k_s;
-    *ke = a.k_e;
-    if (!pack_v) {
-      *vt = v;
-      *vs = a.v_s;
+  if constexpr (std::is_same_v<KT, T>) {
+    if (run == n) {
+      *kt = k;
+      *ks = a.k_s;
+      *ke = a.k_e;
+      if (a.v_e == 1 && Evp == a.Ev) {
+        *vt = v;
+        *vs = a.v_s;
+        return;
+      }
+      attn_pack_v(a, v, n, Evp, vbuf);
+      *vt = vbuf;
+      *vs = Evp;
       return;
     }
-    attn_pack_v(a, v, n, Evp, vbuf);
-    *vt = vbuf;
-    *vs = Evp;
-    return;
   }
   for (int64_t j = 0; j < n;) {
     const int64_t m = attn_run(a, j0 + j, j0 + n, &k, &v);
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t e = 0; e < a.E; ++e) kbuf[(j + i) * a.E + e] = k[i * a.k_s + e * a.k_e];
+      for (int64_t e = 0; e < a.E; ++e) kbuf[(j + i) * a.E + e] = kv_elem<T>(k[i * a.k_s + e * a.k_e]);
     attn_pack_v(a, v, m, Evp, vbuf + j * Evp);
     j += m;
   }
@@ -310,8 +345,8 @@ inline void attn_pv_block(const typename V::T* pt, const typename V::T* v, int64
 
 // The rare path: a V tile holds inf or NaN, so zero weights are skipped.
 // Weight of row r, key j: w[r * rs + j * js].
-template <class V>
-void attn_pv_careful(const typename V::T* w, int64_t rs, int64_t js, const typename V::T* v, int64_t v_s, int64_t n,
+template <class V, class KT>
+void attn_pv_careful(const typename V::T* w, int64_t rs, int64_t js, const KT* v, int64_t v_s, int64_t n,
                      int64_t rows, const typename V::T* alpha, typename V::T* o, int64_t ldo, int64_t Evp) {
   for (int64_t r = 0; r < rows; ++r) {
     typename V::T* orow = o + r * ldo;
@@ -321,7 +356,8 @@ void attn_pv_careful(const typename V::T* w, int64_t rs, int64_t js, const typen
       const typename V::T wj = w[r * rs + j * js];
       if (wj == 0) continue;
       const V p = V::set1(wj);
-      for (int64_t c = 0; c < Evp; c += V::N) store(orow + c, fma(p, V::load(v + j * v_s + c), V::load(orow + c)));
+      for (int64_t c = 0; c < Evp; c += V::N)
+        store(orow + c, fma(p, KvLanes<V, KT>::load(v + j * v_s + c), V::load(orow + c)));
     }
   }
 }
@@ -379,7 +415,7 @@ void attn_online_softmax(typename V::T* st, int64_t n, typename V::T* m, typenam
   }
 }
 
-template <class V>
+template <class V, class KT>
 void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
   using T = typename V::T;
   constexpr int64_t N = V::N, P = AttnPanel<V>::P, Bc = kAttnTileKeys;
@@ -416,7 +452,7 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
     const T *kt, *vt;
     int64_t ks, ke, vs;
-    attn_kv_tile(a, j0, bc, Evp, kbuf, vp, &kt, &ks, &ke, &vt, &vs);
+    attn_kv_tile<KT>(a, j0, bc, Evp, kbuf, vp, &kt, &ks, &ke, &vt, &vs);
     const bool careful = !attn_tile_finite<V>(vt, vs, bc, Evp);
     for (int64_t p = 0; p < np; ++p) {
       const int64_t prow = rows - p * P < P ? rows - p * P : P;
@@ -469,18 +505,18 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
 
 // s[r][kb] = qp_r . K[j + kb] for R rows and KB keys (E padded with zeros in
 // qp; the K tail is read with a partial load).
-template <class V, int R, int KB>
-inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const typename V::T* k, int64_t k_s, int64_t E,
+template <class V, int R, int KB, class KT>
+inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int64_t k_s, int64_t E,
                            typename V::T* s, int64_t lds) {
-  using T = typename V::T;
   constexpr int64_t N = V::N;
+  using L = KvLanes<V, KT>;
   V acc[R][KB];
   for (int r = 0; r < R; ++r)
     for (int kb = 0; kb < KB; ++kb) acc[r][kb] = V::zero();
   int64_t e = 0;
   for (; e + N <= E; e += N) {
     V kv[KB];
-    for (int kb = 0; kb < KB; ++kb) kv[kb] = V::load(k + kb * k_s + e);
+    for (int kb = 0; kb < KB; ++kb) kv[kb] = L::load(k + kb * k_s + e);
     for (int r = 0; r < R; ++r) {
       const V q = V::load(qp + r * Ep + e);
       for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
@@ -488,7 +524,7 @@ inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const typename V
   }
   if (e < E) {
     V kv[KB];
-    for (int kb = 0; kb < KB; ++kb) kv[kb] = V::load_partial(k + kb * k_s + e, E - e, T(0));
+    for (int kb = 0; kb < KB; ++kb) kv[kb] = L::load_partial(k + kb * k_s + e, E - e);
     for (int r = 0; r < R; ++r) {
       const V q = V::load(qp + r * Ep + e);
       for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
@@ -499,8 +535,8 @@ inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const typename V
 }
 
 // O[r, c..] = alpha_r O + sum_j p[r][j] V[j, c..] for R rows, NV vectors.
-template <class V, int R, int NV>
-inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const typename V::T* v, int64_t v_s, int64_t n,
+template <class V, int R, int NV, class KT>
+inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const KT* v, int64_t v_s, int64_t n,
                         const typename V::T* alpha, typename V::T* o, int64_t ldo) {
   constexpr int64_t N = V::N;
   V acc[R][NV];
@@ -510,7 +546,7 @@ inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const typename V::T
   }
   for (int64_t j = 0; j < n; ++j, v += v_s) {
     V vv[NV];
-    for (int c = 0; c < NV; ++c) vv[c] = V::load(v + c * N);
+    for (int c = 0; c < NV; ++c) vv[c] = KvLanes<V, KT>::load(v + c * N);
     for (int r = 0; r < R; ++r) {
       const V w = V::set1(p[r * ldp + j]);
       for (int c = 0; c < NV; ++c) acc[r][c] = fma(w, vv[c], acc[r][c]);
@@ -520,7 +556,7 @@ inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const typename V::T
     for (int c = 0; c < NV; ++c) store(o + r * ldo + c * N, acc[r][c]);
 }
 
-template <class V, int R>
+template <class V, int R, class KT>
 void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   using T = typename V::T;
   constexpr int64_t N = V::N, Bc = kAttnDotKeys;
@@ -541,23 +577,24 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   const bool pack = a.v_e != 1 || Evp != a.Ev;
   T one[R];
   for (int r = 0; r < R; ++r) one[r] = T(1);
-  // O = alpha O + P V over n keys whose rows start at vt (stride vs), their
-  // weights at column c0 of s.
-  auto pv = [&](const T* vt, int64_t vs, int64_t n, int64_t c0, const T* al) {
+  // O = alpha O + P V over n keys whose rows start at vt (stride vs; as
+  // stored, or packed as T), their weights at column c0 of s.
+  auto pv = [&](const auto* vt, int64_t vs, int64_t n, int64_t c0, const T* al) {
+    using VT = std::remove_cv_t<std::remove_pointer_t<decltype(vt)>>;
     if (!attn_tile_finite<V>(vt, vs, n, Evp)) {
       attn_pv_careful<V>(s + c0, Bc, 1, vt, vs, n, R, al, a.o, a.ldo, Evp);
       return;
     }
     int64_t c = 0;
-    for (; c + NV * N <= Evp; c += NV * N) attn_dot_pv<V, R, NV>(s + c0, Bc, vt + c, vs, n, al, a.o + c, a.ldo);
-    for (; c < Evp; c += N) attn_dot_pv<V, R, 1>(s + c0, Bc, vt + c, vs, n, al, a.o + c, a.ldo);
+    for (; c + NV * N <= Evp; c += NV * N) attn_dot_pv<V, R, NV, VT>(s + c0, Bc, vt + c, vs, n, al, a.o + c, a.ldo);
+    for (; c < Evp; c += N) attn_dot_pv<V, R, 1, VT>(s + c0, Bc, vt + c, vs, n, al, a.o + c, a.ldo);
   };
   for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
     // Scores, one run of keys in one block at a time (paged: the block
     // table is walked here, no copy of K).
     for (int64_t j = 0; j < bc;) {
-      const T *kt, *vt;
+      const KT *kt, *vt;
       const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
       int64_t i = 0;
       for (; i + KB <= n; i += KB) attn_dot_block<V, R, KB>(qp, Ep, kt + i * a.k_s, a.k_s, E, s + j + i, Bc);
@@ -583,22 +620,21 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       mr[r] = mnew;
     }
     // P V: V rows as stored, run by run (alpha applied with the first);
-    // packed first when they are strided or Ev is not a multiple of N.
-    for (int64_t j = 0; j < bc;) {
-      const T *kt, *vt;
-      int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
-      int64_t vs = a.v_s;
-      if (pack) {
-        n = bc;
-        for (int64_t i = 0; i < bc;) {
-          const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
-          attn_pack_v(a, vt, m, Evp, vp + i * Evp);
-          i += m;
-        }
-        vt = vp;
-        vs = Evp;
+    // packed first (as T) when they are strided or Ev is not a multiple of N.
+    if (pack) {
+      for (int64_t i = 0; i < bc;) {
+        const KT *kt, *vt;
+        const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
+        attn_pack_v(a, vt, m, Evp, vp + i * Evp);
+        i += m;
       }
-      pv(vt, vs, n, j, j == 0 ? alpha : one);
+      pv(static_cast<const T*>(vp), Evp, bc, 0, alpha);
+      continue;
+    }
+    for (int64_t j = 0; j < bc;) {
+      const KT *kt, *vt;
+      const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
+      pv(vt, a.v_s, n, j, j == 0 ? alpha : one);
       j += n;
     }
   }
@@ -608,19 +644,30 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   }
 }
 
-template <class V>
-void attn_flash(const AttnRowSet<typename V::T>* a) {
-  SC_ASSERT(a && a->rows >= 1 && a->j0 <= a->j1 && a->ldo >= a->Ev && a->ldo % V::N == 0 && a->work);
-  if (a->k_e == 1 && a->rows <= kAttnDotRows) {
-    switch (a->rows) {
-      case 1: return attn_flash_dot<V, 1>(*a);
-      case 2: return attn_flash_dot<V, 2>(*a);
-      case 3: return attn_flash_dot<V, 3>(*a);
-      case 4: return attn_flash_dot<V, 4>(*a);
+template <class V, class KT>
+void attn_flash_kv(const AttnRowSet<typename V::T>& a) {
+  if (a.k_e == 1 && a.rows <= kAttnDotRows) {
+    switch (a.rows) {
+      case 1: return attn_flash_dot<V, 1, KT>(a);
+      case 2: return attn_flash_dot<V, 2, KT>(a);
+      case 3: return attn_flash_dot<V, 3, KT>(a);
+      case 4: return attn_flash_dot<V, 4, KT>(a);
       default: break;
     }
   }
-  attn_flash_panels<V>(*a);
+  attn_flash_panels<V, KT>(a);
+}
+
+template <class V>
+void attn_flash(const AttnRowSet<typename V::T>* a) {
+  using T = typename V::T;
+  SC_ASSERT(a && a->rows >= 1 && a->j0 <= a->j1 && a->ldo >= a->Ev && a->ldo % V::N == 0 && a->work);
+  if constexpr (std::is_same_v<T, float>) {
+    if (a->kv_dtype == SC_F16) return attn_flash_kv<V, f16>(*a);
+    if (a->kv_dtype == SC_BF16) return attn_flash_kv<V, bf16>(*a);
+  }
+  SC_ASSERT(a->kv_dtype == (std::is_same_v<T, float> ? SC_F32 : SC_F64));
+  attn_flash_kv<V, T>(*a);
 }
 
 inline void fill_attention(AttentionKernels& t) {

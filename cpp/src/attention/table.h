@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "softmax_c/softmax_c.h"
+
 namespace sc {
 
 // One kernel call: a set of query rows that share one K/V head, against the
@@ -25,10 +27,13 @@ struct AttnRowSet {
   const void* const* mask;  // rows pointers to the mask at key 0 (nullptr: no mask)
   int64_t mask_s;           // mask element stride along keys
   int mask_float;           // 0: bool (uint8, nonzero = attend); 1: T added to the score
-  const T* k;  // key head: k_j[e] = k[j * k_s + e * k_e]
+  // Key head: k_j[e] = k[j * k_s + e * k_e] (element strides) in the
+  // storage kv_dtype: T's own code, or SC_F16 / SC_BF16 (with T = float).
+  const void* k;
   int64_t k_s, k_e;
-  const T* v;
+  const void* v;
   int64_t v_s, v_e;
+  int kv_dtype;
   // Paged keys (nullptr: key j's rows are k + j * k_s, v + j * v_s): key j
   // lives in block blocks[j / block], row j % block, i.e. at
   // k + blocks[j / block] * k_blk + (j % block) * k_s (v: v_blk, v_s).
