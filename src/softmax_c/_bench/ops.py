@@ -198,14 +198,13 @@ def _peaked(case, dtype, rng):
 
 
 def _qkv(case, dtype, rng):
-    """Standard normal query, key and value of an attention case."""
+    """Standard normal query, key and value of an attention case (half
+    dtypes: drawn in float32, rounded once)."""
     b, h, l, s, e = case.shape
     hkv = case.kv_heads or h
-    return {
-        "q": rng.standard_normal((b, h, l, e), dtype=dtype),
-        "k": rng.standard_normal((b, hkv, s, e), dtype=dtype),
-        "v": rng.standard_normal((b, hkv, s, e), dtype=dtype),
-    }
+    draw = np.float32 if dtype.itemsize == 2 else dtype
+    shapes = {"q": (b, h, l, e), "k": (b, hkv, s, e), "v": (b, hkv, s, e)}
+    return {n: rng.standard_normal(sh, dtype=draw).astype(dtype, copy=False) for n, sh in shapes.items()}
 
 
 # ------------------------------------------------------- serving attention --
@@ -479,15 +478,21 @@ def _scipy_row(name):
     return prepare
 
 
+def _torch_tensor(x):
+    """x as a torch tensor of its own dtype (float16 / bfloat16: the same
+    values; bfloat16 has no NumPy twin in torch.from_numpy)."""
+    import torch
+
+    if x.dtype.itemsize == 2:
+        return torch.from_numpy(x.astype(np.float32)).to(getattr(torch, x.dtype.name))
+    return torch.from_numpy(x)
+
+
 def _torch_row(name):
     def prepare(case, inputs, threads):
         import torch
 
-        x = inputs["x"]
-        if x.dtype.itemsize == 2:  # float16 / bfloat16: the same values as a torch tensor of that dtype
-            t = torch.from_numpy(x.astype(np.float32)).to(getattr(torch, x.dtype.name))
-        else:
-            t = torch.from_numpy(x)
+        t = _torch_tensor(inputs["x"])
         fn, dim = getattr(torch, name), case.axis
         return lambda: fn(t, dim=dim)
     return prepare
@@ -550,7 +555,7 @@ def _torch_attention(case, inputs, threads):
     import torch
     import torch.nn.functional as F
 
-    q, k, v = (torch.from_numpy(inputs[n]) for n in "qkv")
+    q, k, v = (_torch_tensor(inputs[n]) for n in "qkv")
     kw = {"is_causal": case.causal}
     if case.kv_heads:
         kw["enable_gqa"] = True

@@ -185,7 +185,7 @@ def run_case(case: Case, dtype, threads_list, budget: float, progress: Progress,
 
 #: The ops run in the half dtypes (the others take float32/float64 only)
 #: and the implementations compared there.
-HALF_OPS = ("softmax", "log_softmax", "logsumexp")
+HALF_OPS = ("softmax", "log_softmax", "logsumexp", "attention")
 HALF_IMPLS = (LIBRARY, "torch")
 
 
