@@ -53,7 +53,8 @@ constexpr int64_t kAttnDotRows = 4;
 // Measured (decode (1, 32, 1, 4096, 128), bf16 cache, 1 thread): 3.05 ->
 // 2.0 ms, 23 -> 33 GB/s: half the bytes per element leave the hardware
 // prefetcher too few misses in flight.  float32 rows: slower with it (4.1
-// -> 4.7-5.0 ms at 8 or 16 keys), so none.
+// -> 4.7-5.0 ms at 8 or 16 keys), so none.  32 / 64 keys ahead: within
+// the noise of a shared machine (-3 .. +2 %).
 constexpr int64_t kAttnPrefetchKeys = 16;
 
 template <class V>
@@ -71,7 +72,8 @@ int64_t attn_work_elems(int64_t rows, int64_t E, int64_t Ev) {
   const int64_t np = (rows + A::P - 1) / A::P, Evp = attn_round_up(Ev, A::N);
   const int64_t panels =
       np * A::P * E + kAttnTileKeys * A::P + kAttnTileKeys * Evp + np * A::P * 2 + A::P + kAttnTileKeys * E;
-  const int64_t dot = kAttnDotRows * attn_round_up(E, A::N) + kAttnDotRows * kAttnDotKeys + kAttnDotKeys * Evp;
+  const int64_t dot =
+      kAttnDotRows * attn_round_up(E, A::N) + kAttnDotRows * kAttnDotKeys + kAttnDotKeys * Evp + kAttnDotRows * Evp;
   return (panels > dot ? panels : dot) + 4 * A::N;
 }
 
@@ -537,8 +539,13 @@ inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int
       for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int kb = 0; kb < KB; ++kb) s[r * lds + kb] = reduce_add(acc[r][kb]);
+  for (int r = 0; r < R; ++r) {
+    if constexpr (KB == 8) {
+      reduce_add_8(acc[r], s + r * lds);
+    } else {
+      for (int kb = 0; kb < KB; ++kb) s[r * lds + kb] = reduce_add(acc[r][kb]);
+    }
+  }
 }
 
 // O[r, c..] = alpha_r O + sum_j p[r][j] V[j, c..] for R rows, NV vectors.
@@ -576,6 +583,7 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   T* qp = a.work;
   T* s = qp + R * Ep;
   T* vp = s + R * Bc;
+  T* o_was = vp + Bc * Evp;  // O before a tile's P V (R x Evp), for the careful redo
   T mr[R], lr[R], alpha[R];
   for (int r = 0; r < R; ++r) {
     for (int64_t e = 0; e < Ep; ++e) qp[r * Ep + e] = e < E ? a.q[r][e * a.q_e] * a.scale : T(0);
@@ -588,10 +596,11 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   T one[R];
   for (int r = 0; r < R; ++r) one[r] = T(1);
   // O = alpha O + P V over n keys whose rows start at vt (stride vs; as
-  // stored, or packed as T), their weights at column c0 of s.
-  auto pv = [&](const auto* vt, int64_t vs, int64_t n, int64_t c0, const T* al) {
+  // stored, or packed as T), their weights at column c0 of s.  careful:
+  // zero weights skipped (a V row with inf / NaN).
+  auto pv = [&](const auto* vt, int64_t vs, int64_t n, int64_t c0, const T* al, bool careful) {
     using VT = std::remove_cv_t<std::remove_pointer_t<decltype(vt)>>;
-    if (!attn_tile_finite<V>(vt, vs, n, Evp)) {
+    if (careful) {
       attn_pv_careful<V>(s + c0, Bc, 1, vt, vs, n, R, al, a.o, a.ldo, Evp);
       return;
     }
@@ -638,6 +647,11 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
     }
     // P V: V rows as stored, run by run (alpha applied with the first);
     // packed first (as T) when they are strided or Ev is not a multiple of N.
+    // The plain FMA path runs first; a V row with inf / NaN makes O
+    // non-finite (0 * inf is NaN, a weight > 0 carries the inf), and only
+    // then is the tile redone from the saved O with zero weights skipped.
+    // Checking O (R x Evp) instead of the V tile (Bc x Evp) before the
+    // products saves a pass over V per tile.
     if (pack) {
       for (int64_t i = 0; i < bc;) {
         const KT *kt, *vt;
@@ -645,14 +659,24 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
         attn_pack_v(a, vt, m, Evp, vp + i * Evp);
         i += m;
       }
-      pv(static_cast<const T*>(vp), Evp, bc, 0, alpha);
-      continue;
     }
-    for (int64_t j = 0; j < bc;) {
-      const KT *kt, *vt;
-      const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
-      pv(vt, a.v_s, n, j, j == 0 ? alpha : one);
-      j += n;
+    for (int r = 0; r < R; ++r)
+      for (int64_t c = 0; c < Evp; c += N) store(o_was + r * Evp + c, V::load(a.o + r * a.ldo + c));
+    for (int pass = 0; pass < 2; ++pass) {
+      const bool careful = pass == 1;
+      if (pack) {
+        pv(static_cast<const T*>(vp), Evp, bc, 0, alpha, careful);
+      } else {
+        for (int64_t j = 0; j < bc;) {
+          const KT *kt, *vt;
+          const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
+          pv(vt, a.v_s, n, j, j == 0 ? alpha : one, careful);
+          j += n;
+        }
+      }
+      if (careful || attn_tile_finite<V>(a.o, a.ldo, R, Evp)) break;
+      for (int r = 0; r < R; ++r)
+        for (int64_t c = 0; c < Evp; c += N) store(a.o + r * a.ldo + c, V::load(o_was + r * Evp + c));
     }
   }
   for (int r = 0; r < R; ++r) {

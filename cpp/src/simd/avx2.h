@@ -143,6 +143,20 @@ inline VD pow2i(VD k) {  // bits of k + 1.5*2^52 hold k in their low bits
 namespace sc {
 namespace SC_NS {
 
+// Eight horizontal sums in one tree: 128-bit halves of pairs added (8
+// permutes, 4 adds), then two levels of hadd; lane l of the low half holds
+// a[2l]'s sum, of the high half a[2l + 1]'s; one permute orders them.
+inline void reduce_add_8(const VF* a, float* out) {
+  __m256 b[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m256 x = a[2 * i].v, y = a[2 * i + 1].v;
+    b[i] = _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31));
+  }
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(b[0], b[1]), _mm256_hadd_ps(b[2], b[3]));
+  _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+
 namespace detail {
 // bf16 round to nearest even of 8 floats (core/half.h narrow_bf16), as 8
 // 16-bit patterns: +0x7FFF + lsb, NaN made quiet.

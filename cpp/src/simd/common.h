@@ -34,6 +34,14 @@ inline V mul_err_dekker(V a, V b, V p) {
   return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
 }
 
+// out[i] = reduce_add(a[i]) for i < 8: the horizontal sums of eight
+// vectors (the scores of eight keys).  AVX2 and AVX-512 overload it with a
+// transpose-and-add tree (about 3 instructions per sum instead of 8-9).
+template <class V>
+inline void reduce_add_8(const V* a, typename V::T* out) {
+  for (int i = 0; i < 8; ++i) out[i] = reduce_add(a[i]);
+}
+
 template <class V>
 inline V clamp(V x, V lo, V hi) {
   return min(hi, max(lo, x));  // NaN in x survives (x86 rule: b when unordered)
