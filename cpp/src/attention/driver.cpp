@@ -131,11 +131,13 @@ SeqAt dense_seq(const Job<T>& job, int64_t b) {
 // The kernel over rows [r0, r1) of group g and keys [j0, j1): O, m, l into
 // o (rows x ldo), m, l.  False when the scratch allocation failed.
 template <class T>
+// heads > 1: the same rows of heads h .. h + heads - 1 in one decode-kernel
+// call (attn_flash_dot), head h + t's state at o + t * o_h, m / l + t * ml_h.
 bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t r1, int64_t j0, int64_t j1, T* o,
-              T* m, T* l, bool resume = false) {
+              T* m, T* l, bool resume = false, int64_t heads = 1, int64_t o_h = 0, int64_t ml_h = 0) {
   const sc_attn& a = *job.a;
-  const int64_t rows = r1 - r0;
-  SC_ASSERT(rows >= 1 && j0 <= j1);
+  const int64_t hrows = r1 - r0, rows = hrows * heads;
+  SC_ASSERT(hrows >= 1 && heads >= 1 && j0 <= j1);
   const auto& bo = sq.bo;
   const int64_t work = job.k->work_elems(rows, a.E, a.Ev);
   const bool half_q = is_half_code(a.dtype);
@@ -156,28 +158,29 @@ bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t
   const char* mk = static_cast<const char*>(a.mask) + (a.mask ? bo[kMask] * int64_t(msz) : 0);
   int64_t jmax = INT64_MIN, jmin = INT64_MAX;
   const T* al = a.band && a.alibi ? static_cast<const T*>(a.alibi) + sq.alibi : nullptr;
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t i = r / job.gs, hq = h * job.gs + r % job.gs;
-    const int64_t qoff = bo[kQ] + hq * a.q_h + i * a.q_l;
-    if (half_q) {
-      T* w = wq + (r - r0) * a.E;
-      if (a.dtype == SC_F16)
-        widen_row<f16>(a.q, qoff, a.E, a.q_e, w);
-      else
-        widen_row<bf16>(a.q, qoff, a.E, a.q_e, w);
-      qp[r - r0] = w;
-    } else {
-      qp[r - r0] = static_cast<const T*>(a.q) + qoff;
+  for (int64_t t = 0; t < heads; ++t)
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t i = r / job.gs, hq = (h + t) * job.gs + r % job.gs, x = t * hrows + r - r0;
+      const int64_t qoff = bo[kQ] + hq * a.q_h + i * a.q_l;
+      if (half_q) {
+        T* w = wq + x * a.E;
+        if (a.dtype == SC_F16)
+          widen_row<f16>(a.q, qoff, a.E, a.q_e, w);
+        else
+          widen_row<bf16>(a.q, qoff, a.E, a.q_e, w);
+        qp[x] = w;
+      } else {
+        qp[x] = static_cast<const T*>(a.q) + qoff;
+      }
+      if (a.mask_kind != SC_MASK_NONE) mp[x] = mk + (hq * a.mask_h + i * a.mask_l) * int64_t(msz);
+      const int64_t d = i + sq.off;  // the row's diagonal
+      lim[x] = d + job.right;
+      lo[x] = d - job.left;
+      dg[x] = d;
+      if (al) slope[x] = al[hq * a.alibi_h];
+      jmax = d + job.right > jmax ? d + job.right : jmax;
+      jmin = d - job.left < jmin ? d - job.left : jmin;
     }
-    if (a.mask_kind != SC_MASK_NONE) mp[r - r0] = mk + (hq * a.mask_h + i * a.mask_l) * int64_t(msz);
-    const int64_t d = i + sq.off;  // the row's diagonal
-    lim[r - r0] = d + job.right;
-    lo[r - r0] = d - job.left;
-    dg[r - r0] = d;
-    if (al) slope[r - r0] = al[hq * a.alibi_h];
-    jmax = d + job.right > jmax ? d + job.right : jmax;
-    jmin = d - job.left < jmin ? d - job.left : jmin;
-  }
   // Tiles wholly outside the band of every row are skipped, not masked.
   if (job.has_lim && jmax + 1 < j1) j1 = jmax + 1 > j0 ? jmax + 1 : j0;
   if (job.has_lo && jmin > j0) j0 = jmin < j1 ? jmin : j1;
@@ -203,6 +206,11 @@ bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t
   rs.v_s = a.v_s;
   rs.v_e = a.v_e;
   rs.kv_dtype = a.kv_dtype;
+  rs.heads = heads;
+  rs.k_h = a.k_h;
+  rs.v_h = a.v_h;
+  rs.o_h = o_h;
+  rs.ml_h = ml_h;
   rs.blocks = sq.blocks;
   rs.block = job.block;
   rs.k_blk = job.k_blk;
@@ -474,10 +482,17 @@ bool ragged_items(const Job<T>& job, const sc_attn_ragged& g, const RaggedItem* 
     const SeqAt sq = ragged_seq(job, g, w.seq);
     const int64_t rows = w.r1 - w.r0;
     if (w.part >= 0) {
-      // Keys [j0, j1) of every head, kSubKeys at a time, head after head:
-      // a head's rows of a block are H * E apart, so the heads of one key
-      // share its pages (TLB entries, DRAM rows) and L2 lines' neighbours;
-      // head after head over a whole chunk read each page H times, far apart.
+      // Keys [j0, j1) of every head in one decode-kernel call when the
+      // rows of a head fit it (<= kAttnDotRows): the kernel walks each
+      // block's key rows front to back across the heads (a head's rows of a
+      // block are H * E apart, the heads of one key side by side).  Else
+      // kSubKeys at a time, head after head.
+      if (rows <= job.k->dot_rows && a.k_e == 1) {
+        if (!run_rows(job, sq, 0, w.r0, w.r1, w.j0, w.j1, job.part_o + w.part * job.ldo, job.part_m + w.part,
+                      job.part_l + w.part, false, a.H, w.hstride * job.ldo, w.hstride))
+          return false;
+        continue;
+      }
       for (int64_t s0 = w.j0; s0 < w.j1; s0 += kSubKeys) {
         const int64_t s1 = s0 + kSubKeys < w.j1 ? s0 + kSubKeys : w.j1;
         for (int64_t h = 0; h < a.H; ++h) {

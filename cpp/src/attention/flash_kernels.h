@@ -69,11 +69,11 @@ inline int64_t attn_round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b;
 template <class V>
 int64_t attn_work_elems(int64_t rows, int64_t E, int64_t Ev) {
   using A = AttnPanel<V>;
+  const int64_t dr = rows > kAttnDotRows ? rows : kAttnDotRows;  // heads x R rows of a multi-head dot call
   const int64_t np = (rows + A::P - 1) / A::P, Evp = attn_round_up(Ev, A::N);
   const int64_t panels =
       np * A::P * E + kAttnTileKeys * A::P + kAttnTileKeys * Evp + np * A::P * 2 + A::P + kAttnTileKeys * E;
-  const int64_t dot =
-      kAttnDotRows * attn_round_up(E, A::N) + kAttnDotRows * kAttnDotKeys + kAttnDotKeys * Evp + kAttnDotRows * Evp;
+  const int64_t dot = dr * attn_round_up(E, A::N) + dr * kAttnDotKeys + kAttnDotKeys * Evp + dr * Evp + 3 * dr;
   return (panels > dot ? panels : dot) + 4 * A::N;
 }
 
@@ -573,6 +573,12 @@ inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const KT* v, int64_
     for (int c = 0; c < NV; ++c) store(o + r * ldo + c * N, acc[r][c]);
 }
 
+// rows = heads x R: with heads > 1 (a ragged decode chunk) the kernel runs
+// every K/V head of a key range in one call -- head h's R query rows are
+// rows h R .. h R + R - 1, its keys and values at + h k_h / v_h, its state
+// at o + h o_h, m / l + h ml_h -- walking the keys in groups of KB across
+// the heads, so a paged block (key rows of all heads side by side) is read
+// front to back once, with one call's set-up for all the heads.
 template <class V, int R, class KT>
 void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   using T = typename V::T;
@@ -580,115 +586,144 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   constexpr int KB = R == 1 ? 8 : R == 2 ? 4 : 2;  // >= 8 FMA chains: latency x 2 ports
   constexpr int NV = R == 1 ? 8 : R == 2 ? 4 : R == 3 ? 4 : 2;
   const int64_t E = a.E, Ep = attn_round_up(E, N), Evp = attn_round_up(a.Ev, N);
+  const int64_t H = a.heads, HR = H * R;
+  SC_ASSERT(H >= 1 && a.rows == HR);
   T* qp = a.work;
-  T* s = qp + R * Ep;
-  T* vp = s + R * Bc;
-  T* o_was = vp + Bc * Evp;  // O before a tile's P V (R x Evp), for the careful redo
-  T mr[R], lr[R], alpha[R];
-  for (int r = 0; r < R; ++r) {
-    for (int64_t e = 0; e < Ep; ++e) qp[r * Ep + e] = e < E ? a.q[r][e * a.q_e] * a.scale : T(0);
-    if (!a.resume)
-      for (int64_t c = 0; c < Evp; ++c) a.o[r * a.ldo + c] = T(0);
-    mr[r] = a.resume ? a.m[r] : -T(INFINITY);
-    lr[r] = a.resume ? a.l[r] : T(0);
-  }
+  T* s = qp + HR * Ep;
+  T* vp = s + HR * Bc;
+  T* o_was = vp + Bc * Evp;  // O before a tile's P V (HR x Evp), for the careful redo
+  T* mr = o_was + HR * Evp;
+  T* lr = mr + HR;
+  T* alpha = lr + HR;
+  auto o_of = [&](int64_t h) { return a.o + h * a.o_h; };
+  for (int64_t h = 0; h < H; ++h)
+    for (int r = 0; r < R; ++r) {
+      const int64_t rr = h * R + r;
+      for (int64_t e = 0; e < Ep; ++e) qp[rr * Ep + e] = e < E ? a.q[rr][e * a.q_e] * a.scale : T(0);
+      if (!a.resume)
+        for (int64_t c = 0; c < Evp; ++c) o_of(h)[r * a.ldo + c] = T(0);
+      mr[rr] = a.resume ? a.m[h * a.ml_h + r] : -T(INFINITY);
+      lr[rr] = a.resume ? a.l[h * a.ml_h + r] : T(0);
+    }
   const bool pack = a.v_e != 1 || Evp != a.Ev;
   T one[R];
   for (int r = 0; r < R; ++r) one[r] = T(1);
-  // O = alpha O + P V over n keys whose rows start at vt (stride vs; as
-  // stored, or packed as T), their weights at column c0 of s.  careful:
-  // zero weights skipped (a V row with inf / NaN).
-  auto pv = [&](const auto* vt, int64_t vs, int64_t n, int64_t c0, const T* al, bool careful) {
+  // O_h = alpha O_h + P V over n keys of head h whose rows start at vt
+  // (stride vs; as stored, or packed as T), their weights at column c0 of
+  // the head's scores.  careful: zero weights skipped (V with inf / NaN).
+  auto pv = [&](int64_t h, const auto* vt, int64_t vs, int64_t n, int64_t c0, const T* al, bool careful) {
     using VT = std::remove_cv_t<std::remove_pointer_t<decltype(vt)>>;
+    const T* sh = s + h * R * Bc + c0;
+    T* o = o_of(h);
     if (careful) {
-      attn_pv_careful<V>(s + c0, Bc, 1, vt, vs, n, R, al, a.o, a.ldo, Evp);
+      attn_pv_careful<V>(sh, Bc, 1, vt, vs, n, R, al, o, a.ldo, Evp);
       return;
     }
     int64_t c = 0;
-    for (; c + NV * N <= Evp; c += NV * N) attn_dot_pv<V, R, NV, VT>(s + c0, Bc, vt + c, vs, n, al, a.o + c, a.ldo);
-    for (; c < Evp; c += N) attn_dot_pv<V, R, 1, VT>(s + c0, Bc, vt + c, vs, n, al, a.o + c, a.ldo);
+    for (; c + NV * N <= Evp; c += NV * N) attn_dot_pv<V, R, NV, VT>(sh, Bc, vt + c, vs, n, al, o + c, a.ldo);
+    for (; c < Evp; c += N) attn_dot_pv<V, R, 1, VT>(sh, Bc, vt + c, vs, n, al, o + c, a.ldo);
+  };
+  // P V of head h over the tile [j0, j0 + bc), run by run (alpha with the
+  // first); packed first (as T) when V is strided or Ev not a lane multiple.
+  auto pv_head = [&](int64_t h, int64_t j0, int64_t bc, bool careful) {
+    const T* al = alpha + h * R;
+    if (pack) {
+      for (int64_t i = 0; i < bc;) {
+        const KT *kt, *vt;
+        const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
+        attn_pack_v(a, vt + h * a.v_h, m, Evp, vp + i * Evp);
+        i += m;
+      }
+      pv(h, static_cast<const T*>(vp), Evp, bc, 0, al, careful);
+      return;
+    }
+    for (int64_t j = 0; j < bc;) {
+      const KT *kt, *vt;
+      const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
+      pv(h, vt + h * a.v_h, a.v_s, n, j, j == 0 ? al : one, careful);
+      j += n;
+    }
   };
   for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
     // Scores, one run of keys in one block at a time (paged: the block
-    // table is walked here, no copy of K).
+    // table is walked here, no copy of K), KB keys of every head in turn.
     for (int64_t j = 0; j < bc;) {
       const KT *kt, *vt;
       const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
       int64_t i = 0;
       for (; i + KB <= n; i += KB) {
         if constexpr (is_half_v<KT>) {
-          const KT* pf = kt + (i + kAttnPrefetchKeys) * a.k_s;
-          for (int kb = 0; kb < KB; ++kb)
-            for (int64_t e = 0; e < E; e += 64 / int64_t(sizeof(KT))) prefetch(pf + kb * a.k_s + e);
+          if (H == 1) {
+            const KT* pf = kt + (i + kAttnPrefetchKeys) * a.k_s;
+            for (int kb = 0; kb < KB; ++kb)
+              for (int64_t e = 0; e < E; e += 64 / int64_t(sizeof(KT))) prefetch(pf + kb * a.k_s + e);
+          }
         }
-        attn_dot_block<V, R, KB>(qp, Ep, kt + i * a.k_s, a.k_s, E, s + j + i, Bc);
+        for (int64_t h = 0; h < H; ++h)
+          attn_dot_block<V, R, KB>(qp + h * R * Ep, Ep, kt + h * a.k_h + i * a.k_s, a.k_s, E, s + h * R * Bc + j + i,
+                                   Bc);
       }
-      for (; i < n; ++i) attn_dot_block<V, R, 1>(qp, Ep, kt + i * a.k_s, a.k_s, E, s + j + i, Bc);
+      for (; i < n; ++i)
+        for (int64_t h = 0; h < H; ++h)
+          attn_dot_block<V, R, 1>(qp + h * R * Ep, Ep, kt + h * a.k_h + i * a.k_s, a.k_s, E, s + h * R * Bc + j + i,
+                                  Bc);
       j += n;
     }
-    for (int r = 0; r < R; ++r) {
-      T* sr = s + r * Bc;
+    for (int64_t rr = 0; rr < HR; ++rr) {
+      T* sr = s + rr * Bc;
       if (a.softcap > T(0)) attn_softcap<V>(sr, bc, a.softcap);
-      attn_mask_row(a, r, j0, bc, sr, 1);
-      V mx = V::set1(mr[r]);
+      attn_mask_row(a, rr, j0, bc, sr, 1);
+      V mx = V::set1(mr[rr]);
       vector_loop<V, 1>(0, bc, [&](int64_t i, int, auto part) { mx = max(load<V>(sr + i, part, -T(INFINITY)), mx); });
       const T mnew = reduce_max(mx);
       V vsh;
-      alpha[r] = attn_lane0(attn_online_rescale(V::set1(mr[r]), V::set1(mnew), &vsh));
+      alpha[rr] = attn_lane0(attn_online_rescale(V::set1(mr[rr]), V::set1(mnew), &vsh));
       V sum = V::zero();
       vector_loop<V, 1>(0, bc, [&](int64_t i, int, auto part) {
         const V p = attn_weight(load<V>(sr + i, part, -T(INFINITY)), vsh);  // lanes past bc: e^(-inf) = 0
         store(sr + i, part, p);
         sum = sum + p;
       });
-      lr[r] = lr[r] * alpha[r] + reduce_add(sum);
-      mr[r] = mnew;
+      lr[rr] = lr[rr] * alpha[rr] + reduce_add(sum);
+      mr[rr] = mnew;
     }
-    // P V: V rows as stored, run by run (alpha applied with the first);
-    // packed first (as T) when they are strided or Ev is not a multiple of N.
-    // The plain FMA path runs first; a V row with inf / NaN makes O
+    // P V.  The plain FMA path runs first; a V row with inf / NaN makes O
     // non-finite (0 * inf is NaN, a weight > 0 carries the inf), and only
-    // then is the tile redone from the saved O with zero weights skipped.
-    // Checking O (R x Evp) instead of the V tile (Bc x Evp) before the
-    // products saves a pass over V per tile.
-    if (pack) {
-      for (int64_t i = 0; i < bc;) {
-        const KT *kt, *vt;
-        const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
-        attn_pack_v(a, vt, m, Evp, vp + i * Evp);
-        i += m;
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int64_t c = 0; c < Evp; c += N) store(o_was + r * Evp + c, V::load(a.o + r * a.ldo + c));
-    for (int pass = 0; pass < 2; ++pass) {
-      const bool careful = pass == 1;
-      if (pack) {
-        pv(static_cast<const T*>(vp), Evp, bc, 0, alpha, careful);
-      } else {
-        for (int64_t j = 0; j < bc;) {
-          const KT *kt, *vt;
-          const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
-          pv(vt, a.v_s, n, j, j == 0 ? alpha : one, careful);
-          j += n;
-        }
-      }
-      if (careful || attn_tile_finite<V>(a.o, a.ldo, R, Evp)) break;
+    // then is the head's tile redone from the saved O with zero weights
+    // skipped.  Checking O (R x Evp) instead of the V tile (Bc x Evp)
+    // before the products saves a pass over V per tile.
+    for (int64_t h = 0; h < H; ++h)
       for (int r = 0; r < R; ++r)
-        for (int64_t c = 0; c < Evp; c += N) store(a.o + r * a.ldo + c, V::load(o_was + r * Evp + c));
+        for (int64_t c = 0; c < Evp; c += N) store(o_was + (h * R + r) * Evp + c, V::load(o_of(h) + r * a.ldo + c));
+    if (pack || H == 1) {
+      for (int64_t h = 0; h < H; ++h) pv_head(h, j0, bc, false);
+    } else {  // run by run, every head in turn: each block read front to back once
+      for (int64_t j = 0; j < bc;) {
+        const KT *kt, *vt;
+        const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
+        for (int64_t h = 0; h < H; ++h) pv(h, vt + h * a.v_h, a.v_s, n, j, j == 0 ? alpha + h * R : one, false);
+        j += n;
+      }
+    }
+    for (int64_t h = 0; h < H; ++h) {
+      if (attn_tile_finite<V>(o_of(h), a.ldo, R, Evp)) continue;
+      for (int r = 0; r < R; ++r)
+        for (int64_t c = 0; c < Evp; c += N) store(o_of(h) + r * a.ldo + c, V::load(o_was + (h * R + r) * Evp + c));
+      pv_head(h, j0, bc, true);
     }
   }
-  for (int r = 0; r < R; ++r) {
-    a.m[r] = mr[r];
-    a.l[r] = lr[r];
-  }
+  for (int64_t h = 0; h < H; ++h)
+    for (int r = 0; r < R; ++r) {
+      a.m[h * a.ml_h + r] = mr[h * R + r];
+      a.l[h * a.ml_h + r] = lr[h * R + r];
+    }
 }
 
 template <class V, class KT>
 void attn_flash_kv(const AttnRowSet<typename V::T>& a) {
-  if (a.k_e == 1 && a.rows <= kAttnDotRows) {
-    switch (a.rows) {
+  if (a.k_e == 1 && a.rows / a.heads <= kAttnDotRows) {
+    switch (a.rows / a.heads) {
       case 1: return attn_flash_dot<V, 1, KT>(a);
       case 2: return attn_flash_dot<V, 2, KT>(a);
       case 3: return attn_flash_dot<V, 3, KT>(a);
@@ -703,6 +738,7 @@ template <class V>
 void attn_flash(const AttnRowSet<typename V::T>* a) {
   using T = typename V::T;
   SC_ASSERT(a && a->rows >= 1 && a->j0 <= a->j1 && a->ldo >= a->Ev && a->ldo % V::N == 0 && a->work);
+  SC_ASSERT(a->heads == 1 || (a->rows % a->heads == 0 && a->rows / a->heads <= kAttnDotRows && a->k_e == 1));
   if constexpr (std::is_same_v<T, float>) {
     if (a->kv_dtype == SC_F16) return attn_flash_kv<V, f16>(*a);
     if (a->kv_dtype == SC_BF16) return attn_flash_kv<V, bf16>(*a);
@@ -713,9 +749,11 @@ void attn_flash(const AttnRowSet<typename V::T>* a) {
 
 inline void fill_attention(AttentionKernels& t) {
   t.f32.lanes = VF::N;
+  t.f32.dot_rows = int(kAttnDotRows);
   t.f32.work_elems = &attn_work_elems<VF>;
   t.f32.flash = &attn_flash<VF>;
   t.f64.lanes = VD::N;
+  t.f64.dot_rows = int(kAttnDotRows);
   t.f64.work_elems = &attn_work_elems<VD>;
   t.f64.flash = &attn_flash<VD>;
 }

@@ -39,6 +39,11 @@ struct AttnRowSet {
   // k + blocks[j / block] * k_blk + (j % block) * k_s (v: v_blk, v_s).
   const int64_t* blocks;
   int64_t block, k_blk, v_blk;
+  // heads > 1: rows = heads x R (R <= 4, the decode kernel): head h's rows
+  // are h R .. h R + R - 1, its keys / values at k + h k_h, v + h v_h (the
+  // same block walk), its state at o + h o_h and m, l + h ml_h.  heads = 1:
+  // one K/V head; k_h .. ml_h unused.
+  int64_t heads, k_h, v_h, o_h, ml_h;
   int64_t j0, j1;
   T scale;
   T* o;  // rows x ldo, ldo >= Ev rounded up to `lanes`
@@ -54,6 +59,7 @@ struct AttnRowSet {
 template <class T>
 struct AttnKernelsT {
   int lanes;
+  int dot_rows;  // the most rows per head of a multi-head (heads > 1) call
   int64_t (*work_elems)(int64_t rows, int64_t E, int64_t Ev);
   void (*flash)(const AttnRowSet<T>* a);
 };
