@@ -12,6 +12,7 @@ import os as _os
 from . import _core
 from .special import expit, log_expit, log_softmax, logsumexp, softmax
 from .attention import merge_attention, scaled_dot_product_attention
+from .quant import QuantizedKV, quantize_kv
 from .serving import flash_attn_varlen_func, flash_attn_with_kvcache
 from .sampling import (SampleResult, VerifyResult, expected_calibration_error, fit_temperature, sample,
                        topk_softmax, verify_draft)
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "softmax", "log_softmax", "logsumexp", "expit", "log_expit", "scaled_dot_product_attention", "merge_attention",
+    "QuantizedKV", "quantize_kv",
     "flash_attn_varlen_func", "flash_attn_with_kvcache",
     "set_num_threads", "get_num_threads", "cpu_info", "show_config",
     "SampleResult", "VerifyResult", "sample", "verify_draft", "topk_softmax", "fit_temperature",

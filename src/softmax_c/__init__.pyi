@@ -81,25 +81,38 @@ def merge_stats(m: ArrayLike, s: ArrayLike, axis: Union[int, Tuple[int, ...]]) -
 
 @overload
 def scaled_dot_product_attention(
-    query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = None,
+    query: ArrayLike, key: Union[ArrayLike, QuantizedKV], value: Union[ArrayLike, QuantizedKV], attn_mask: Optional[ArrayLike] = None,
     dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
     enable_gqa: bool = False, *, causal_alignment: Literal["upper_left", "lower_right"] = "upper_left",
     return_lse: Literal[False] = False, out: Optional[NDArray[Any]] = None,
 ) -> _Floats: ...
 @overload
 def scaled_dot_product_attention(
-    query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = None,
+    query: ArrayLike, key: Union[ArrayLike, QuantizedKV], value: Union[ArrayLike, QuantizedKV], attn_mask: Optional[ArrayLike] = None,
     dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
     enable_gqa: bool = False, *, causal_alignment: Literal["upper_left", "lower_right"] = "upper_left",
     return_lse: Literal[True], out: Union[NDArray[Any], _Out2, None] = None,
 ) -> Tuple[_Floats, _Floats]: ...
 @overload
 def scaled_dot_product_attention(
-    query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = None,
+    query: ArrayLike, key: Union[ArrayLike, QuantizedKV], value: Union[ArrayLike, QuantizedKV], attn_mask: Optional[ArrayLike] = None,
     dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
     enable_gqa: bool = False, *, causal_alignment: Literal["upper_left", "lower_right"] = "upper_left",
     return_lse: bool = False, out: Union[NDArray[Any], _Out2, None] = None,
 ) -> Union[_Floats, Tuple[_Floats, _Floats]]: ...
+
+class QuantizedKV:
+    values: NDArray[Any]
+    scales: NDArray[Any]
+    axis: int
+    def __init__(self, values: ArrayLike, scales: ArrayLike, axis: int = -1) -> None: ...
+    @property
+    def shape(self) -> Tuple[int, ...]: ...
+    @property
+    def ndim(self) -> int: ...
+    def dequantize(self, dtype: Any = ...) -> NDArray[Any]: ...
+
+def quantize_kv(x: ArrayLike, *, axis: int = -1) -> QuantizedKV: ...
 
 def merge_attention(outputs: Union[Sequence[ArrayLike], NDArray[Any]],
                     lses: Union[Sequence[ArrayLike], NDArray[Any]], *,

@@ -49,6 +49,12 @@ cdef extern from "softmax_c/attention.h" nogil:
         const void* sinks
         int64_t sinks_h
         int32_t kv_dtype
+        const void* k_scale
+        int64_t ks_batch[SC_ATTN_MAX_BATCH]
+        int64_t ks_h, ks_s
+        const void* v_scale
+        int64_t vs_batch[SC_ATTN_MAX_BATCH]
+        int64_t vs_h, vs_s
     ctypedef struct sc_attn_ragged:
         int64_t batch
         const int64_t* cu_q
@@ -101,13 +107,17 @@ cdef void _fill_band(sc_attn* a, band):
 
 
 def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarray out, lse,
-                   int causal, double scale, band=None):
+                   int causal, double scale, band=None, k_scale=None, v_scale=None):
     """out (and lse) = attention(q, k, v).  q (..., Hq, L, E), k (..., H, S, E),
     v (..., H, S, Ev), out (..., Hq, L, Ev), lse None or (..., Hq, L), mask None
     or (..., Hq, L, S) bool / the compute dtype (float32, or float64 for float64 q); same batch shape everywhere; every byte
-    stride a multiple of the item size (the front makes sure).  Returns True
-    (the answer ``_rules.call_kernel`` expects of a binding that ran)."""
+    stride a multiple of the item size (the front makes sure).  k_scale,
+    v_scale: with int8 k, v (quantize_kv), float32 (..., H, S) per-row
+    scales.  Returns True (the answer ``_rules.call_kernel`` expects of a
+    binding that ran)."""
     cdef sc_attn a
+    cdef cnp.ndarray ksc = k_scale
+    cdef cnp.ndarray vsc = v_scale
     cdef cnp.ndarray m = mask
     cdef cnp.ndarray ls = lse
     cdef int nb = cnp.PyArray_NDIM(q) - 3
@@ -115,7 +125,14 @@ def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarra
     if nb > SC_ATTN_MAX_BATCH:
         raise ValueError(f"at most {SC_ATTN_MAX_BATCH} batch dimensions")
     a.dtype = _dtype_code(q)
-    a.kv_dtype = _dtype_code(k)
+    a.kv_dtype = SC_I8 if k_scale is not None else _dtype_code(k)
+    a.k_scale = a.v_scale = NULL
+    a.ks_h = a.ks_s = a.vs_h = a.vs_s = 0
+    if k_scale is not None:
+        a.k_scale = cnp.PyArray_DATA(ksc)
+        a.v_scale = cnp.PyArray_DATA(vsc)
+        a.ks_h, a.ks_s = _estride(ksc, nb), _estride(ksc, nb + 1)
+        a.vs_h, a.vs_s = _estride(vsc, nb), _estride(vsc, nb + 1)
     a.batch_ndim = nb
     for d in range(nb):
         a.batch_shape[d] = q.shape[d]
@@ -125,6 +142,8 @@ def attention_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarra
         a.o_batch[d] = _estride(out, d)
         a.lse_batch[d] = _estride(ls, d) if lse is not None else 0
         a.mask_batch[d] = _estride(m, d) if mask is not None else 0
+        a.ks_batch[d] = _estride(ksc, d) if k_scale is not None else 0
+        a.vs_batch[d] = _estride(vsc, d) if k_scale is not None else 0
     a.Hq, a.L, a.E = q.shape[nb], q.shape[nb + 1], q.shape[nb + 2]
     a.H, a.S, a.Ev = k.shape[nb], k.shape[nb + 1], v.shape[nb + 2]
     a.q = cnp.PyArray_DATA(q)
@@ -178,6 +197,7 @@ def attention_ragged_into(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, cnp.ndarr
     cdef int st
     a.dtype = _dtype_code(q)
     a.kv_dtype = _dtype_code(k)
+    a.k_scale = a.v_scale = NULL
     a.batch_ndim = 0
     a.Hq, a.E, a.H, a.Ev = q.shape[nd - 2], q.shape[nd - 1], k.shape[kd - 2], v.shape[kd - 1]
     a.L = a.S = 0

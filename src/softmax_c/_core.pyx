@@ -37,6 +37,7 @@ cdef extern from "softmax_c/softmax_c.h" nogil:
         SC_F64
         SC_F16
         SC_BF16
+        SC_I8
         SC_MAX_OUTER
     ctypedef struct sc_view:
         int64_t n, inner

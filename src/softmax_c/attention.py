@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _core
 from . import _rules as R
+from .quant import QuantizedKV
 
 __all__ = ["scaled_dot_product_attention", "merge_attention"]
 
@@ -34,13 +35,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     Parameters
     ----------
     query : array_like, shape (..., Hq, L, E)
-    key : array_like, shape (..., H, S, E)
-    value : array_like, shape (..., H, S, Ev)
+    key : array_like or QuantizedKV, shape (..., H, S, E)
+    value : array_like or QuantizedKV, shape (..., H, S, Ev)
         float32, float16, bfloat16 (``ml_dtypes``) or float64.  `key` and
         `value` share a dtype; `query` may differ (a float32 query against a
         bfloat16 cache), except that float64 goes with float64 only.  Half
         precision is widened in registers and computed in float32 (no
-        float32 copy of any array).  2-D inputs ``(L, E)``
+        float32 copy of any array).  An int8 cache: `key` and `value` both
+        :class:`QuantizedKV` from :func:`quantize_kv` (``axis=-1``, one scale
+        per key row), dequantized in registers; the query float32 or half.  2-D inputs ``(L, E)``
         are accepted.  The leading (batch) dimensions broadcast against each
         other, as in torch's matmul.  Any strides (e.g. a transposed
         ``(B, T, H, D)`` view): nothing is copied.
@@ -109,9 +112,26 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     (1, 2, 4)
     """
     q = R.as_array(query, "query", native=True)
+    kq, vq = isinstance(key, QuantizedKV), isinstance(value, QuantizedKV)
+    scales = None
+    if kq != vq:
+        raise TypeError("key and value: both QuantizedKV (int8) or neither")
+    if kq:
+        for name, x in (("key", key), ("value", value)):
+            if x.axis != x.ndim - 1:
+                raise ValueError(f"{name}: attention needs one scale per key row (quantize_kv(..., axis=-1)), "
+                                 f"got axis {x.axis}")
+        scales = (key.scales, value.scales)
+        key, value = key.values, value.values
     k = R.as_array(key, "key", native=True)
     v = R.as_array(value, "value", native=True)
-    cdt = R.attention_dtypes(q, k, v)  # the compute dtype: lse, a float mask, alibi, sinks
+    if kq:  # int8 key / value: computed in float32
+        if not (q.dtype == R.F32 or R.is_half(q.dtype)):
+            raise TypeError(f"query: int8 (QuantizedKV) key and value need a float32, float16 or bfloat16 query, "
+                            f"got dtype {q.dtype}")
+        cdt = R.F32
+    else:
+        cdt = R.attention_dtypes(q, k, v)  # the compute dtype: lse, a float mask, alibi, sinks
     for name, x in (("query", q), ("key", k), ("value", v)):
         if x.ndim < 2:
             raise ValueError(f"{name}: expected at least 2 dimensions (..., L, E), got shape {x.shape}")
@@ -203,6 +223,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     kf = full(k, batch + (hk, S, E))
     vf = full(v, batch + (hk, S, Ev))
     mf = None if mask is None else np.broadcast_to(R.kernel_view(mask), batch + (hq, L, S))
+    ksf = vsf = None
+    if scales is not None:  # (..., H, S) float32 per key row, broadcast as key / value
+        ksf, vsf = (np.broadcast_to(R.kernel_view(x if x.ndim >= 2 else x[None]), batch + (hk, S)) for x in scales)
     inputs = (q, k, v) + (() if mask is None else (mask,))
 
     def target(o, shape, dt):  # the caller's array, unless it overlaps an input
@@ -214,7 +237,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     of = res[None] if two_d else res  # views, even of a strided out
     lf = None if lse is None else (lse[None] if two_d else lse)
     R.call_kernel(_core.attention_into, qf, kf, vf, mf, of, lf,
-                  _CAUSAL[causal_alignment] if is_causal else 0, s, band, writes=(4, 5))
+                  _CAUSAL[causal_alignment] if is_causal else 0, s, band, ksf, vsf, writes=(4, 5))
     if out is not None and res is not out:
         out[...] = res
         res = out

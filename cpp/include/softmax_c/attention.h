@@ -24,7 +24,8 @@ enum sc_attn_causal { SC_CAUSAL_NONE = 0, SC_CAUSAL_UPPER_LEFT = 1, SC_CAUSAL_LO
 
 typedef struct sc_attn {
   /* Storage dtypes: dtype of q and out (SC_F32, SC_F64, SC_F16, SC_BF16),
-   * kv_dtype of k and v (the same codes; SC_F64 only with SC_F64).  The
+   * kv_dtype of k and v (the same codes, or SC_I8 with scales below; SC_F64
+   * only with SC_F64).  The
    * kernels compute in float64 for SC_F64, else in float32 (halves widened
    * in registers, each output rounded once): lse, a float mask, alibi and
    * sinks are in that compute dtype. */
@@ -65,6 +66,16 @@ typedef struct sc_attn {
   const void* sinks; /* NULL or compute dtype per query head, stride sinks_h */
   int64_t sinks_h;
   int32_t kv_dtype;
+  /* kv_dtype SC_I8 (sc_attention only, not ragged): k and v are int8 with
+   * one float32 scale per key row, k_j[e] = k_scale[j] * k[j, e] (v alike,
+   * v_scale); the scales are indexed (batch..., H, S) by element strides
+   * ks_batch, ks_h, ks_s (vs_*).  Ignored for the other kv dtypes. */
+  const void* k_scale;
+  int64_t ks_batch[SC_ATTN_MAX_BATCH];
+  int64_t ks_h, ks_s;
+  const void* v_scale;
+  int64_t vs_batch[SC_ATTN_MAX_BATCH];
+  int64_t vs_h, vs_s;
 } sc_attn;
 
 /* SC_OK, SC_EINVAL (bad sizes), SC_ENOMEM (scratch). */

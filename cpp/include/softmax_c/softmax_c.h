@@ -30,7 +30,9 @@ const char* sc_last_error(void);
  * to float32, computed in float32, each result rounded once to nearest even
  * (softmax, log_softmax); logsumexp's out and sign are float32 for them.
  * The other families take SC_F32 / SC_F64 only. */
-enum sc_dtype { SC_F32 = 0, SC_F64 = 1, SC_F16 = 2, SC_BF16 = 3 };
+/* SC_I8: int8 with one float32 scale per row, attention's k / v only
+ * (softmax_c.quantize_kv; sc_attn's k_scale, v_scale). */
+enum sc_dtype { SC_F32 = 0, SC_F64 = 1, SC_F16 = 2, SC_BF16 = 3, SC_I8 = 4 };
 
 #define SC_MAX_OUTER 32  /* outer axes of an sc_view */
 

@@ -58,7 +58,7 @@ constexpr double kInlineFlops = 4e6;         // below this, no thread wake-up
 size_t align64(size_t b) { return (b + 63) / 64 * 64; }
 
 // Bytes per element of a storage dtype (q/out: dtype; k/v: kv_dtype).
-int64_t dtype_bytes(int dt) { return dt == SC_F64 ? 8 : dt == SC_F32 ? 4 : 2; }
+int64_t dtype_bytes(int dt) { return dt == SC_F64 ? 8 : dt == SC_F32 ? 4 : dt == SC_I8 ? 1 : 2; }
 bool is_half_code(int dt) { return dt == SC_F16 || dt == SC_BF16; }
 
 // One query row (element offset off, stride q_e) widened to T in dst (E
@@ -97,7 +97,7 @@ struct Job {
   // band: row i sees keys [i + off - left, i + off + right] (when has_lo / has_lim)
   int64_t left = 0, right = 0;
   bool has_lo = false, has_lim = false;
-  OuterOffsets<6> batch;    // batch index -> offsets of q, k, v, out, lse, mask
+  OuterOffsets<8> batch;    // batch index -> offsets of q, k, v, out, lse, mask, k / v scales
   bool lower_right = false;  // the diagonal offset is S - L (per sequence in a ragged batch)
   int64_t block = 0, k_blk = 0, v_blk = 0;  // paged keys (ragged batches)
   // decode split
@@ -105,20 +105,21 @@ struct Job {
   T *part_o = nullptr, *part_m = nullptr, *part_l = nullptr;
 };
 
-OuterOffsets<6> batch_of(const sc_attn& a) {
-  OuterOffsets<6> o;
+OuterOffsets<8> batch_of(const sc_attn& a) {
+  OuterOffsets<8> o;
   o.ndim = a.batch_ndim;
   o.shape = a.batch_shape;
-  o.strides = {a.q_batch, a.k_batch, a.v_batch, a.o_batch, a.lse_batch, a.mask_batch};
+  o.strides = {a.q_batch, a.k_batch, a.v_batch, a.o_batch, a.lse_batch, a.mask_batch, a.ks_batch, a.vs_batch};
   return o;
 }
-enum BatchArray { kQ, kK, kV, kOut, kLse, kMask };
+enum BatchArray { kQ, kK, kV, kOut, kLse, kMask, kKs, kVs };
+using Offsets = std::array<int64_t, 8>;
 
 // Where one sequence (one batch entry) lives: offsets of q, k, v, out, lse
 // and mask, its diagonal offset, its keys, its ALiBi offset, and for a paged
 // cache its row of the block table (nullptr: keys at k + j * k_s).
 struct SeqAt {
-  std::array<int64_t, 6> bo;
+  Offsets bo;
   int64_t off, S, alibi;
   const int64_t* blocks;
 };
@@ -206,6 +207,11 @@ bool run_rows(const Job<T>& job, const SeqAt& sq, int64_t h, int64_t r0, int64_t
   rs.v_s = a.v_s;
   rs.v_e = a.v_e;
   rs.kv_dtype = a.kv_dtype;
+  const bool i8 = a.kv_dtype == SC_I8;
+  rs.ks = i8 ? static_cast<const float*>(a.k_scale) + bo[kKs] + h * a.ks_h : nullptr;
+  rs.vs = i8 ? static_cast<const float*>(a.v_scale) + bo[kVs] + h * a.vs_h : nullptr;
+  rs.ks_s = a.ks_s;
+  rs.vs_s = a.vs_s;
   rs.heads = heads;
   rs.k_h = a.k_h;
   rs.v_h = a.v_h;
@@ -247,13 +253,13 @@ double add_sink(const sc_attn& a, int64_t hq, double* m, double* l) {
   return w;
 }
 
-OutRow out_row(const sc_attn& a, const std::array<int64_t, 6>& bo, int64_t hq, int64_t i) {
+OutRow out_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i) {
   const int64_t b = dtype_bytes(a.dtype);
   return OutRow{static_cast<char*>(a.out) + (bo[kOut] + hq * a.o_h + i * a.o_l) * b, a.o_e * b, a.dtype};
 }
 
 template <class T>
-void finish_row(const sc_attn& a, const std::array<int64_t, 6>& bo, int64_t hq, int64_t i, const T* o, double m, double l) {
+void finish_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, const T* o, double m, double l) {
   const OutRow out = out_row(a, bo, hq, i);
   const double f = add_sink<T>(a, hq, &m, &l);
   if (l == 0.0 || f == 0.0) {
@@ -311,7 +317,7 @@ bool decode_chunks(const Job<T>& job, int64_t t0, int64_t t1) {
 // state is po[c * cs * ldo], pm[c * cs], pl[c * cs]; the result (with the
 // sink, normalised in double) goes to query head hq, position i.
 template <class T>
-void merge_row(const sc_attn& a, const std::array<int64_t, 6>& bo, int64_t hq, int64_t i, int64_t chunks,
+void merge_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, int64_t chunks,
                int64_t cs, int64_t ldo, const T* po, const T* pm, const T* pl, double* acc) {
   double M = -INFINITY;
   for (int64_t c = 0; c < chunks; ++c)
@@ -451,7 +457,7 @@ SeqAt ragged_seq(const Job<T>& job, const sc_attn_ragged& g, int64_t b) {
           paged ? 0 : b * g.v_b + g.k_first[b] * a.v_s,
           b * g.o_b + q0 * a.o_l,
           b * g.lse_b + q0 * a.lse_l,
-          0};
+          0, 0, 0};
   s.off = job.lower_right ? lk - lq : 0;
   s.S = lk;
   s.alibi = b * g.alibi_b;
@@ -609,7 +615,8 @@ int check(const sc_attn* p) {
   if (a.causal < SC_CAUSAL_NONE || a.causal > SC_CAUSAL_LOWER_RIGHT) return invalid("causal: unknown code %d", int(a.causal));
   if (!a.q || !a.k || !a.v || !a.out) return invalid("q, k, v, out: must not be NULL");
   if (a.dtype < SC_F32 || a.dtype > SC_BF16) return invalid("dtype: unknown code %d", int(a.dtype));
-  if (a.kv_dtype < SC_F32 || a.kv_dtype > SC_BF16) return invalid("kv_dtype: unknown code %d", int(a.kv_dtype));
+  if (a.kv_dtype < SC_F32 || a.kv_dtype > SC_I8) return invalid("kv_dtype: unknown code %d", int(a.kv_dtype));
+  if (a.kv_dtype == SC_I8 && (!a.k_scale || !a.v_scale)) return invalid("k_scale, v_scale: must not be NULL for int8 k/v");
   if ((a.dtype == SC_F64) != (a.kv_dtype == SC_F64))
     return invalid("kv_dtype: float64 q/out need float64 k/v and back, got dtype %d, kv_dtype %d", int(a.dtype),
                    int(a.kv_dtype));
@@ -626,6 +633,7 @@ int check_ragged(const sc_attn* a, const sc_attn_ragged* g) {
   if (!g) return invalid("ragged: must not be NULL");
   if (a->batch_ndim != 0) return invalid("batch_ndim: must be 0 for a ragged batch, got %d", int(a->batch_ndim));
   if (a->mask_kind != SC_MASK_NONE) return invalid("mask: not supported for a ragged batch");
+  if (a->kv_dtype == SC_I8) return invalid("kv_dtype: int8 k/v are not supported for a ragged batch");
   if (g->batch < 0) return invalid("batch: must be >= 0, got %lld", (long long)g->batch);
   if (g->batch > 0 && (!g->cu_q || !g->k_len)) return invalid("cu_q, k_len: must not be NULL");
   if (g->batch > 0 && !g->block_table && !g->k_first) return invalid("k_first: must not be NULL without a block table");

@@ -112,17 +112,35 @@ struct KvLanes {  // KT == T
 };
 template <class V, class KT>
 struct KvLanes<V, KT, false> {
-  static_assert(is_half_v<KT> && std::is_same_v<typename V::T, float>, "K/V storage: T, or a half type with float");
-  static V load(const KT* p) { return HalfLanes<V, KT>::load(p); }
-  static V load_partial(const KT* p, int64_t n) { return HalfLanes<V, KT>::load_partial(p, n, 0.0f); }
+  static_assert((is_half_v<KT> || std::is_same_v<KT, int8_t>) && std::is_same_v<typename V::T, float>,
+                "K/V storage: T, or a half type or int8 with float");
+  static V load(const KT* p) {
+    if constexpr (is_half_v<KT>) {
+      return HalfLanes<V, KT>::load(p);
+    } else {
+      return I8Lanes<V>::load(p);
+    }
+  }
+  static V load_partial(const KT* p, int64_t n) {
+    if constexpr (is_half_v<KT>) {
+      return HalfLanes<V, KT>::load_partial(p, n, 0.0f);
+    } else {
+      return I8Lanes<V>::load_partial(p, n);
+    }
+  }
 };
-// One stored element as T (exact).
+// int8 K/V (quantize_kv) carry one scale per key row (AttnRowSet ks, vs):
+// the dot kernel applies it to the scores and the weights, the panel kernel
+// to the tile it widens.
+template <class KT>
+constexpr bool kv_scaled_v = std::is_same_v<KT, int8_t>;
+// One stored element as T (exact; int8: the unscaled integer).
 template <class T, class KT>
 inline T kv_elem(KT x) {
   if constexpr (is_half_v<KT>) {
     return T(to_f32(x));
   } else {
-    return x;
+    return T(x);
   }
 }
 
@@ -167,12 +185,15 @@ inline int64_t attn_run(const AttnRowSet<T>& a, int64_t j, int64_t end, const KT
   return a.block - r < end - j ? a.block - r : end - j;
 }
 
-// n value rows from src (row stride a.v_s) packed to n x Evp as T, zero padded.
+// n value rows from src (row stride a.v_s) packed to n x Evp as T, zero
+// padded; times sc[j * sc_s] per row when sc is given (int8 values).
 template <class KT, class T>
-void attn_pack_v(const AttnRowSet<T>& a, const KT* src, int64_t n, int64_t Evp, T* dst) {
+void attn_pack_v(const AttnRowSet<T>& a, const KT* src, int64_t n, int64_t Evp, T* dst, const float* sc = nullptr,
+                 int64_t sc_s = 0) {
   for (int64_t j = 0; j < n; ++j, src += a.v_s, dst += Evp) {
+    const T f = sc ? T(sc[j * sc_s]) : T(1);
     int64_t e = 0;
-    for (; e < a.Ev; ++e) dst[e] = kv_elem<T>(src[e * a.v_e]);
+    for (; e < a.Ev; ++e) dst[e] = sc ? kv_elem<T>(src[e * a.v_e]) * f : kv_elem<T>(src[e * a.v_e]);
     for (; e < Evp; ++e) dst[e] = T(0);
   }
 }
@@ -209,8 +230,19 @@ void attn_kv_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T*
   }
   for (int64_t j = 0; j < n;) {
     const int64_t m = attn_run(a, j0 + j, j0 + n, &k, &v);
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t e = 0; e < a.E; ++e) kbuf[(j + i) * a.E + e] = kv_elem<T>(k[i * a.k_s + e * a.k_e]);
+    for (int64_t i = 0; i < m; ++i) {
+      T* d = kbuf + (j + i) * a.E;
+      for (int64_t e = 0; e < a.E; ++e) d[e] = kv_elem<T>(k[i * a.k_s + e * a.k_e]);
+      if constexpr (kv_scaled_v<KT>) {
+        const T f = a.ks[(j0 + j + i) * a.ks_s];
+        for (int64_t e = 0; e < a.E; ++e) d[e] *= f;
+      }
+    }
+    if constexpr (kv_scaled_v<KT>) {
+      attn_pack_v(a, v, m, Evp, vbuf + j * Evp, a.vs + (j0 + j) * a.vs_s, a.vs_s);
+      j += m;
+      continue;
+    }
     attn_pack_v(a, v, m, Evp, vbuf + j * Evp);
     j += m;
   }
@@ -561,7 +593,7 @@ inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const KT* v, int64_
   constexpr int64_t kLine = 64 / int64_t(sizeof(KT));
   for (int64_t j = 0; j < n; ++j, v += v_s) {
     V vv[NV];
-    if constexpr (is_half_v<KT>)
+    if constexpr (sizeof(KT) < 4)  // half or int8 rows
       for (int64_t c = 0; c < NV * N; c += kLine) prefetch(v + kAttnPrefetchKeys * v_s + c);
     for (int c = 0; c < NV; ++c) vv[c] = KvLanes<V, KT>::load(v + c * N);
     for (int r = 0; r < R; ++r) {
@@ -653,7 +685,7 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
       int64_t i = 0;
       for (; i + KB <= n; i += KB) {
-        if constexpr (is_half_v<KT>) {
+        if constexpr (sizeof(KT) < 4) {
           if (H == 1) {
             const KT* pf = kt + (i + kAttnPrefetchKeys) * a.k_s;
             for (int kb = 0; kb < KB; ++kb)
@@ -670,6 +702,9 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
                                   Bc);
       j += n;
     }
+    if constexpr (kv_scaled_v<KT>)  // int8 keys: s_j = scale q . (ks_j k_j)
+      for (int64_t rr = 0; rr < HR; ++rr)
+        for (int64_t j = 0; j < bc; ++j) s[rr * Bc + j] *= a.ks[(j0 + j) * a.ks_s];
     for (int64_t rr = 0; rr < HR; ++rr) {
       T* sr = s + rr * Bc;
       if (a.softcap > T(0)) attn_softcap<V>(sr, bc, a.softcap);
@@ -687,6 +722,8 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       });
       lr[rr] = lr[rr] * alpha[rr] + reduce_add(sum);
       mr[rr] = mnew;
+      if constexpr (kv_scaled_v<KT>)  // int8 values: the weight of v_j carries vs_j (l does not)
+        for (int64_t j = 0; j < bc; ++j) sr[j] *= a.vs[(j0 + j) * a.vs_s];
     }
     // P V.  The plain FMA path runs first; a V row with inf / NaN makes O
     // non-finite (0 * inf is NaN, a weight > 0 carries the inf), and only
@@ -742,6 +779,10 @@ void attn_flash(const AttnRowSet<typename V::T>* a) {
   if constexpr (std::is_same_v<T, float>) {
     if (a->kv_dtype == SC_F16) return attn_flash_kv<V, f16>(*a);
     if (a->kv_dtype == SC_BF16) return attn_flash_kv<V, bf16>(*a);
+    if (a->kv_dtype == SC_I8) {
+      SC_ASSERT(a->ks && a->vs && !a->blocks);
+      return attn_flash_kv<V, int8_t>(*a);
+    }
   }
   SC_ASSERT(a->kv_dtype == (std::is_same_v<T, float> ? SC_F32 : SC_F64));
   attn_flash_kv<V, T>(*a);

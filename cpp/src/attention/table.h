@@ -34,6 +34,11 @@ struct AttnRowSet {
   const void* v;
   int64_t v_s, v_e;
   int kv_dtype;
+  // kv_dtype SC_I8 (not paged): key j is ks[j * ks_s] * k_j, value j
+  // vs[j * vs_s] * v_j; nullptr otherwise.
+  const float* ks;
+  const float* vs;
+  int64_t ks_s, vs_s;
   // Paged keys (nullptr: key j's rows are k + j * k_s, v + j * v_s): key j
   // lives in block blocks[j / block], row j % block, i.e. at
   // k + blocks[j / block] * k_blk + (j % block) * k_s (v: v_blk, v_s).

@@ -143,6 +143,18 @@ inline VD pow2i(VD k) {  // bits of k + 1.5*2^52 hold k in their low bits
 namespace sc {
 namespace SC_NS {
 
+template <>
+struct I8Lanes<VF> {
+  static VF load(const int8_t* p) {
+    return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))))};
+  }
+  static VF load_partial(const int8_t* p, int64_t n) {
+    int64_t b = 0;
+    std::memcpy(&b, p, size_t(n < 8 ? n : 8));
+    return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(b)))};
+  }
+};
+
 // Eight horizontal sums in one tree: 128-bit halves of pairs added (8
 // permutes, 4 adds), then two levels of hadd; lane l of the low half holds
 // a[2l]'s sum, of the high half a[2l + 1]'s; one permute orders them.

@@ -144,6 +144,16 @@ inline VD pow2i(VD k) { return {_mm512_scalef_pd(_mm512_set1_pd(1.0), k.v)}; }
 namespace sc {
 namespace SC_NS {
 
+template <>
+struct I8Lanes<VF> {
+  static VF load(const int8_t* p) {
+    return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))))};
+  }
+  static VF load_partial(const int8_t* p, int64_t n) {
+    return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(detail::tail16(n), p)))};
+  }
+};
+
 // Eight horizontal sums in one tree: 256-bit halves of pairs added (8
 // shuffles, 4 adds), then 128-bit lanes of quadruples (4 shuffles, 2 adds),
 // then within each lane (2 unpacks, 1 shuffle, 2 adds): lane l holds the

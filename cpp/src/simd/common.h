@@ -67,5 +67,18 @@ struct HalfLanes {
   }
 };
 
+// int8 storage lanes of VF (an int8 KV cache): load widens exactly to
+// float32 (the row's scale is applied by the caller).  Lane by lane here;
+// AVX2 and AVX-512 specialise it (vpmovsxbd + vcvtdq2ps).
+template <class V>
+struct I8Lanes {
+  static V load(const int8_t* p) { return load_partial(p, V::N); }
+  static V load_partial(const int8_t* p, int64_t n) {
+    alignas(64) float t[V::N];
+    for (int64_t k = 0; k < V::N; ++k) t[k] = k < n ? float(p[k]) : 0.0f;
+    return V::load(t);
+  }
+};
+
 }  // namespace SC_NS
 }  // namespace sc
