@@ -55,21 +55,21 @@ inline V lanes(const S* p, Tail t, typename V::T fill) {
   return lanes<V>(p, t.n, fill);
 }
 
-// The max of the 4 vectors at x (4N elements): one reduce_max per 4N
-// elements decides whether the block needs the scalar look.
+// The 4 vectors at x (4N elements) to a, and their max: one reduce_max per
+// 4N elements decides whether the block needs the scalar look.
 template <class V, class S>
-inline V max4(const S* x) {
-  constexpr int64_t N = V::N;
-  return max(max(lanes<V>(x), lanes<V>(x + N)), max(lanes<V>(x + 2 * N), lanes<V>(x + 3 * N)));
+inline V max4(const S* x, V* a) {
+  for (int k = 0; k < 4; ++k) a[k] = lanes<V>(x + k * V::N);
+  return max(max(a[0], a[1]), max(a[2], a[3]));
 }
 
-// Those 4N elements as T for the scalar look: x itself, or widened to buf.
+// Those 4N elements as T for the scalar look: x itself, or a stored to buf.
 template <class V, class S>
-inline const typename V::T* widened4(const S* x, typename V::T* buf) {
+inline const typename V::T* widened4(const S* x, const V* a, typename V::T* buf) {
   if constexpr (std::is_same_v<S, typename V::T>) {
     return x;
   } else {
-    for (int64_t k = 0; k < 4 * V::N; k += V::N) store(buf + k, lanes<V>(x + k));
+    for (int k = 0; k < 4; ++k) store(buf + k * V::N, a[k]);
     return buf;
   }
 }
@@ -98,10 +98,11 @@ template <class V, class S>
 int64_t vec_find_first_ge(const S* x, int64_t n, typename V::T v) {
   constexpr int64_t N = V::N;
   typename V::T buf[4 * N];
+  V a[4];
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N)
-    if (reduce_max(max4<V>(x + i)) >= v) {
-      const typename V::T* b = widened4<V>(x + i, buf);
+    if (reduce_max(max4<V>(x + i, a)) >= v) {
+      const typename V::T* b = widened4<V>(x + i, a, buf);
       for (int64_t j = 0; j < 4 * N; ++j)
         if (b[j] >= v) return i + j;
     }
@@ -130,10 +131,11 @@ template <class V, class S>
 int64_t vec_gather_ge(const S* x, int64_t n, typename V::T t, typename V::T* cx, int64_t* ci) {
   constexpr int64_t N = V::N;
   typename V::T buf[4 * N];
+  V a[4];
   int64_t c = 0, i = 0;
   for (; i + 4 * N <= n; i += 4 * N)
-    if (reduce_max(max4<V>(x + i)) >= t) {
-      const typename V::T* b = widened4<V>(x + i, buf);
+    if (reduce_max(max4<V>(x + i, a)) >= t) {
+      const typename V::T* b = widened4<V>(x + i, a, buf);
       for (int64_t j = 0; j < 4 * N; ++j) {  // branch-free compaction (c <= i + j < n)
         cx[c] = b[j];
         ci[c] = i + j;
