@@ -233,14 +233,15 @@ def axis(ax, ndim):
     return normalize_axis_index(operator.index(ax), ndim)
 
 
-def rows(x, ax, name):
+def rows(x, ax, name, half=False):
     """A 2-D (rows, n) kernel-dtype view (or copy) of x with axis `ax` last,
     for the functions over a vocabulary axis.  Returns (x2, batch shape,
-    normalised axis, result dtype).  ValueError for a scalar or an empty
-    axis."""
+    normalised axis, result dtype).  half: the caller's kernel takes float16
+    / bfloat16 rows as they are (widened in registers); otherwise they become
+    float32.  ValueError for a scalar or an empty axis."""
     x = as_array(x, name)
     kdt, rdt = compute_dtypes(x.dtype, name)
-    if is_half(kdt):  # the sampling kernels are float32/float64 (halves not native there yet)
+    if not half and is_half(kdt):
         kdt = F32
     if x.ndim == 0:
         raise ValueError(f"{name}: expected at least one dimension (the vocabulary), got a scalar")

@@ -8,6 +8,10 @@
 #    the item size: the front then passes a contiguous copy).
 # 2. The per-row uniforms are drawn in Python, so the kernels are pure
 #    functions of (x, u): reproducible and thread-count invariant.
+# 3. x may be float16 / bfloat16 for sample_rows, verify_draft_rows,
+#    topk_softmax_rows (probs then in x's dtype) and temperature_moments: the
+#    dtype code goes through and the kernels widen in registers.
+#    sample_batch_rows takes float32 / float64 (the front casts halves).
 
 cdef extern from "softmax_c/sampling.h" nogil:
     int sc_sample(int dtype, const void* x, int64_t rows, int64_t n, int64_t row_stride, int64_t n_stride,
@@ -146,8 +150,8 @@ def verify_draft_rows(cnp.ndarray x, int64_t k, cnp.ndarray u, cnp.ndarray tempe
     """Speculative-decoding verification (sc_verify_draft) of the requests
     whose k + 1 target rows are consecutive rows of the 2-D x.  # IN: u
     float64 (rows, k + 1); temperature, top_p, min_p float64 / top_k int64
-    (rows,); draft_tokens int64 (rows, k); draft_probs x's dtype (rows, k, n)
-    or None; all C-contiguous.  # OUT: num_accepted int64 (rows,), tokens
+    (rows,); draft_tokens int64 (rows, k); draft_probs x's compute dtype
+    (float32 for halves) (rows, k, n) or None; all C-contiguous.  # OUT: num_accepted int64 (rows,), tokens
     int64 (rows, k + 1).  False when x's strides cannot be described."""
     cdef int64_t rs, ns
     cdef int status, dt = _dtype_code(x)

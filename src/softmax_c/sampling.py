@@ -192,7 +192,7 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=
     k = 0 if top_k is None else R.integer(top_k, "top_k", lo=1)
     p = 1.0 if top_p is None else R.in_range(top_p, "top_p", 0, 1, lo_open=True)
     mp = 0.0 if min_p is None else R.in_range(min_p, "min_p", 0, 1)
-    x2, batch, _, _ = R.rows(logits, axis, "logits")
+    x2, batch, _, _ = R.rows(logits, axis, "logits", half=True)
     if out is not None:
         R.check_out(out, batch, R.I64)
     rng = _generator(seed)
@@ -466,7 +466,8 @@ def verify_draft(target_logits, draft_tokens, draft_probs=None, *, temperature=1
         The draft tokens, in [0, V).
     draft_probs : array_like, shape (rows, k, V), optional
         The draft model's distributions (finite, >= 0, each row summing to 1
-        within 1e-3), computed in the logits' kernel dtype.  None: a
+        within 1e-3), computed in the logits' kernel dtype (float32 for
+        float16 / bfloat16 logits).  None: a
         deterministic draft.
     temperature, top_k, top_p, min_p : scalar or array of shape (rows,)
         The target distribution's warpers, as :func:`sample` (temperature 0
@@ -513,7 +514,7 @@ def verify_draft(target_logits, draft_tokens, draft_probs=None, *, temperature=1
     if k1 < 1:
         raise ValueError(f"target_logits: the second axis (k + 1) must be >= 1, got shape {x.shape}")
     kd = k1 - 1
-    x2, _, _, _ = R.rows(x, -1, "target_logits")
+    x2, _, _, _ = R.rows(x, -1, "target_logits", half=True)
     d = R.as_array(draft_tokens, "draft_tokens")
     if d.dtype.kind not in "iu" or d.dtype == np.bool_:
         raise TypeError(f"draft_tokens must be an integer array, got dtype {d.dtype}")
@@ -531,7 +532,7 @@ def verify_draft(target_logits, draft_tokens, draft_probs=None, *, temperature=1
             raise TypeError(f"draft_probs must be a real array, got dtype {q.dtype}")
         if q.shape != (rows, kd, n):
             raise ValueError(f"draft_probs has shape {q.shape}, expected {(rows, kd, n)} (rows, k, V)")
-        q = np.ascontiguousarray(q, dtype=x2.dtype)
+        q = np.ascontiguousarray(q, dtype=R.F32 if R.is_half(x2.dtype) else x2.dtype)
     batch = (rows,)
     t, tk, tp, mp = _warpers(temperature, top_k, top_p, min_p, batch, rows)
     u = _uniforms(seed, offset, batch, rows, k1)
@@ -599,7 +600,7 @@ def topk_softmax(logits, top_k, *, axis=-1, temperature=1.0, out=None):
     """
     k = R.integer(top_k, "top_k")
     t = R.positive_finite(temperature, "temperature")
-    x2, batch, ax, rdt = R.rows(logits, axis, "logits")
+    x2, batch, ax, rdt = R.rows(logits, axis, "logits", half=True)
     n = x2.shape[1]
     if not (1 <= k <= n):
         raise ValueError(f"top_k must be in [1, {n}] (the length of axis {ax}), got {k}")
@@ -679,7 +680,7 @@ def fit_temperature(logits, labels):
     >>> abs(softmax_c.fit_temperature(z, y) - 2.0) < 0.1
     True
     """
-    x2, batch, _, _ = R.rows(logits, -1, "logits")
+    x2, batch, _, _ = R.rows(logits, -1, "logits", half=True)
     lab = _labels(labels, batch, x2.shape[1], "labels")
     rows = x2.shape[0]
     if rows == 0:

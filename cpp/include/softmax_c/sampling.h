@@ -7,6 +7,11 @@
  *
  * A row is *invalid* when it holds a NaN or its max is not finite (+inf, or
  * every entry -inf).  The kernels report it (index -1) and the front raises.
+ *
+ * dtype: SC_F32 or SC_F64; sc_sample, sc_verify_draft, sc_topk_softmax and
+ * sc_temperature_moments also take SC_F16 / SC_BF16 rows, widened exactly and
+ * computed in float32 (the results of the float32 call on the widened rows;
+ * topk probabilities rounded once to x's dtype, draft_probs float32).
  */
 #ifndef SOFTMAX_C_SAMPLING_H_
 #define SOFTMAX_C_SAMPLING_H_
@@ -78,8 +83,8 @@ int sc_sample_batch(int dtype, const void* x, int64_t rows, int64_t n, int64_t r
  * (rows * (k + 1) rows of n, strides as above).  p_j = the distribution of
  * sc_sample_batch's step 4 on target row j with the request's temperature,
  * top_k, top_p, min_p (same "off" values); q_j = draft_probs + (r * k + j) * n
- * (x's dtype, contiguous) or, when draft_probs is NULL, one-hot at the draft
- * token d_j = draft_tokens[r * k + j] (in [0, n): the caller's check).
+ * (x's dtype, float32 for SC_F16 / SC_BF16; contiguous) or, when
+ * draft_probs is NULL, one-hot at the draft token d_j = draft_tokens[r * k + j] (in [0, n): the caller's check).
  * With the request's uniforms u[r * (k + 1) + 0..k]:
  *  for j = 0..k-1: accept d_j when u_j * q_j(d_j) < p_j(d_j); at the first
  *  rejection emit a token drawn (inverse CDF, u_k) from norm(max(0, p_j - q_j))

@@ -9,9 +9,16 @@
 // because m is the row max (rows with NaN or a non-finite max never get here).
 // Every kernel below that needs e_i computes it with the same function of x_i,
 // so a candidate's e_i equals the e_i of the full-row sums bit for bit.
+//
+// Row storage S: the kernels read rows (x, and verify_draft's q) of S = V::T,
+// or of a half storage type (f16, bf16, with V = VF) that the loader below
+// widens exactly in registers (simd HalfLanes); everything is then computed
+// in float32 and stored (candidates, exps, weights) as float32.  So a half
+// row gives, bit for bit, what its float32 copy gives, with no copy made.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "sampling/table.h"
 #include "simd/exp.h"
@@ -26,19 +33,60 @@ constexpr T m_fill() {
   return -INFINITY;  // unused lanes: e = 0, last bin
 }
 
+// The row loader: N lanes of V from a row of S (the tail form: n lanes, the
+// rest fill), widened when S is a half type.
+template <class V, class S>
+inline V lanes(const S* p) {
+  if constexpr (std::is_same_v<S, typename V::T>) return V::load(p);
+  else return HalfLanes<V, S>::load(p);
+}
+template <class V, class S>
+inline V lanes(const S* p, int64_t n, typename V::T fill) {
+  if constexpr (std::is_same_v<S, typename V::T>) return V::load_partial(p, n, fill);
+  else return HalfLanes<V, S>::load_partial(p, n, fill);
+}
+// As load<V> of simd/loops.h (vector_loop parts).
+template <class V, class S>
+inline V lanes(const S* p, Full, typename V::T) {
+  return lanes<V>(p);
+}
+template <class V, class S>
+inline V lanes(const S* p, Tail t, typename V::T fill) {
+  return lanes<V>(p, t.n, fill);
+}
+
+// The 4 vectors at x (4N elements) to a, and their max: one reduce_max per
+// 4N elements decides whether the block needs the scalar look.
+template <class V, class S>
+inline V max4(const S* x, V* a) {
+  for (int k = 0; k < 4; ++k) a[k] = lanes<V>(x + k * V::N);
+  return max(max(a[0], a[1]), max(a[2], a[3]));
+}
+
+// Those 4N elements as T for the scalar look: x itself, or a stored to buf.
+template <class V, class S>
+inline const typename V::T* widened4(const S* x, const V* a, typename V::T* buf) {
+  if constexpr (std::is_same_v<S, typename V::T>) {
+    return x;
+  } else {
+    for (int k = 0; k < 4; ++k) store(buf + k * V::N, a[k]);
+    return buf;
+  }
+}
+
 template <class V>
 inline V sample_exp(V x, V m, V it) {
   return exp_minus_max<V, true, kFast>(x, m, it, V::zero());
 }
 
-template <class V>
-bool vec_max_nan(const typename V::T* x, int64_t n, typename V::T* mx) {
+template <class V, class S>
+bool vec_max_nan(const S* x, int64_t n, typename V::T* mx) {
   SC_ASSERT(n >= 1 && x);
   using T = typename V::T;
   const V ninf = V::set1(-INFINITY), zero = V::zero(), one = V::set1(T(1));
   V m[2] = {ninf, ninf}, bad[2] = {zero, zero};
   vector_loop<V, 2>(0, n, [&](int64_t i, int k, auto part) {
-    const V a = load<V>(x + i, part, T(-INFINITY));
+    const V a = lanes<V>(x + i, part, T(-INFINITY));
     m[k] = max(m[k], a);
     bad[k] = max(bad[k], select(eq(a, a), zero, one));
   });
@@ -46,30 +94,30 @@ bool vec_max_nan(const typename V::T* x, int64_t n, typename V::T* mx) {
   return reduce_max(max(bad[0], bad[1])) > T(0);
 }
 
-// 4 vectors per test: one reduce_max per 4N elements decides whether the
-// block needs the scalar look.
-template <class V>
-int64_t vec_find_first_ge(const typename V::T* x, int64_t n, typename V::T v) {
+template <class V, class S>
+int64_t vec_find_first_ge(const S* x, int64_t n, typename V::T v) {
   constexpr int64_t N = V::N;
+  typename V::T buf[4 * N];
+  V a[4];
   int64_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    V a = max(max(V::load(x + i), V::load(x + i + N)), max(V::load(x + i + 2 * N), V::load(x + i + 3 * N)));
-    if (reduce_max(a) >= v)
-      for (int64_t j = i; j < i + 4 * N; ++j)
-        if (x[j] >= v) return j;
-  }
+  for (; i + 4 * N <= n; i += 4 * N)
+    if (reduce_max(max4<V>(x + i, a)) >= v) {
+      const typename V::T* b = widened4<V>(x + i, a, buf);
+      for (int64_t j = 0; j < 4 * N; ++j)
+        if (b[j] >= v) return i + j;
+    }
   for (; i < n; ++i)
-    if (x[i] >= v) return i;
+    if (wide(x[i]) >= v) return i;
   return -1;
 }
 
-template <class V>
-void vec_block_max(const typename V::T* x, int64_t n, int64_t b, typename V::T* out) {
+template <class V, class S>
+void vec_block_max(const S* x, int64_t n, int64_t b, typename V::T* out) {
   using T = typename V::T;
   for (int64_t j = 0, s = 0; s < n; ++j, s += b) {
     const int64_t e = n - s < b ? n : s + b;
     V m[2] = {V::set1(-INFINITY), V::set1(-INFINITY)};
-    vector_loop<V, 2>(s, e, [&](int64_t i, int k, auto part) { m[k] = max(m[k], load<V>(x + i, part, T(-INFINITY))); });
+    vector_loop<V, 2>(s, e, [&](int64_t i, int k, auto part) { m[k] = max(m[k], lanes<V>(x + i, part, T(-INFINITY))); });
     out[j] = reduce_max(max(m[0], m[1]));
   }
 }
@@ -79,47 +127,72 @@ void vec_block_max(const typename V::T* x, int64_t n, int64_t b, typename V::T* 
 // Inside a block the compaction has no branch: on a flat row about half the
 // elements pass, a coin flip the branch predictor loses (measured: the
 // branchy loop was a third of a flat top-p row's time).
-template <class V>
-int64_t vec_gather_ge(const typename V::T* x, int64_t n, typename V::T t, typename V::T* cx, int64_t* ci) {
+template <class V, class S>
+int64_t vec_gather_ge(const S* x, int64_t n, typename V::T t, typename V::T* cx, int64_t* ci) {
   constexpr int64_t N = V::N;
+  typename V::T buf[4 * N];
+  V a[4];
   int64_t c = 0, i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    V a = max(max(V::load(x + i), V::load(x + i + N)), max(V::load(x + i + 2 * N), V::load(x + i + 3 * N)));
-    if (reduce_max(a) >= t)
-      for (int64_t j = i; j < i + 4 * N; ++j) {  // branch-free compaction (c <= j < n)
-        cx[c] = x[j];
-        ci[c] = j;
-        c += x[j] >= t;
+  for (; i + 4 * N <= n; i += 4 * N)
+    if (reduce_max(max4<V>(x + i, a)) >= t) {
+      const typename V::T* b = widened4<V>(x + i, a, buf);
+      for (int64_t j = 0; j < 4 * N; ++j) {  // branch-free compaction (c <= i + j < n)
+        cx[c] = b[j];
+        ci[c] = i + j;
+        c += b[j] >= t;
       }
-  }
+    }
   for (; i < n; ++i)
-    if (x[i] >= t) {
-      cx[c] = x[i];
+    if (wide(x[i]) >= t) {
+      cx[c] = wide(x[i]);
       ci[c++] = i;
     }
   return c;
 }
 
-template <class V>
-double vec_sample_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename V::T m,
-                          typename V::T it) {
-  return vec_sum_exp<V, true, kFast>(x, e, n, m, it, typename V::T(0), nullptr);
+// vec_sum_exp<V, true, kFast> of softmax/row_kernels.h (the same blocks,
+// exps and order: the same sums) over a row of S; pf: as there, a row of
+// pf_n elements of pf_size bytes each to prefetch (nullptr: none).
+template <class V, class S>
+double row_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it, const void* pf,
+                   int64_t pf_size) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  SC_ASSERT(n >= 0 && (n == 0 || x));
+  const V vm = V::set1(m), vit = V::set1(it);
+  const char* pb = static_cast<const char*>(pf);
+  double total = 0.0;
+  blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int k, auto part, V* acc) {
+    if (decltype(part)::kFull && k == 0 && pb) {  // one line (two for 2N > 64 bytes) per step
+      prefetch(pb + i * pf_size);
+      if (2 * N * pf_size > 64) prefetch(pb + i * pf_size + 64);
+    }
+    const V ei = sample_exp(lanes<V>(x + i, part, T(-INFINITY)), vm, vit);  // tail: -inf, e = 0
+    if (e) store(e + i, part, ei);
+    acc[0] = acc[0] + ei;
+  });
+  return total;
 }
 
-template <class V>
-double vec_sample_sum_exp_prefetch(const typename V::T* x, int64_t n, typename V::T m, typename V::T it,
+template <class V, class S>
+double vec_sample_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it) {
+  return row_sum_exp<V>(x, e, n, m, it, nullptr, 0);
+}
+
+template <class V, class S>
+double vec_sample_sum_exp_prefetch(const S* x, int64_t n, typename V::T m, typename V::T it,
                                    const typename V::T* pf) {
-  return vec_sum_exp<V, true, kFast>(x, nullptr, n, m, it, typename V::T(0), pf);
+  return row_sum_exp<V>(x, nullptr, n, m, it, pf, int64_t(sizeof(typename V::T)));
 }
 
 // buf[0..4N) = e of x[0..len), zeros beyond len (len <= 4N).
-template <class V>
-inline void exp_block(const typename V::T* x, int64_t len, V vm, V vit, typename V::T* buf) {
+template <class V, class S>
+inline void exp_block(const S* x, int64_t len, V vm, V vit, typename V::T* buf) {
   using T = typename V::T;
   constexpr int64_t N = V::N;
   for (int64_t k = 0; k < 4 * N; k += N) {
-    if (len - k >= N) store(buf + k, sample_exp(V::load(x + k), vm, vit));
-    else if (len - k > 0) store(buf + k, sample_exp(V::load_partial(x + k, len - k, T(-INFINITY)), vm, vit));
+    if (len - k >= N) store(buf + k, sample_exp(lanes<V>(x + k), vm, vit));
+    else if (len - k > 0) store(buf + k, sample_exp(lanes<V>(x + k, len - k, T(-INFINITY)), vm, vit));
     else store(buf + k, V::zero());
   }
 }
@@ -127,8 +200,8 @@ inline void exp_block(const typename V::T* x, int64_t len, V vm, V vit, typename
 // Block sums (4N elements, added to a double) find the block where the
 // running sum passes the target; the block's e values are then scanned one by
 // one.  On average half the row is read.
-template <class V>
-int64_t vec_pick_cumulative(const typename V::T* x, int64_t n, typename V::T m, typename V::T it,
+template <class V, class S>
+int64_t vec_pick_cumulative(const S* x, int64_t n, typename V::T m, typename V::T it,
                             double target) {
   using T = typename V::T;
   constexpr int64_t N = V::N, B = 4 * N;
@@ -160,14 +233,15 @@ int64_t vec_pick_cumulative(const typename V::T* x, int64_t n, typename V::T m, 
 }
 
 // f = min((m - x) * it * scale, bins - 1) for x[0..len), len <= 4N, and e;
-// zeros (bin 0, e = 0) beyond len.
-template <class V>
-inline void bin_block(const typename V::T* x, int64_t len, V vm, V vit, V vsc, V vtop, typename V::T* fb,
-                      typename V::T* eb) {
+// zeros (bin 0, e = 0) beyond len.  xb (when not null): the widened x.
+template <class V, class S>
+inline void bin_block(const S* x, int64_t len, V vm, V vit, V vsc, V vtop, typename V::T* fb,
+                      typename V::T* eb, typename V::T* xb) {
   using T = typename V::T;
   constexpr int64_t N = V::N;
   for (int64_t k = 0; k < 4 * N; k += N) {
-    V xv = len - k >= N ? V::load(x + k) : V::load_partial(x + k, len - k > 0 ? len - k : 0, m_fill<T>());
+    V xv = len - k >= N ? lanes<V>(x + k) : lanes<V>(x + k, len - k > 0 ? len - k : 0, m_fill<T>());
+    if (xb) store(xb + k, xv);
     store(fb + k, min((vm - xv) * vit * vsc, vtop));
     store(eb + k, sample_exp(xv, vm, vit));
   }
@@ -178,8 +252,8 @@ inline void bin_block(const typename V::T* x, int64_t len, V vm, V vit, V vsc, V
 // Returns the total mass.  Used for the top-p boundary on rows whose nucleus
 // is large (sampling/driver.cpp): bins are monotone in x, so a bin is a slice of the
 // order and only the bin where the running mass crosses is ranked.
-template <class V>
-double vec_mass_hist(const typename V::T* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
+template <class V, class S>
+double vec_mass_hist(const S* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
                      int bins, double* hist) {
   using T = typename V::T;
   constexpr int64_t B = 4 * V::N;
@@ -188,7 +262,7 @@ double vec_mass_hist(const typename V::T* x, int64_t n, typename V::T m, typenam
   double total = 0.0;
   for (int64_t i = 0; i < n; i += B) {
     const int64_t len = n - i < B ? n - i : B;
-    bin_block<V>(x + i, len, vm, vit, vsc, vtop, fb, eb);
+    bin_block<V>(x + i, len, vm, vit, vsc, vtop, fb, eb, nullptr);
     for (int64_t k = 0; k < len; ++k) hist[int(fb[k])] += double(eb[k]);
   }
   for (int b = 0; b < bins; ++b) total += hist[b];
@@ -196,20 +270,20 @@ double vec_mass_hist(const typename V::T* x, int64_t n, typename V::T m, typenam
 }
 
 // The (x_i, i) whose bin (as in vec_mass_hist) is `bin`, in index order.
-template <class V>
-int64_t vec_gather_bin(const typename V::T* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
+template <class V, class S>
+int64_t vec_gather_bin(const S* x, int64_t n, typename V::T m, typename V::T it, typename V::T scale,
                        int bins, int bin, typename V::T* cx, int64_t* ci) {
   using T = typename V::T;
   constexpr int64_t B = 4 * V::N;
   const V vm = V::set1(m), vit = V::set1(it), vsc = V::set1(scale), vtop = V::set1(T(bins - 1));
   const T lo = T(bin), hi = T(bin + 1);
-  T fb[B], eb[B];
+  T fb[B], eb[B], xb[B];
   int64_t c = 0;
   for (int64_t i = 0; i < n; i += B) {
     const int64_t len = n - i < B ? n - i : B;
-    bin_block<V>(x + i, len, vm, vit, vsc, vtop, fb, eb);
+    bin_block<V>(x + i, len, vm, vit, vsc, vtop, fb, eb, xb);
     for (int64_t k = 0; k < len; ++k) {
-      cx[c] = x[i + k];
+      cx[c] = xb[k];
       ci[c] = i + k;
       c += (fb[k] >= lo) & (fb[k] < hi);
     }
@@ -220,18 +294,18 @@ int64_t vec_gather_bin(const typename V::T* x, int64_t n, typename V::T m, typen
 // Moments of d = x - m under weights exp(beta * d): the NLL of temperature
 // scaling and its first two derivatives in beta (sampling/driver.cpp).  Blocked
 // sums as vec_sum_exp.
-template <class V>
-void vec_moments(const typename V::T* x, int64_t n, typename V::T m, typename V::T beta, double* s) {
+template <class V, class S>
+void vec_moments(const S* x, int64_t n, typename V::T m, typename V::T beta, double* s) {
   using T = typename V::T;
   const V vm = V::set1(m), vb = V::set1(beta);
   s[0] = s[1] = s[2] = 0.0;
   blocked_sums<V, 3>(0, n, s, [&](int64_t i, int, auto part, V* acc) {
     // tail fill m: d = 0 there, and its e = 1 is masked out by the select
-    const V xa = load<V>(x + i, part, m);
+    const V xa = lanes<V>(x + i, part, m);
     const V da = xa - vm;
     V ea = sample_exp(xa, vm, vb);
     if constexpr (!decltype(part)::kFull)
-      ea = select(eq(load<V>(x + i, part, T(-INFINITY)), V::set1(T(-INFINITY))), V::zero(), ea);
+      ea = select(eq(lanes<V>(x + i, part, T(-INFINITY)), V::set1(T(-INFINITY))), V::zero(), ea);
     const V ga = ea * da;
     acc[0] = acc[0] + ea;
     acc[1] = acc[1] + ga;
@@ -259,14 +333,14 @@ bool vec_prob_sum(const typename V::T* q, int64_t n, double* sum) {
 // The exps are recomputed from x rather than stored by the sum pass: a
 // stored row is one more 512 KiB stream per accepted position (128k float32),
 // and most positions are accepted.
-template <class V>
-double vec_residual(const typename V::T* x, const typename V::T* q, int64_t n, typename V::T m,
+template <class V, class S>
+double vec_residual(const S* x, const typename V::T* q, int64_t n, typename V::T m,
                     typename V::T it, typename V::T iz, typename V::T* w) {
   using T = typename V::T;
   const V viz = V::set1(iz), zero = V::zero(), vm = V::set1(m), vit = V::set1(it);
   double total = 0.0;
   blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int, auto part, V* acc) {
-    const V e = sample_exp(load<V>(x + i, part, T(-INFINITY)), vm, vit);
+    const V e = sample_exp(lanes<V>(x + i, part, T(-INFINITY)), vm, vit);
     const V r = max(e * viz - (q ? load<V>(q + i, part, T(0)) : zero), zero);
     store(w + i, part, r);
     acc[0] = acc[0] + r;
@@ -307,21 +381,23 @@ int64_t vec_pick_stored(const typename V::T* w, int64_t n, double target) {
   return -1;
 }
 
-template <class V>
-SamplingRowKernels<typename V::T> make_sampling() {
-  SamplingRowKernels<typename V::T> k{};
-  k.max_nan = &vec_max_nan<V>;
-  k.find_first_ge = &vec_find_first_ge<V>;
-  k.block_max = &vec_block_max<V>;
-  k.gather_ge = &vec_gather_ge<V>;
-  k.sum_exp = &vec_sample_sum_exp<V>;
-  k.sum_exp_prefetch = &vec_sample_sum_exp_prefetch<V>;
-  k.pick_cumulative = &vec_pick_cumulative<V>;
-  k.moments = &vec_moments<V>;
-  k.mass_hist = &vec_mass_hist<V>;
-  k.gather_bin = &vec_gather_bin<V>;
+template <class V, class S = typename V::T>
+SamplingRowKernels<typename V::T, S> make_sampling() {
+  using T = typename V::T;
+  SamplingRowKernels<T, S> k{};
+  k.max_nan = &vec_max_nan<V, S>;
+  k.find_first_ge = &vec_find_first_ge<V, S>;
+  k.block_max = &vec_block_max<V, S>;
+  k.gather_ge = &vec_gather_ge<V, S>;
+  k.sum_exp = &vec_sample_sum_exp<V, S>;
+  k.cand_exp = &vec_sample_sum_exp<V, T>;
+  k.sum_exp_prefetch = &vec_sample_sum_exp_prefetch<V, S>;
+  k.pick_cumulative = &vec_pick_cumulative<V, S>;
+  k.moments = &vec_moments<V, S>;
+  k.mass_hist = &vec_mass_hist<V, S>;
+  k.gather_bin = &vec_gather_bin<V, S>;
   k.prob_sum = &vec_prob_sum<V>;
-  k.residual = &vec_residual<V>;
+  k.residual = &vec_residual<V, S>;
   k.pick_stored = &vec_pick_stored<V>;
   return k;
 }
@@ -329,6 +405,8 @@ SamplingRowKernels<typename V::T> make_sampling() {
 inline void fill_sampling(SamplingKernels& k) {
   k.f32 = make_sampling<VF>();
   k.f64 = make_sampling<VD>();
+  k.h16 = make_sampling<VF, f16>();
+  k.hbf16 = make_sampling<VF, bf16>();
 }
 
 }  // namespace SC_NS

@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="thread count(s): N, a list 1,2, or all (default: all cores)")
     p.add_argument("--dtype", type=_dtypes, default=None,
                    help=f"comma-separated element types of {','.join(DTYPES)} (default float32; --full runs "
-                        "float32,float64; the half types run softmax, log_softmax, logsumexp and attention)")
+                        "float32,float64; the half types run softmax, log_softmax, logsumexp, attention, "
+                        "sample and topk_softmax)")
     p.add_argument("--time", type=float, default=None, metavar="SECONDS",
                    help="seconds of timing for the whole run (default: "
                         + ", ".join(f"{k} {v:g}" for k, v in TIME_BUDGET.items()) + ")")

@@ -221,7 +221,8 @@ def numpy_threads_note() -> str:
 
 
 #: The element types of the benchmarks; the half ones (issue 11) run the
-#: softmax family only (HALF_OPS), against softmax_c's float32 and torch.
+#: softmax family, attention, sample and topk_softmax (runner.HALF_OPS),
+#: against softmax_c's float32 (and torch, but for sample and topk_softmax).
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 HALF_DTYPES = ("float16", "bfloat16")
 

@@ -359,7 +359,7 @@ def _reference_sampling():
 #: by the float64 oracle is still accepted when it is kept with ``top_p`` +
 #: this and ``min_p`` * (1 - this) -- a cumulative mass that lands within
 #: rounding of the threshold.
-_SUPPORT_SLACK = {"float32": 1e-3, "float64": 1e-8}
+_SUPPORT_SLACK = {"float32": 1e-3, "float64": 1e-8, "float16": 1e-3, "bfloat16": 1e-3}  # halves: float32 inside
 
 
 class SampleSupport:
