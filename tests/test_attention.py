@@ -379,3 +379,24 @@ def test_merge_attention_bad_out_untouched(out, exc, words):
     with pytest.raises(ValueError, match="read-only"):
         softmax_c.merge_attention(o, lse, out=ro)
     assert np.all(ro[0] == 0)
+
+
+@pytest.mark.parametrize("hq", [1, 2, 4])
+def test_score_sums_do_not_depend_on_key_grouping(target, hq):
+    """The decode kernel sums a key's score in groups of keys (a tree of
+    eight sums) or one at a time (tails): bitwise the same, so a key range
+    split anywhere gives the same scores (paged vs packed, any S)."""
+    rng = np.random.default_rng(hq)
+    q = rng.standard_normal((1, hq, 1, 100)).astype(np.float32)
+    k = rng.standard_normal((1, 1, 37, 100)).astype(np.float32)
+    v = rng.standard_normal((1, 1, 37, 16)).astype(np.float32)
+    full = sdpa(q, k, v, enable_gqa=True)
+    # the same 37 keys as one run (grouped) and as 37 runs of one key (a paged cache of block size 1)
+    bt1 = np.arange(37, dtype=np.int32)[None]
+    kc1, vc1 = k[0].transpose(1, 0, 2)[:, None], v[0].transpose(1, 0, 2)[:, None]
+    qv = q[0].transpose(1, 0, 2)[None]  # (1, 1, hq, E)
+    paged = softmax_c.flash_attn_with_kvcache(qv, kc1, vc1, cache_seqlens=np.array([37]), block_table=bt1)
+    dense = softmax_c.flash_attn_with_kvcache(qv, k[0].transpose(1, 0, 2)[None], v[0].transpose(1, 0, 2)[None],
+                                              cache_seqlens=np.array([37]))
+    assert np.array_equal(paged, dense)
+    np.testing.assert_allclose(paged[0, 0], full[0, :, 0], rtol=0, atol=2e-5 * 4)

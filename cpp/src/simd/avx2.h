@@ -155,16 +155,21 @@ struct I8Lanes<VF> {
   }
 };
 
-// Eight horizontal sums in one tree: 128-bit halves of pairs added (8
-// permutes, 4 adds), then two levels of hadd; lane l of the low half holds
-// a[2l]'s sum, of the high half a[2l + 1]'s; one permute orders them.
+// Eight horizontal sums in one tree, each added in reduce_add's order
+// ((s0 + s2) + (s1 + s3) of s = lo + hi), so a sum never depends on how the
+// keys were grouped: 128-bit halves of pairs added (8 permutes, 4 adds),
+// lanes 0,1 + 2,3 of quadruples (4 shuffles, 2 adds), one hadd; lane l of
+// the low half holds a[2l]'s sum, of the high half a[2l + 1]'s; one
+// permute orders them.
 inline void reduce_add_8(const VF* a, float* out) {
   __m256 b[4];
   for (int i = 0; i < 4; ++i) {
     const __m256 x = a[2 * i].v, y = a[2 * i + 1].v;
     b[i] = _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31));
   }
-  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(b[0], b[1]), _mm256_hadd_ps(b[2], b[3]));
+  const __m256 z01 = _mm256_add_ps(_mm256_shuffle_ps(b[0], b[1], 0x44), _mm256_shuffle_ps(b[0], b[1], 0xEE));
+  const __m256 z23 = _mm256_add_ps(_mm256_shuffle_ps(b[2], b[3], 0x44), _mm256_shuffle_ps(b[2], b[3], 0xEE));
+  const __m256 h = _mm256_hadd_ps(z01, z23);
   _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 

@@ -154,7 +154,8 @@ struct I8Lanes<VF> {
   }
 };
 
-// Eight horizontal sums in one tree: 256-bit halves of pairs added (8
+// Eight horizontal sums in one tree, each added in reduce_add's order (so
+// a sum never depends on how the keys were grouped): 256-bit halves of pairs added (8
 // shuffles, 4 adds), then 128-bit lanes of quadruples (4 shuffles, 2 adds),
 // then within each lane (2 unpacks, 1 shuffle, 2 adds): lane l holds the
 // sums of a[l] and a[l + 4]; one permute puts them in order.  25

@@ -36,7 +36,8 @@ inline V mul_err_dekker(V a, V b, V p) {
 
 // out[i] = reduce_add(a[i]) for i < 8: the horizontal sums of eight
 // vectors (the scores of eight keys).  AVX2 and AVX-512 overload it with a
-// transpose-and-add tree (about 3 instructions per sum instead of 8-9).
+// transpose-and-add tree (about 3 instructions per sum instead of 8-9)
+// that adds each vector in reduce_add's order: bitwise the same sums.
 template <class V>
 inline void reduce_add_8(const V* a, typename V::T* out) {
   for (int i = 0; i < 8; ++i) out[i] = reduce_add(a[i]);
