@@ -124,12 +124,18 @@ def kernel_float(x, name, dtypes=None):
         raise TypeError(f"{name}: expected {names}, got dtype {x.dtype}")
 
 
-def attention_dtypes(q, k, v, names=("query", "key", "value")):
+def attention_dtypes(q, k, v, names=("query", "key", "value"), quantized=False):
     """The compute dtype of an attention call on arrays q, k, v: float64 when
     they are float64, else float32 (float16 / bfloat16 storage widened in
     registers, as float32 q with a half cache).  TypeError naming the array:
     a dtype other than float16, bfloat16, float32, float64; k and v of
-    different dtypes; float64 mixed with another dtype."""
+    different dtypes; float64 mixed with another dtype.  quantized: k, v are
+    the int8 values of QuantizedKV caches, q must be float32 or half."""
+    if quantized:
+        if not (q.dtype == F32 or is_half(q.dtype)):
+            raise TypeError(f"{names[0]}: int8 (QuantizedKV) key and value need a float32, float16 or bfloat16 "
+                            f"query, got dtype {q.dtype}")
+        return F32
     for name, x in zip(names, (q, k, v)):
         if not (x.dtype in KERNEL_DTYPES or is_half(x.dtype)):
             raise TypeError(f"{name}: expected float16, bfloat16, float32 or float64, got dtype {x.dtype}"

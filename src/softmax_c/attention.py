@@ -125,13 +125,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         key, value = key.values, value.values
     k = R.as_array(key, "key", native=True)
     v = R.as_array(value, "value", native=True)
-    if kq:  # int8 key / value: computed in float32
-        if not (q.dtype == R.F32 or R.is_half(q.dtype)):
-            raise TypeError(f"query: int8 (QuantizedKV) key and value need a float32, float16 or bfloat16 query, "
-                            f"got dtype {q.dtype}")
-        cdt = R.F32
-    else:
-        cdt = R.attention_dtypes(q, k, v)  # the compute dtype: lse, a float mask, alibi, sinks
+    cdt = R.attention_dtypes(q, k, v, quantized=kq)  # the compute dtype: lse, a float mask, alibi, sinks
     for name, x in (("query", q), ("key", k), ("value", v)):
         if x.ndim < 2:
             raise ValueError(f"{name}: expected at least 2 dimensions (..., L, E), got shape {x.shape}")
@@ -299,10 +293,9 @@ def merge_attention(outputs, lses, *, out=None):
         raise ValueError(f"outputs has {len(outputs)} shards, lses has {len(lses)}")
     dtype = outputs[0].dtype
     for x in outputs:
-        R.attention_dtypes(x, x, x, ("outputs",) * 3)
+        cdt = R.attention_dtypes(x, x, x, ("outputs",) * 3)  # the lse's and the arithmetic's
         if x.dtype != dtype:
             raise TypeError(f"outputs: every shard must have dtype {dtype}, got {x.dtype}")
-    cdt = R.F64 if dtype == R.F64 else R.F32  # the lse's and the arithmetic's
     for x in lses:
         if x.dtype != cdt:
             raise TypeError(f"lses: every shard must have dtype {cdt} (outputs are {dtype}), got {x.dtype}")

@@ -77,10 +77,9 @@ def _alloc(shape, dtype):
     return _core.output_empty(shape, dtype)
 
 
-def _outputs(out, return_lse, shape, lse_shape, q):
-    """(out, lse): out in q's dtype, lse in the compute dtype (float32 for
-    half precision)."""
-    dtype, ldt = q.dtype, R.F64 if q.dtype == R.F64 else R.F32
+def _outputs(out, return_lse, shape, lse_shape, dtype, ldt):
+    """(out, lse): out in q's dtype, lse in the compute dtype `ldt` (float32
+    for half precision)."""
     lse_out = None
     if out is not None and return_lse and isinstance(out, (tuple, list)):
         out, lse_out = R.check_outs(out, ((shape, dtype), (lse_shape, ldt)))
@@ -136,7 +135,7 @@ def _check_qkv(q, k, v, qdims, kdims):
     q = R.as_array(q, "q", native=True)
     k = R.as_array(k, "k", native=True)
     v = R.as_array(v, "v", native=True)
-    R.attention_dtypes(q, k, v, ("q", "k", "v"))
+    cdt = R.attention_dtypes(q, k, v, ("q", "k", "v"))
     for name, x, nd in (("q", q, qdims), ("k", k, kdims), ("v", v, kdims)):
         if x.ndim != nd:
             raise ValueError(f"{name}: expected {nd} dimensions, got shape {x.shape}")
@@ -150,7 +149,7 @@ def _check_qkv(q, k, v, qdims, kdims):
         raise ValueError("q: the head size must be >= 1")
     if h == 0 or hq % h != 0:
         raise ValueError(f"q has {hq} heads, not a multiple of k/v's {h}")
-    return q, k, v
+    return q, k, v, cdt
 
 
 def _common(dropout_p, softmax_scale, e, causal, window_size, softcap):
@@ -224,7 +223,7 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
         with the sequence; checked before anything is read or written.
     """
     paged = block_table is not None
-    q, k, v = _check_qkv(q, k, v, 3, 4 if paged else 3)
+    q, k, v, dt = _check_qkv(q, k, v, 3, 4 if paged else 3)  # dt: the compute dtype
     hq, e = q.shape[1:]
     h, ev = k.shape[-2], v.shape[-1]
     scale, causal, left, right, softcap = _common(dropout_p, softmax_scale, e, causal, window_size, softcap)
@@ -235,10 +234,9 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
     batch = cq.size - 1
     nk = np.diff(ck)
     bt = _block_table(block_table, batch, nk, k.shape[1], k.shape[0]) if paged else None
-    dt = R.attention_dtypes(q, k, v)  # the compute dtype
     slopes = _per_head(alibi_slopes, "alibi_slopes", hq, batch, dt, True)
     sk = _per_head(sinks, "sinks", hq, 1, dt, False)
-    res, lse = _outputs(out, return_lse, (q.shape[0], hq, ev), (hq, q.shape[0]), q)
+    res, lse = _outputs(out, return_lse, (q.shape[0], hq, ev), (hq, q.shape[0]), q.dtype, dt)
     _attend(q, k, v, res, lse, causal, scale, left, right, softcap, slopes, sk, cq, nk, None if paged else ck[:-1], bt)
     return (res, lse) if return_lse else res
 
@@ -279,7 +277,7 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
         read-only cache with `k`/`v`.  Nothing is written before the checks pass.
     """
     paged = block_table is not None
-    q, kc, vc = _check_qkv(q, k_cache, v_cache, 4, 4)
+    q, kc, vc, dt = _check_qkv(q, k_cache, v_cache, 4, 4)  # dt: the compute dtype
     batch, lq, hq, e = q.shape
     h, ev = kc.shape[-2], vc.shape[-1]
     scale, causal, left, right, softcap = _common(0.0, softmax_scale, e, causal, window_size, softcap)
@@ -331,10 +329,9 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
         ids = np.take_along_axis(bt, pos // bs, axis=1) if lnew else None
         if lnew:
             _check_appends(ids * bs + pos % bs, bs, lnew)
-    dt = R.attention_dtypes(q, kc, vc)  # the compute dtype
     slopes = _per_head(alibi_slopes, "alibi_slopes", hq, batch, dt, True)
     sk = _per_head(sinks, "sinks", hq, 1, dt, False)
-    res, lse = _outputs(out, return_lse, (batch, lq, hq, ev), (batch, hq, lq), q)
+    res, lse = _outputs(out, return_lse, (batch, lq, hq, ev), (batch, hq, lq), q.dtype, dt)
     # ---- validated: append, then attend ----
     if lnew:
         if paged:

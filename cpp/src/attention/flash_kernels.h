@@ -58,6 +58,8 @@ constexpr int64_t kAttnDotRows = 4;
 // -> 4.7-5.0 ms at 8 or 16 keys), so none.  32 / 64 keys ahead: within
 // the noise of a shared machine (-3 .. +2 %).
 constexpr int64_t kAttnPrefetchKeys = 16;
+template <class KT, int R>
+constexpr bool attn_prefetch_v = sizeof(KT) < 4 || R > 1;  // see kAttnPrefetchKeys
 
 template <class V>
 struct AttnPanel {
@@ -102,35 +104,10 @@ inline typename V::T attn_lane0(V v) {
   return t[0];
 }
 
-// The storage of K and V (AttnRowSet::kv_dtype): the compute type T, or a
-// half type (float16, bfloat16; with T = float) widened exactly in registers
-// on every load (simd HalfLanes: vcvtph2ps, or a 16-bit shift for bfloat16),
-// so a half cache is read at half the bytes and never copied whole.
-template <class V, class KT, bool = std::is_same_v<KT, typename V::T>>
-struct KvLanes {  // KT == T
-  using T = typename V::T;
-  static V load(const T* p) { return V::load(p); }
-  static V load_partial(const T* p, int64_t n) { return V::load_partial(p, n, T(0)); }
-};
-template <class V, class KT>
-struct KvLanes<V, KT, false> {
-  static_assert((is_half_v<KT> || std::is_same_v<KT, int8_t>) && std::is_same_v<typename V::T, float>,
-                "K/V storage: T, or a half type or int8 with float");
-  static V load(const KT* p) {
-    if constexpr (is_half_v<KT>) {
-      return HalfLanes<V, KT>::load(p);
-    } else {
-      return I8Lanes<V>::load(p);
-    }
-  }
-  static V load_partial(const KT* p, int64_t n) {
-    if constexpr (is_half_v<KT>) {
-      return HalfLanes<V, KT>::load_partial(p, n, 0.0f);
-    } else {
-      return I8Lanes<V>::load_partial(p, n);
-    }
-  }
-};
+// The storage of K and V (AttnRowSet::kv_dtype): the compute type T, or
+// (with T = float) a half type or int8, widened exactly in registers on
+// every load (simd/loops.h load_lanes), so a half or int8 cache is read at
+// its own width and never copied whole.
 // int8 K/V (quantize_kv) carry one scale per key row (AttnRowSet ks, vs):
 // the dot kernel applies it to the scores and the weights, the panel kernel
 // to the tile it widens.
@@ -152,19 +129,18 @@ inline T kv_elem(KT x) {
 template <class V, class KT>
 bool attn_tile_finite(const KT* x, int64_t ld, int64_t n, int64_t w) {
   constexpr int64_t N = V::N;
-  using L = KvLanes<V, KT>;
-  V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+    V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
   const V zero = V::zero();
   for (int64_t j = 0; j < n; ++j) {
     const KT* r = x + j * ld;
     int64_t c = 0;
     for (; c + 4 * N <= w; c += 4 * N) {
-      a0 = fma(L::load(r + c), zero, a0);
-      a1 = fma(L::load(r + c + N), zero, a1);
-      a2 = fma(L::load(r + c + 2 * N), zero, a2);
-      a3 = fma(L::load(r + c + 3 * N), zero, a3);
+      a0 = fma(load_lanes<V>(r + c), zero, a0);
+      a1 = fma(load_lanes<V>(r + c + N), zero, a1);
+      a2 = fma(load_lanes<V>(r + c + 2 * N), zero, a2);
+      a3 = fma(load_lanes<V>(r + c + 3 * N), zero, a3);
     }
-    for (; c < w; c += N) a0 = fma(L::load(r + c), zero, a0);
+    for (; c < w; c += N) a0 = fma(load_lanes<V>(r + c), zero, a0);
   }
   const typename V::T s = reduce_add((a0 + a1) + (a2 + a3));
   return s == s;
@@ -193,9 +169,9 @@ template <class KT, class T>
 void attn_pack_v(const AttnRowSet<T>& a, const KT* src, int64_t n, int64_t Evp, T* dst, const float* sc = nullptr,
                  int64_t sc_s = 0) {
   for (int64_t j = 0; j < n; ++j, src += a.v_s, dst += Evp) {
-    const T f = sc ? T(sc[j * sc_s]) : T(1);
+    const T f = sc ? T(sc[j * sc_s]) : T(1);  // x 1 is exact
     int64_t e = 0;
-    for (; e < a.Ev; ++e) dst[e] = sc ? kv_elem<T>(src[e * a.v_e]) * f : kv_elem<T>(src[e * a.v_e]);
+    for (; e < a.Ev; ++e) dst[e] = kv_elem<T>(src[e * a.v_e]) * f;
     for (; e < Evp; ++e) dst[e] = T(0);
   }
 }
@@ -233,19 +209,10 @@ void attn_kv_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T*
   for (int64_t j = 0; j < n;) {
     const int64_t m = attn_run(a, j0 + j, j0 + n, &k, &v);
     for (int64_t i = 0; i < m; ++i) {
-      T* d = kbuf + (j + i) * a.E;
-      for (int64_t e = 0; e < a.E; ++e) d[e] = kv_elem<T>(k[i * a.k_s + e * a.k_e]);
-      if constexpr (kv_scaled_v<KT>) {
-        const T f = a.ks[(j0 + j + i) * a.ks_s];
-        for (int64_t e = 0; e < a.E; ++e) d[e] *= f;
-      }
+      const T f = kv_scaled_v<KT> ? T(a.ks[(j0 + j + i) * a.ks_s]) : T(1);  // x 1 is exact
+      for (int64_t e = 0; e < a.E; ++e) kbuf[(j + i) * a.E + e] = kv_elem<T>(k[i * a.k_s + e * a.k_e]) * f;
     }
-    if constexpr (kv_scaled_v<KT>) {
-      attn_pack_v(a, v, m, Evp, vbuf + j * Evp, a.vs + (j0 + j) * a.vs_s, a.vs_s);
-      j += m;
-      continue;
-    }
-    attn_pack_v(a, v, m, Evp, vbuf + j * Evp);
+    attn_pack_v(a, v, m, Evp, vbuf + j * Evp, kv_scaled_v<KT> ? a.vs + (j0 + j) * a.vs_s : nullptr, a.vs_s);
     j += m;
   }
   *kt = kbuf;
@@ -400,7 +367,7 @@ void attn_pv_careful(const typename V::T* w, int64_t rs, int64_t js, const KT* v
       if (wj == 0) continue;
       const V p = V::set1(wj);
       for (int64_t c = 0; c < Evp; c += V::N)
-        store(orow + c, fma(p, KvLanes<V, KT>::load(v + j * v_s + c), V::load(orow + c)));
+        store(orow + c, fma(p, load_lanes<V>(v + j * v_s + c), V::load(orow + c)));
     }
   }
 }
@@ -552,14 +519,13 @@ template <class V, int R, int KB, class KT>
 inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int64_t k_s, int64_t E,
                            typename V::T* s, int64_t lds) {
   constexpr int64_t N = V::N;
-  using L = KvLanes<V, KT>;
-  V acc[R][KB];
+    V acc[R][KB];
   for (int r = 0; r < R; ++r)
     for (int kb = 0; kb < KB; ++kb) acc[r][kb] = V::zero();
   int64_t e = 0;
   for (; e + N <= E; e += N) {
     V kv[KB];
-    for (int kb = 0; kb < KB; ++kb) kv[kb] = L::load(k + kb * k_s + e);
+    for (int kb = 0; kb < KB; ++kb) kv[kb] = load_lanes<V>(k + kb * k_s + e);
     for (int r = 0; r < R; ++r) {
       const V q = V::load(qp + r * Ep + e);
       for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
@@ -567,7 +533,7 @@ inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int
   }
   if (e < E) {
     V kv[KB];
-    for (int kb = 0; kb < KB; ++kb) kv[kb] = L::load_partial(k + kb * k_s + e, E - e);
+    for (int kb = 0; kb < KB; ++kb) kv[kb] = load_lanes<V>(k + kb * k_s + e, E - e, typename V::T(0));
     for (int r = 0; r < R; ++r) {
       const V q = V::load(qp + r * Ep + e);
       for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
@@ -587,6 +553,8 @@ inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int
 }
 
 // O[r, c..] = alpha_r O + sum_j p[r][j] V[j, c..] for R rows, NV vectors.
+// The V rows kAttnPrefetchKeys ahead are prefetched for narrow or GQA rows
+// (attn_prefetch_v), a packed tile's too (from L2 into L1).
 template <class V, int R, int NV, class KT>
 inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const KT* v, int64_t v_s, int64_t n,
                         const typename V::T* alpha, typename V::T* o, int64_t ldo) {
@@ -599,9 +567,9 @@ inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const KT* v, int64_
   constexpr int64_t kLine = 64 / int64_t(sizeof(KT));
   for (int64_t j = 0; j < n; ++j, v += v_s) {
     V vv[NV];
-    if constexpr (sizeof(KT) < 4 || R > 1)  // half or int8 rows, or several rows per key
+    if constexpr (attn_prefetch_v<KT, R>)
       for (int64_t c = 0; c < NV * N; c += kLine) prefetch(v + kAttnPrefetchKeys * v_s + c);
-    for (int c = 0; c < NV; ++c) vv[c] = KvLanes<V, KT>::load(v + c * N);
+    for (int c = 0; c < NV; ++c) vv[c] = load_lanes<V>(v + c * N);
     for (int r = 0; r < R; ++r) {
       const V w = V::set1(p[r * ldp + j]);
       for (int c = 0; c < NV; ++c) acc[r][c] = fma(w, vv[c], acc[r][c]);
@@ -697,12 +665,10 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
       int64_t i = 0;
       for (; i + KB <= n; i += KB) {
-        if constexpr (sizeof(KT) < 4 || R > 1) {
-          if (H == 1) {
-            const KT* pf = kt + (i + kAttnPrefetchKeys) * a.k_s;
-            for (int kb = 0; kb < KB; ++kb)
-              for (int64_t e = 0; e < E; e += 64 / int64_t(sizeof(KT))) prefetch(pf + kb * a.k_s + e);
-          }
+        if (attn_prefetch_v<KT, R> && H == 1) {
+          const KT* pf = kt + (i + kAttnPrefetchKeys) * a.k_s;
+          for (int kb = 0; kb < KB; ++kb)
+            for (int64_t e = 0; e < E; e += 64 / int64_t(sizeof(KT))) prefetch(pf + kb * a.k_s + e);
         }
         for (int64_t h = 0; h < H; ++h)
           attn_dot_block<V, R, KB>(qp + h * R * Ep, Ep, kt + h * a.k_h + i * a.k_s, a.k_s, E, s + h * R * Bc + j + i,

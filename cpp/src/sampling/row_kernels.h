@@ -33,33 +33,11 @@ constexpr T m_fill() {
   return -INFINITY;  // unused lanes: e = 0, last bin
 }
 
-// The row loader: N lanes of V from a row of S (the tail form: n lanes, the
-// rest fill), widened when S is a half type.
-template <class V, class S>
-inline V lanes(const S* p) {
-  if constexpr (std::is_same_v<S, typename V::T>) return V::load(p);
-  else return HalfLanes<V, S>::load(p);
-}
-template <class V, class S>
-inline V lanes(const S* p, int64_t n, typename V::T fill) {
-  if constexpr (std::is_same_v<S, typename V::T>) return V::load_partial(p, n, fill);
-  else return HalfLanes<V, S>::load_partial(p, n, fill);
-}
-// As load<V> of simd/loops.h (vector_loop parts).
-template <class V, class S>
-inline V lanes(const S* p, Full, typename V::T) {
-  return lanes<V>(p);
-}
-template <class V, class S>
-inline V lanes(const S* p, Tail t, typename V::T fill) {
-  return lanes<V>(p, t.n, fill);
-}
-
 // The 4 vectors at x (4N elements) to a, and their max: one reduce_max per
 // 4N elements decides whether the block needs the scalar look.
 template <class V, class S>
 inline V max4(const S* x, V* a) {
-  for (int k = 0; k < 4; ++k) a[k] = lanes<V>(x + k * V::N);
+  for (int k = 0; k < 4; ++k) a[k] = load_lanes<V>(x + k * V::N);
   return max(max(a[0], a[1]), max(a[2], a[3]));
 }
 
@@ -86,7 +64,7 @@ bool vec_max_nan(const S* x, int64_t n, typename V::T* mx) {
   const V ninf = V::set1(-INFINITY), zero = V::zero(), one = V::set1(T(1));
   V m[2] = {ninf, ninf}, bad[2] = {zero, zero};
   vector_loop<V, 2>(0, n, [&](int64_t i, int k, auto part) {
-    const V a = lanes<V>(x + i, part, T(-INFINITY));
+    const V a = load<V>(x + i, part, T(-INFINITY));
     m[k] = max(m[k], a);
     bad[k] = max(bad[k], select(eq(a, a), zero, one));
   });
@@ -117,7 +95,7 @@ void vec_block_max(const S* x, int64_t n, int64_t b, typename V::T* out) {
   for (int64_t j = 0, s = 0; s < n; ++j, s += b) {
     const int64_t e = n - s < b ? n : s + b;
     V m[2] = {V::set1(-INFINITY), V::set1(-INFINITY)};
-    vector_loop<V, 2>(s, e, [&](int64_t i, int k, auto part) { m[k] = max(m[k], lanes<V>(x + i, part, T(-INFINITY))); });
+    vector_loop<V, 2>(s, e, [&](int64_t i, int k, auto part) { m[k] = max(m[k], load<V>(x + i, part, T(-INFINITY))); });
     out[j] = reduce_max(max(m[0], m[1]));
   }
 }
@@ -150,39 +128,17 @@ int64_t vec_gather_ge(const S* x, int64_t n, typename V::T t, typename V::T* cx,
   return c;
 }
 
-// vec_sum_exp<V, true, kFast> of softmax/row_kernels.h (the same blocks,
-// exps and order: the same sums) over a row of S; pf: as there, a row of
-// pf_n elements of pf_size bytes each to prefetch (nullptr: none).
-template <class V, class S>
-double row_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it, const void* pf,
-                   int64_t pf_size) {
-  using T = typename V::T;
-  constexpr int64_t N = V::N;
-  SC_ASSERT(n >= 0 && (n == 0 || x));
-  const V vm = V::set1(m), vit = V::set1(it);
-  const char* pb = static_cast<const char*>(pf);
-  double total = 0.0;
-  blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int k, auto part, V* acc) {
-    if (decltype(part)::kFull && k == 0 && pb) {  // one line (two for 2N > 64 bytes) per step
-      prefetch(pb + i * pf_size);
-      if (2 * N * pf_size > 64) prefetch(pb + i * pf_size + 64);
-    }
-    const V ei = sample_exp(lanes<V>(x + i, part, T(-INFINITY)), vm, vit);  // tail: -inf, e = 0
-    if (e) store(e + i, part, ei);
-    acc[0] = acc[0] + ei;
-  });
-  return total;
-}
-
+// The sampling row sums: vec_sum_exp of softmax/row_kernels.h over a row of
+// S (the same blocks, exps and order: the same sums for every storage).
 template <class V, class S>
 double vec_sample_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it) {
-  return row_sum_exp<V>(x, e, n, m, it, nullptr, 0);
+  return vec_sum_exp<V, true, kFast>(x, e, n, m, it, typename V::T(0), nullptr);
 }
 
 template <class V, class S>
 double vec_sample_sum_exp_prefetch(const S* x, int64_t n, typename V::T m, typename V::T it,
                                    const typename V::T* pf) {
-  return row_sum_exp<V>(x, nullptr, n, m, it, pf, int64_t(sizeof(typename V::T)));
+  return vec_sum_exp<V, true, kFast>(x, nullptr, n, m, it, typename V::T(0), pf);
 }
 
 // buf[0..4N) = e of x[0..len), zeros beyond len (len <= 4N).
@@ -191,8 +147,8 @@ inline void exp_block(const S* x, int64_t len, V vm, V vit, typename V::T* buf) 
   using T = typename V::T;
   constexpr int64_t N = V::N;
   for (int64_t k = 0; k < 4 * N; k += N) {
-    if (len - k >= N) store(buf + k, sample_exp(lanes<V>(x + k), vm, vit));
-    else if (len - k > 0) store(buf + k, sample_exp(lanes<V>(x + k, len - k, T(-INFINITY)), vm, vit));
+    if (len - k >= N) store(buf + k, sample_exp(load_lanes<V>(x + k), vm, vit));
+    else if (len - k > 0) store(buf + k, sample_exp(load_lanes<V>(x + k, len - k, T(-INFINITY)), vm, vit));
     else store(buf + k, V::zero());
   }
 }
@@ -240,7 +196,7 @@ inline void bin_block(const S* x, int64_t len, V vm, V vit, V vsc, V vtop, typen
   using T = typename V::T;
   constexpr int64_t N = V::N;
   for (int64_t k = 0; k < 4 * N; k += N) {
-    V xv = len - k >= N ? lanes<V>(x + k) : lanes<V>(x + k, len - k > 0 ? len - k : 0, m_fill<T>());
+    V xv = len - k >= N ? load_lanes<V>(x + k) : load_lanes<V>(x + k, len - k > 0 ? len - k : 0, m_fill<T>());
     if (xb) store(xb + k, xv);
     store(fb + k, min((vm - xv) * vit * vsc, vtop));
     store(eb + k, sample_exp(xv, vm, vit));
@@ -301,11 +257,11 @@ void vec_moments(const S* x, int64_t n, typename V::T m, typename V::T beta, dou
   s[0] = s[1] = s[2] = 0.0;
   blocked_sums<V, 3>(0, n, s, [&](int64_t i, int, auto part, V* acc) {
     // tail fill m: d = 0 there, and its e = 1 is masked out by the select
-    const V xa = lanes<V>(x + i, part, m);
+    const V xa = load<V>(x + i, part, m);
     const V da = xa - vm;
     V ea = sample_exp(xa, vm, vb);
     if constexpr (!decltype(part)::kFull)
-      ea = select(eq(lanes<V>(x + i, part, T(-INFINITY)), V::set1(T(-INFINITY))), V::zero(), ea);
+      ea = select(eq(load<V>(x + i, part, T(-INFINITY)), V::set1(T(-INFINITY))), V::zero(), ea);
     const V ga = ea * da;
     acc[0] = acc[0] + ea;
     acc[1] = acc[1] + ga;
@@ -340,7 +296,7 @@ double vec_residual(const S* x, const typename V::T* q, int64_t n, typename V::T
   const V viz = V::set1(iz), zero = V::zero(), vm = V::set1(m), vit = V::set1(it);
   double total = 0.0;
   blocked_sums<V, 1>(0, n, &total, [&](int64_t i, int, auto part, V* acc) {
-    const V e = sample_exp(lanes<V>(x + i, part, T(-INFINITY)), vm, vit);
+    const V e = sample_exp(load<V>(x + i, part, T(-INFINITY)), vm, vit);
     const V r = max(e * viz - (q ? load<V>(q + i, part, T(0)) : zero), zero);
     store(w + i, part, r);
     acc[0] = acc[0] + r;

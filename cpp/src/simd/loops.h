@@ -16,6 +16,10 @@
 // as the hand-written loops did, so results are unchanged bit for bit.
 #pragma once
 #include <cstdint>
+#include <type_traits>
+
+#include "core/half.h"
+#include "core/sc_assert.h"
 
 namespace sc {
 namespace SC_NS {
@@ -28,13 +32,41 @@ struct Tail {
   int64_t n;  // elements left from this vector on (may exceed N: then all lanes)
 };
 
-template <class V>
-inline V load(const typename V::T* p, Full, typename V::T) {
-  return V::load(p);
+// N lanes of V from storage S: V::T as it is, or (with V = VF) a half type
+// (HalfLanes) or int8 (I8Lanes, tail fill 0 only) widened exactly to
+// float32 in registers.  The one loader of every family's storage types:
+// a half or int8 row is read at its own width and never copied to float32.
+template <class V, class S>
+inline V load_lanes(const S* p) {
+  if constexpr (std::is_same_v<S, typename V::T>) {
+    return V::load(p);
+  } else if constexpr (std::is_same_v<S, int8_t>) {
+    return I8Lanes<V>::load(p);
+  } else {
+    static_assert(is_half_v<S>, "storage: V::T, a half type or int8");
+    return HalfLanes<V, S>::load(p);
+  }
 }
-template <class V>
-inline V load(const typename V::T* p, Tail t, typename V::T fill) {
-  return V::load_partial(p, t.n, fill);
+// The first n lanes (n < N), the rest `fill`.
+template <class V, class S>
+inline V load_lanes(const S* p, int64_t n, typename V::T fill) {
+  if constexpr (std::is_same_v<S, typename V::T>) {
+    return V::load_partial(p, n, fill);
+  } else if constexpr (std::is_same_v<S, int8_t>) {
+    SC_ASSERT(fill == 0);
+    return I8Lanes<V>::load_partial(p, n);
+  } else {
+    return HalfLanes<V, S>::load_partial(p, n, fill);
+  }
+}
+
+template <class V, class S>
+inline V load(const S* p, Full, typename V::T) {
+  return load_lanes<V>(p);
+}
+template <class V, class S>
+inline V load(const S* p, Tail t, typename V::T fill) {
+  return load_lanes<V>(p, t.n, fill);
 }
 template <class T, class V>
 inline void store(T* p, Full, V v) {

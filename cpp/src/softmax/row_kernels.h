@@ -84,13 +84,14 @@ typename V::T vec_max_where(const typename V::T* a, const typename V::T* b, int6
 
 // Sum of e_i = exp((x_i - m) * it); stores e_i to e when e != nullptr (e may
 // alias x).  it_lo: see exp_shifted.  Returns the sum in double.
-template <class V, bool kScaled, int kMode>
+// x may be of a storage type S (half, read widened: the sampling kernels).
+template <class V, bool kScaled, int kMode, class S = typename V::T>
 //
 // pf: when not null, the next row, prefetched one line per step while this
 // row's exps are computed, so the memory reads of a matrix too large for the
 // caches overlap the arithmetic (4096 x 4096 float32, 2 threads: 7.9 ms
 // without the prefetch, 6.4 ms with it).
-double vec_sum_exp(const typename V::T* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it,
+double vec_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it,
                    typename V::T it_lo, const typename V::T* pf) {
   // Unrolled by 2, not 4: the exp keeps ~10 constants in registers, and at 4
   // the accumulators spilled to the stack (seen in objdump of the AVX2 build).
