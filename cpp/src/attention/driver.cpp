@@ -556,7 +556,11 @@ int attention_ragged(const sc_attn& a, const sc_attn_ragged& g, const AttnKernel
     const int64_t lq = g.cu_q[b + 1] - g.cu_q[b], lk = g.k_len[b], R = job.gs * lq;
     if (lq == 0) continue;
     const int64_t off = job.lower_right ? lk - lq : 0;
-    if (R <= kSplitRows && lk > kChunkKeys) {
+    // Decode rows take the chunked items -- also a short sequence's, as one
+    // chunk, where the multi-head kernel reads each block of every head
+    // front to back (rows <= dot_rows).
+    const bool multi = R <= k.dot_rows && a.k_e == 1 && lk > 0;
+    if (R <= kSplitRows && (lk > kChunkKeys || multi)) {
       const int64_t chunks = (lk + kChunkKeys - 1) / kChunkKeys;
       for (int64_t h = 0; h < a.H; ++h) merges.push_back({b, h, part_rows + h * chunks * R, chunks});
       for (int64_t c = 0; c < chunks; ++c) {

@@ -552,12 +552,48 @@ inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int
   }
 }
 
-// O[r, c..] = alpha_r O + sum_j p[r][j] V[j, c..] for R rows, NV vectors.
-// The V rows kAttnPrefetchKeys ahead are prefetched for narrow or GQA rows
-// (attn_prefetch_v), a packed tile's too (from L2 into L1).
+// The rows kAttnPrefetchKeys ahead of a run of keys: the run's own rows
+// from there on, then the next run's (a paged cache's next block, found
+// through the block table: the hardware prefetcher does not follow it).
+// at(i): the row to prefetch while row i of the run is used (nullptr past
+// the keys of the call); a run shorter than kAttnPrefetchKeys looks one run
+// ahead instead.
+template <class KT>
+struct AttnAhead {
+  const KT* p0 = nullptr;  // the run's row kAttnPrefetchKeys
+  const KT* p1 = nullptr;  // the next run's row 0
+  int64_t n0 = 0, n1 = 0, s = 0;
+  const KT* at(int64_t i) const { return i < n0 ? p0 + i * s : i - n0 < n1 ? p1 + (i - n0) * s : nullptr; }
+  AttnAhead plus(int64_t off) const { return AttnAhead{p0 ? p0 + off : p0, p1 ? p1 + off : p1, n0, n1, s}; }
+};
+
+// The run of n keys from key j has its rows at k (stride k_s), v (v_s);
+// the next run starts at key j + n.  values: AttnAhead of the values, else
+// of the keys.
+template <class T, class KT>
+AttnAhead<KT> attn_ahead(const AttnRowSet<T>& a, int64_t j, int64_t n, const KT* k, const KT* v, bool values) {
+  constexpr int64_t D = kAttnPrefetchKeys;
+  AttnAhead<KT> r;
+  r.s = values ? a.v_s : a.k_s;
+  if (n > D) {
+    r.p0 = (values ? v : k) + D * r.s;
+    r.n0 = n - D;
+  }
+  if (j + n < a.j1) {
+    const KT *kn, *vn;
+    const int64_t m = attn_run(a, j + n, a.j1, &kn, &vn);
+    r.p1 = values ? vn : kn;
+    r.n1 = m < D ? m : D;
+  }
+  return r;
+}
+
+// O[r, c..] = alpha_r O + sum_j p[r][j] V[j, c..] for R rows, NV vectors,
+// the rows ahead (pf, at the same columns) prefetched as row j is used
+// when pf is given.
 template <class V, int R, int NV, class KT>
 inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const KT* v, int64_t v_s, int64_t n,
-                        const typename V::T* alpha, typename V::T* o, int64_t ldo) {
+                        const typename V::T* alpha, typename V::T* o, int64_t ldo, const AttnAhead<KT>* pf) {
   constexpr int64_t N = V::N;
   V acc[R][NV];
   for (int r = 0; r < R; ++r) {
@@ -567,8 +603,9 @@ inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const KT* v, int64_
   constexpr int64_t kLine = 64 / int64_t(sizeof(KT));
   for (int64_t j = 0; j < n; ++j, v += v_s) {
     V vv[NV];
-    if constexpr (attn_prefetch_v<KT, R>)
-      for (int64_t c = 0; c < NV * N; c += kLine) prefetch(v + kAttnPrefetchKeys * v_s + c);
+    if (pf)
+      if (const KT* f = pf->at(j))
+        for (int64_t c = 0; c < NV * N; c += kLine) prefetch(f + c);
     for (int c = 0; c < NV; ++c) vv[c] = load_lanes<V>(v + c * N);
     for (int r = 0; r < R; ++r) {
       const V w = V::set1(p[r * ldp + j]);
@@ -582,18 +619,19 @@ inline void attn_dot_pv(const typename V::T* p, int64_t ldp, const KT* v, int64_
 // rows = heads x R: with heads > 1 (a ragged decode chunk) the kernel runs
 // every K/V head of a key range in one call -- head h's R query rows are
 // rows h R .. h R + R - 1, its keys and values at + h k_h / v_h, its state
-// at o + h o_h, m / l + h ml_h -- walking the keys in groups of KB across
-// the heads, so a paged block (key rows of all heads side by side) is read
-// front to back once, with one call's set-up for all the heads.
+// at o + h o_h, m / l + h ml_h -- walking each run of keys (a paged block)
+// in groups of KB keys across the heads for the scores and head by head for
+// P V, so a block (the key rows of all heads side by side) is read front to
+// back once, with one call's set-up for all the heads.
 template <class V, int R, class KT>
 void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   using T = typename V::T;
   constexpr int64_t N = V::N, Bc = kAttnDotKeys;
   constexpr int KB = R == 1 ? 8 : R == 2 ? 4 : 2;  // >= 8 FMA chains: latency x 2 ports
   // O columns per P V pass (R x NV accumulators): 32 vector registers hold
-  // 4 x 4, 16 only 4 x 2.  Fewer passes re-read each V row fewer times --
-  // paged rows, H x E apart, share a few L1 sets and miss on every pass.
+  // 4 x 4, 16 only 4 x 2.  Fewer passes re-read each V row fewer times.
   constexpr int NV = R == 1 ? 8 : R == 2 ? 4 : R == 3 ? 4 : (V::N >= 16 ? 4 : 2);
+  constexpr int64_t kLine = 64 / int64_t(sizeof(KT));
   const int64_t E = a.E, Ep = attn_round_up(E, N), Evp = attn_round_up(a.Ev, N);
   const int64_t H = a.heads, HR = H * R;
   SC_ASSERT(H >= 1 && a.rows == HR);
@@ -615,12 +653,19 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       lr[rr] = a.resume ? a.l[h * a.ml_h + r] : T(0);
     }
   const bool pack = a.v_e != 1 || Evp != a.Ev;
+  // Software prefetch: one head's float32 rows with R = 1 stream well
+  // without it; everything else gains (see kAttnPrefetchKeys).  Several
+  // heads: a paged block of 16 keys x 8 heads x 128 is 64 KiB, each jump to
+  // the next block a new stream for the hardware prefetcher.
+  const bool ahead = attn_prefetch_v<KT, R> || H > 1;
   T one[R];
   for (int r = 0; r < R; ++r) one[r] = T(1);
   // O_h = alpha O_h + P V over n keys of head h whose rows start at vt
   // (stride vs; as stored, or packed as T), their weights at column c0 of
-  // the head's scores.  careful: zero weights skipped (V with inf / NaN).
-  auto pv = [&](int64_t h, const auto* vt, int64_t vs, int64_t n, int64_t c0, const T* al, bool careful) {
+  // the head's scores, the rows ahead (pf, of head h) prefetched.  careful:
+  // zero weights skipped (V with inf / NaN).
+  auto pv = [&](int64_t h, const auto* vt, int64_t vs, int64_t n, int64_t c0, const T* al, bool careful,
+                const AttnAhead<std::remove_cv_t<std::remove_pointer_t<decltype(vt)>>>* pf) {
     using VT = std::remove_cv_t<std::remove_pointer_t<decltype(vt)>>;
     const T* sh = s + h * R * Bc + c0;
     T* o = o_of(h);
@@ -629,50 +674,60 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       return;
     }
     int64_t c = 0;
-    for (; c + NV * N <= Evp; c += NV * N) attn_dot_pv<V, R, NV, VT>(sh, Bc, vt + c, vs, n, al, o + c, a.ldo);
-    for (; c < Evp; c += N) attn_dot_pv<V, R, 1, VT>(sh, Bc, vt + c, vs, n, al, o + c, a.ldo);
+    for (; c + NV * N <= Evp; c += NV * N) {
+      const AttnAhead<VT> f = pf ? pf->plus(c) : AttnAhead<VT>{};
+      attn_dot_pv<V, R, NV, VT>(sh, Bc, vt + c, vs, n, al, o + c, a.ldo, pf ? &f : nullptr);
+    }
+    for (; c < Evp; c += N) attn_dot_pv<V, R, 1, VT>(sh, Bc, vt + c, vs, n, al, o + c, a.ldo, nullptr);
   };
-  // P V of head h over the tile [j0, j0 + bc), run by run (alpha with the
-  // first); packed first (as T) when V is strided or Ev not a lane multiple,
-  // and with several heads: their rows are H x E apart, share a few L1 sets
-  // and missed on every column pass ((4 x 512)-key paged decode, Hq 32, H 8,
-  // cache-resident: 1.13 -> 0.83 ms).
-  auto pv_head = [&](int64_t h, int64_t j0, int64_t bc, bool careful) {
-    const T* al = alpha + h * R;
-    if (pack || H > 1) {
-      for (int64_t i = 0; i < bc;) {
-        const KT *kt, *vt;
-        const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
-        attn_pack_v(a, vt + h * a.v_h, m, Evp, vp + i * Evp);
-        i += m;
+  // P V over the tile [j0, j0 + bc), run by run, every head of a run in
+  // turn (alpha with a head's first run).  Packed first (as T), head by
+  // head over the tile, when V is strided or Ev not a lane multiple.
+  // careful: head h only.
+  auto pv_tile = [&](int64_t h_only, int64_t j0, int64_t bc, bool careful) {
+    const int64_t h0 = h_only < 0 ? 0 : h_only, h1 = h_only < 0 ? H : h_only + 1;
+    if (pack) {
+      for (int64_t h = h0; h < h1; ++h) {
+        for (int64_t i = 0; i < bc;) {
+          const KT *kt, *vt;
+          const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
+          attn_pack_v(a, vt + h * a.v_h, m, Evp, vp + i * Evp);
+          i += m;
+        }
+        pv(h, static_cast<const T*>(vp), Evp, bc, 0, alpha + h * R, careful, nullptr);
       }
-      pv(h, static_cast<const T*>(vp), Evp, bc, 0, al, careful);
       return;
     }
-    for (int64_t j = 0; j < bc;) {
+    for (int64_t i = 0; i < bc;) {
       const KT *kt, *vt;
-      const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
-      pv(h, vt + h * a.v_h, a.v_s, n, j, j == 0 ? al : one, careful);
-      j += n;
+      const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
+      const AttnAhead<KT> f = ahead && !careful ? attn_ahead(a, j0 + i, m, kt, vt, true) : AttnAhead<KT>{};
+      for (int64_t h = h0; h < h1; ++h) {
+        const AttnAhead<KT> fh = f.plus(h * a.v_h);
+        pv(h, vt + h * a.v_h, a.v_s, m, i, i == 0 ? alpha + h * R : one, careful, ahead ? &fh : nullptr);
+      }
+      i += m;
     }
   };
   for (int64_t j0 = a.j0; j0 < a.j1; j0 += Bc) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
     // Scores, one run of keys in one block at a time (paged: the block
-    // table is walked here, no copy of K), KB keys of every head in turn.
+    // table is walked here, no copy of K), KB keys of every head in turn,
+    // the key rows ahead prefetched (every head's).
     for (int64_t j = 0; j < bc;) {
       const KT *kt, *vt;
       const int64_t n = attn_run(a, j0 + j, j0 + bc, &kt, &vt);
+      const AttnAhead<KT> f = ahead ? attn_ahead(a, j0 + j, n, kt, vt, false) : AttnAhead<KT>{};
       int64_t i = 0;
       for (; i + KB <= n; i += KB) {
-        if (attn_prefetch_v<KT, R> && H == 1) {
-          const KT* pf = kt + (i + kAttnPrefetchKeys) * a.k_s;
-          for (int kb = 0; kb < KB; ++kb)
-            for (int64_t e = 0; e < E; e += 64 / int64_t(sizeof(KT))) prefetch(pf + kb * a.k_s + e);
-        }
-        for (int64_t h = 0; h < H; ++h)
+        for (int64_t h = 0; h < H; ++h) {
+          if (ahead)
+            for (int kb = 0; kb < KB; ++kb)
+              if (const KT* pf = f.at(i + kb))
+                for (int64_t e = 0; e < E; e += kLine) prefetch(pf + h * a.k_h + e);
           attn_dot_block<V, R, KB>(qp + h * R * Ep, Ep, kt + h * a.k_h + i * a.k_s, a.k_s, E, s + h * R * Bc + j + i,
                                    Bc);
+        }
       }
       for (; i < n; ++i)
         for (int64_t h = 0; h < H; ++h)
@@ -711,12 +766,12 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
     for (int64_t h = 0; h < H; ++h)
       for (int r = 0; r < R; ++r)
         for (int64_t c = 0; c < Evp; c += N) store(o_was + (h * R + r) * Evp + c, V::load(o_of(h) + r * a.ldo + c));
-    for (int64_t h = 0; h < H; ++h) pv_head(h, j0, bc, false);
+    pv_tile(-1, j0, bc, false);
     for (int64_t h = 0; h < H; ++h) {
       if (attn_tile_finite<V>(o_of(h), a.ldo, R, Evp)) continue;
       for (int r = 0; r < R; ++r)
         for (int64_t c = 0; c < Evp; c += N) store(o_of(h) + r * a.ldo + c, V::load(o_was + (h * R + r) * Evp + c));
-      pv_head(h, j0, bc, true);
+      pv_tile(h, j0, bc, true);
     }
   }
   for (int64_t h = 0; h < H; ++h)
