@@ -112,6 +112,20 @@ def test_special_values(sc, target, dtype):
         np.testing.assert_allclose(lse, ref.logsumexp(x64, axis=1), rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 4.0])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_log_softmax_plain_and_general_rows(sc, target, dtype, temperature, stride):
+    # the rows of test_softmax.affine_rows at the half's range; stride 2 is
+    # the widened-scratch path, 1 the rows read in place
+    from test_softmax import affine_rows
+    wide = np.repeat(affine_rows(float(np.finfo(dtype).max)), stride, axis=1)
+    x = wide.astype(dtype)[:, ::stride]
+    with np.errstate(all="ignore"):
+        want = ref.log_softmax(x.astype(np.float64), axis=1, temperature=temperature)
+        assert_ulp(sc.log_softmax(x, axis=1, temperature=temperature), want, dtype, f"T={temperature}")
+
+
 def test_float16_overflowing_row(sc, target, rng):
     # 70000 ones: their sum overflows float16 (65504); the float32 sum does not
     x = np.ones(70000, np.float16)

@@ -306,6 +306,36 @@ def test_no_overflow_float32_extremes(sc, target):
     assert_close(ly, ref.log_softmax(x.astype(np.float64), axis=1), "logsm")
 
 
+def affine_rows(big):
+    """Rows on both sides of the plain / general choice of log_softmax's last
+    pass (softmax/driver.cpp plain_affine): max <= 0 with -inf entries and
+    huge negatives (plain), max > 0 with -inf, and max - min beyond the
+    dtype's range (general)."""
+    return np.array([
+        [0.0, -inf, -1.0, -2.0, -3.5],
+        [-5.0, -inf, -big / 4, -6.0, -5.0],
+        [5.0, -inf, 1.0, 2.0, 5.0],
+        [big / 2, -big, 0.0, 1.0, -big / 2],
+        [big, -big / 4, 0.0, big, -1.0],
+        [-big / 2, -big, -big / 2, -big / 3, -big],
+        [0.5, -0.25, 3.0, 2.0, -7.0],
+    ])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 4.0])
+def test_log_softmax_plain_and_general_rows(sc, target, dtype, temperature):
+    x = affine_rows(float(np.finfo(dtype).max)).astype(dtype)
+    with np.errstate(all="ignore"):
+        want = ref.log_softmax(x.astype(np.float64), axis=1, temperature=temperature)
+    got = sc.log_softmax(x, axis=1, temperature=temperature)
+    assert_close(got, want, "logsm", dtype=dtype, what=f"T={temperature}")
+    assert got[0, 1] == -inf and got[2, 1] == -inf
+    # the same rows as columns (the column kernels) and one long row each
+    assert_close(sc.log_softmax(np.ascontiguousarray(x.T), axis=0, temperature=temperature).T, want, "logsm",
+                 dtype=dtype, what="columns")
+
+
 def test_no_overflow_float64_extremes(sc, target):
     big = 1.7e308
     x = np.array([[big, -big, big], [big, big, big]])

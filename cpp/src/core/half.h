@@ -74,4 +74,11 @@ inline bf16 from_f32<bf16>(float f) { return narrow_bf16(f); }
 template <class T>
 constexpr bool is_half_v = std::is_same_v<T, f16> || std::is_same_v<T, bf16>;
 
+// x as a number: a half widened exactly (to_f32), any other type as is.
+template <class T>
+inline auto widened(T x) {
+  if constexpr (is_half_v<T>) return to_f32(x);
+  else return x;
+}
+
 }  // namespace sc

@@ -1,24 +1,24 @@
 // Half-precision (float16 / bfloat16) storage around the float32 row
-// kernels: the softmax family of an S row is computed in float32 scratch of
-// one row or chunk (never the whole array), S widened exactly on the way in
-// and each result rounded once, to nearest even, on the way out.
+// kernels: the softmax family of an S row is computed in float32, S widened
+// exactly in registers on the way in and each result rounded once, to
+// nearest even, on the way out.
 //
-//   half_widen_minmax:  w = float(x), and max/min of w    (one pass over x)
-//   vec_sum_exp<VF>:    w = exp(w - m), sum               (float32, in place)
-//   half_scale_narrow:  y = S(w * (1/s))                  (one rounding)
-//   half_affine_narrow: y = S((w - m) * it - log s)       (one rounding)
+// A contiguous row that fits the cache (softmax/driver.cpp half_row_cached)
+// runs the float32 row's passes on the S row itself, widened by every load:
+//   vec_minmax<VF, S>, vec_sum_exp<..., S> (exps to float32 scratch w),
+//   half_scale_narrow: y = S(w * (1/s)); log_softmax: half_affine_narrow
+//   from x, y = S((x - m) * it - log s).
+// A strided row, a chunk of a long row, or a block of columns is widened
+// into w first (half_widen_minmax / half_widen) and the passes run on w.
 //
 // Why float32 scratch, not the output, between the passes: storing the exps
 // to a half output and rescaling them would round twice (and float16 exps of
 // a wide row underflow before the scale brings them back).  The scratch row
 // stays in L2 (n <= 256 Ki floats: softmax/driver.cpp).
-// Instructions per element, AVX-512, counted from the intrinsics per vector
-// of 16 (not yet checked with objdump -d: the kernels are internal symbols of
-// the static library): widen_minmax f16 ~0.31 (load, vcvtph2ps, store, max,
-// min), bf16 ~0.38 (+vpmovzxwd, vpslld); scale_narrow f16 ~0.25 (load, mul,
-// vcvtps2ph, store), bf16 ~0.5 (+0x7FFF + lsb rounding, NaN mask, vpmovdw).
-// Measured (benchmarks/half_speed.py, (32, 32000), 1 thread): softmax f16
-// 0.94-1.04x and bf16 0.92-0.98x this library's float32 rate, ~2.1-2.7x torch.
+// Instructions per element (callgrind, AVX2, (32, 32000), per call of 1.02M
+// elements): softmax f32 13.8M, f16 15.6M (was 21.6M widening first), bf16
+// 20.2M (the narrow alone 6.3M: AVX2 has no bf16 conversion, the rounding
+// is ~16 instructions per 8 outputs against F16C's ~6).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -90,13 +90,13 @@ void half_scale_narrow(const float* e, S* y, int64_t ys, int64_t n, float s) {
   });
 }
 
-// y[i * ys] = S((x[i] - m) * it - L) (log_softmax_value), rounded once.
-template <class S>
-void half_affine_narrow(const float* x, S* y, int64_t ys, int64_t n, float m, float it, float L) {
-  const VF vm = VF::set1(m), vit = VF::set1(it), vl = VF::set1(-L), vmit = VF::set1(m * it);
-  vector_loop<VF, 2>(0, n, [&](int64_t i, int, auto part) {
-    const int64_t left = decltype(part)::kFull ? VF::N : n - i;
-    half_store(y + i * ys, ys, left, log_softmax_value(load<VF>(x + i, part, 0.0f), vm, vit, vmit, vl));
+// y[i * ys] = S((x[i] - m) * it - L) (log_softmax_value), rounded once; x
+// float32 scratch, or the contiguous S row itself (X = S).
+// plain: see plain_affine (softmax/row_kernels.h).
+template <class S, class X = float>
+void half_affine_narrow(const X* x, S* y, int64_t ys, int64_t n, float m, float it, float L, bool plain) {
+  affine_loop<VF>(x, n, m, it, L, plain, [&](int64_t i, auto part, VF r) {
+    half_store(y + i * ys, ys, decltype(part)::kFull ? VF::N : n - i, r);
   });
 }
 

@@ -55,8 +55,9 @@ inline void blocked_sums(int64_t b, int64_t e, double* total, F&& body) {
 // max and min over x[0..n), n >= 1 (the min picks the exp mode, see
 // exp_minus_max).  NaN may or may not win (x86 max rule); callers that care
 // test the result of the following sum, which is NaN either way.
-template <class V>
-void vec_minmax(const typename V::T* x, int64_t n, typename V::T* mx, typename V::T* mn) {
+// x may be of a storage type S (half, read widened: the half rows).
+template <class V, class S = typename V::T>
+void vec_minmax(const S* x, int64_t n, typename V::T* mx, typename V::T* mn) {
   using T = typename V::T;
   SC_ASSERT(n >= 1 && x);
   const V ninf = V::set1(-INFINITY), pinf = V::set1(INFINITY);
@@ -208,14 +209,27 @@ inline V log_softmax_value(V x, V m, V it, V mit, V negL) {
   return select(eq(negL, ninf), select(eq(x, ninf), ninf, (x - x) + negL), r);
 }
 
-template <class V>
-void vec_affine(const typename V::T* x, typename V::T* y, int64_t n, typename V::T m, typename V::T it,
-                typename V::T L) {
+// y = log_softmax_value(x); plain: the row's values are (x - m) * it - L,
+// the general form's selects left out (softmax/driver.cpp, plain_affine).
+// x may be of a storage type S (half, read widened), y is stored by put(i,
+// part, value).
+template <class V, class S, class Put>
+inline void affine_loop(const S* x, int64_t n, typename V::T m, typename V::T it, typename V::T L, bool plain,
+                        Put&& put) {
   using T = typename V::T;
   const V vm = V::set1(m), vit = V::set1(it), vl = V::set1(-L), vmit = V::set1(m * it);
-  vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) {
-    store(y + i, part, log_softmax_value(load<V>(x + i, part, T(0)), vm, vit, vmit, vl));
-  });
+  if (plain)
+    vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) { put(i, part, fma(load<V>(x + i, part, T(0)) - vm, vit, vl)); });
+  else
+    vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) {
+      put(i, part, log_softmax_value(load<V>(x + i, part, T(0)), vm, vit, vmit, vl));
+    });
+}
+
+template <class V>
+void vec_affine(const typename V::T* x, typename V::T* y, int64_t n, typename V::T m, typename V::T it,
+                typename V::T L, bool plain) {
+  affine_loop<V>(x, n, m, it, L, plain, [&](int64_t i, auto part, V r) { store(y + i, part, r); });
 }
 
 }  // namespace SC_NS

@@ -24,7 +24,7 @@ struct ReduceKernels {
   void (*sum_exp_below[2])(const T* a, const T* b, int64_t n, T m, double* sc);
   void (*scale)(const T* e, T* y, int64_t n, T s, bool nt);
   void (*exp_scale[kExpModes][2])(const T* x, T* y, int64_t n, T m, T it, T it_lo, T s);
-  void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L);
+  void (*affine)(const T* x, T* y, int64_t n, T m, T it, T L, bool plain);  // plain_affine
   int64_t col_tile;  // columns per block of the cols_* kernels (<= 1024)
   bool (*cols_stats[2])(const T* x, int64_t xn, int64_t xi, const T* b, int64_t bn, int64_t bi, int64_t n, int64_t w,
                         T it, T it_lo, T* m, double* s);
@@ -41,7 +41,12 @@ struct HalfKernels {
   void (*widen_minmax)(const S* x, int64_t xs, float* w, int64_t n, float* mx, float* mn);
   void (*widen)(const S* x, int64_t xs, float* w, int64_t n);
   void (*scale_narrow)(const float* e, S* y, int64_t ys, int64_t n, float s);            // y = S(e * s)
-  void (*affine_narrow)(const float* x, S* y, int64_t ys, int64_t n, float m, float it, float L);
+  void (*affine_narrow)(const float* x, S* y, int64_t ys, int64_t n, float m, float it, float L, bool plain);
+  // The float32 row kernels on a contiguous S row, widened in registers
+  // (vec_minmax, vec_sum_exp; affine_narrow from x itself).
+  void (*minmax)(const S* x, int64_t n, float* mx, float* mn);
+  double (*sum_exp[kExpModes][2])(const S* x, float* e, int64_t n, float m, float it, float it_lo, const float* pf);
+  void (*affine_narrow_s)(const S* x, S* y, int64_t ys, int64_t n, float m, float it, float L, bool plain);
 };
 
 }  // namespace sc
