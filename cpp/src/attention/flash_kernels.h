@@ -56,7 +56,11 @@ constexpr int64_t kAttnDotRows = 4;
 // R = 2..4) gain too: (1, 32, 1, 16384, 128) with 8 K/V heads, float32,
 // 9.0-12.2 -> 6.7-7.6 ms.  float32 rows with R = 1: slower with it (4.1
 // -> 4.7-5.0 ms at 8 or 16 keys), so none.  32 / 64 keys ahead: within
-// the noise of a shared machine (-3 .. +2 %).
+// the noise of a shared machine (-3 .. +2 %).  Targets whose vectors are
+// narrower than a cache line (AVX2 and below) prefetch float32 R = 1 rows
+// too: on an AMD Zen 3 (AVX2, no AVX-512) the
+// same decode took 13.9-17.8 ms without it and 11.5-12.2 ms with it
+// (interleaved runs, 1 thread).
 constexpr int64_t kAttnPrefetchKeys = 16;
 // Several heads (paged decode): P V takes this many keys of a block, every
 // head in turn, before the next keys.  Measured (64 paged sequences, block
@@ -64,8 +68,8 @@ constexpr int64_t kAttnPrefetchKeys = 16;
 // 0.77-0.84x the dense decode, within the noise; 8 keeps a block of 64 or
 // 256 keys read a few key rows at a time too.
 constexpr int64_t kAttnHeadGroupKeys = 8;
-template <class KT, int R>
-constexpr bool attn_prefetch_v = sizeof(KT) < 4 || R > 1;  // see kAttnPrefetchKeys
+template <class V, class KT, int R>
+constexpr bool attn_prefetch_v = sizeof(KT) < 4 || R > 1 || V::N * sizeof(typename V::T) < 64;  // kAttnPrefetchKeys
 
 template <class V>
 struct AttnPanel {
@@ -662,7 +666,7 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   // without it; everything else gains (see kAttnPrefetchKeys).  Several
   // heads: a paged block of 16 keys x 8 heads x 128 is 64 KiB, each jump to
   // the next block a new stream for the hardware prefetcher.
-  const bool ahead = attn_prefetch_v<KT, R> || H > 1;
+  const bool ahead = attn_prefetch_v<V, KT, R> || H > 1;
   T one[R];
   for (int r = 0; r < R; ++r) one[r] = T(1);
   // O_h = alpha O_h + P V over n keys of head h whose rows start at vt
