@@ -126,6 +126,25 @@ def test_log_softmax_plain_and_general_rows(sc, target, dtype, temperature, stri
         assert_ulp(sc.log_softmax(x, axis=1, temperature=temperature), want, dtype, f"T={temperature}")
 
 
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+@pytest.mark.parametrize("n", [3, 37, 20000])
+def test_logsumexp_small_results(sc, target, dtype, n):
+    # results near 0 take the exclusion pass (scipy >= 1.15): a row read in
+    # place is widened for it; ties of the max, -inf and a row > one chunk
+    rows = np.full((4, n), -np.inf)
+    rows[0, :2] = [0.0, -12.0]
+    rows[1, :3] = [-0.5, -0.5, -9.0]
+    rows[2, 0] = 0.0
+    rows[2, n // 2:] = -10.0
+    rows[3, :] = -16.0
+    rows[3, n - 1] = 0.0
+    x = rows.astype(dtype)
+    x64 = x.astype(np.float64)
+    got = sc.logsumexp(x, axis=1)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ref.logsumexp(x64, axis=1), rtol=2e-6, atol=0)
+
+
 def test_float16_overflowing_row(sc, target, rng):
     # 70000 ones: their sum overflows float16 (65504); the float32 sum does not
     x = np.ones(70000, np.float16)

@@ -477,8 +477,19 @@ void lse_exclusion(const ReduceKernels<T>& k, const T* x, int64_t xs, const T* b
 // style), which needs a rescale exp whenever a lane's max rises and a second
 // exp per element in the branch-free SIMD form; the chunked form already
 // reads memory once (not measured against it).
-template <class T, class F>
-void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign, const LseFinish<T>& fin) {
+// direct (HalfInPlace): the chunks are of a half row, unweighted, read in
+// place by the half kernels (widened in registers); the exclusion pass
+// widens a chunk into direct.w first.
+template <class S>
+struct HalfInPlace {
+  const HalfKernels<S>* h;
+  float* w;  // kChunk floats
+};
+
+template <class T, class F, class D = std::nullptr_t>
+void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign, const LseFinish<T>& fin,
+                D direct = nullptr) {
+  constexpr bool kDirect = !std::is_same_v<D, std::nullptr_t>;
   T M = -INFINITY;
   bool nan = false;
   double S = 0.0;
@@ -489,13 +500,21 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
     const int64_t len = n - c0 < kChunk ? n - c0 : kChunk;
     const auto [xc_, bc_] = chunk(c0, len);
     T m, mn;
-    if (bc_) m = k.max_where(xc_, bc_, len);
-    else k.minmax(xc_, len, &m, &mn);
+    double s;
+    if constexpr (kDirect) {
+      direct.h->minmax(xc_, len, &m, &mn);
+      s = direct.h->sum_exp[choose_exp_mode(m, mn, double(fin.it))][fin.scaled](xc_, nullptr, len, shift_of(m), fin.it,
+                                                                               fin.it_lo, nullptr);
+    } else {
+      if (bc_) m = k.max_where(xc_, bc_, len);
+      else k.minmax(xc_, len, &m, &mn);
+      const T sh = shift_of(m);
+      s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
+              : k.sum_exp[choose_exp_mode(m, mn, double(fin.it))][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo,
+                                                                             nullptr);
+    }
     nan |= std::isnan(m);
     const T sh = shift_of(m);
-    const double s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
-                         : k.sum_exp[choose_exp_mode(m, mn, double(fin.it))][fin.scaled](xc_, nullptr, len, sh, fin.it,
-                                                                                       fin.it_lo, nullptr);
     const T newM = m > M ? m : M;
     const double nsh = double(shift_of(newM));
     if (S != 0.0) S *= std::exp((double(shift_of(M)) - nsh) * it);
@@ -509,7 +528,12 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
     for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
       const int64_t len = n - c0 < kChunk ? n - c0 : kChunk;
       const auto [xc_, bc_] = chunk(c0, len);
-      k.sum_exp_below[bc_ != nullptr](xc_, bc_, len, M, sc);
+      if constexpr (kDirect) {
+        direct.h->widen(xc_, 1, direct.w, len);
+        k.sum_exp_below[0](direct.w, nullptr, len, M, sc);
+      } else {
+        k.sum_exp_below[bc_ != nullptr](xc_, bc_, len, M, sc);
+      }
     }
     return lse_finish_excluded(M, sc[0], sc[1], out, sign);
   }
@@ -838,8 +862,9 @@ int softmax_half_impl(const KernelTable& t, const S* x, S* y, const sc_view& v, 
                   [&](int64_t b, int64_t e) { return half_rows_task(j, b, e); });
 }
 
-// logsumexp of S x (and S weights b) into float32 out / sign: the chunks of
-// lse_chunks widened into float32 scratch.
+// logsumexp of S x (and S weights b) into float32 out / sign: a contiguous
+// unweighted row read in place by lse_chunks (HalfInPlace), else its chunks
+// widened into float32 scratch.
 template <class S>
 bool lse_half_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
   const sc_view& v = *j.v;
@@ -851,6 +876,11 @@ bool lse_half_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
     const auto [ox, oy, ob] = j.at(i);
     const S* x = j.x + ox;
     const S* b = j.b ? j.b + ob : nullptr;
+    if (!b && v.x_n == 1) {  // read in place, widened in registers
+      lse_chunks(*j.k, v.n, [&](int64_t c0, int64_t) { return std::pair<const S*, const S*>(x + c0, nullptr); },
+                 j.out + oy, j.sign ? j.sign + oy : nullptr, j.fin, HalfInPlace<S>{j.h, wx});
+      continue;
+    }
     lse_chunks(*j.k, v.n, [&](int64_t c0, int64_t n) {
       j.h->widen(x + c0 * v.x_n, v.x_n, wx, n);
       if (b) j.h->widen(b + c0 * v.b_n, v.b_n, wb, n);
