@@ -208,18 +208,18 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         R.check_out(out, result_shape, dtype)
 
     # ---- validated: views for the kernel (no copies of q, k, v) ----
-    def full(x, shape):
+    def full(x, shape):  # x as is when it has the shape (np.broadcast_to costs ~10 us a call)
         x = R.kernel_view(x)
-        if x.ndim == 2:
+        if x.ndim == len(shape) - 1:
             x = x[None]
-        return np.broadcast_to(x, shape)
+        return x if x.shape == shape else np.broadcast_to(x, shape)
     qf = full(q, full_q)
     kf = full(k, batch + (hk, S, E))
     vf = full(v, batch + (hk, S, Ev))
-    mf = None if mask is None else np.broadcast_to(R.kernel_view(mask), batch + (hq, L, S))
+    mf = None if mask is None else full(mask, batch + (hq, L, S))
     ksf = vsf = None
     if scales is not None:  # (..., H, S) float32 per key row, broadcast as key / value
-        ksf, vsf = (np.broadcast_to(R.kernel_view(x if x.ndim >= 2 else x[None]), batch + (hk, S)) for x in scales)
+        ksf, vsf = (full(x, batch + (hk, S)) for x in scales)
     inputs = (q, k, v) + (() if mask is None else (mask,))
 
     def target(o, shape, dt):  # the caller's array, unless it overlaps an input
