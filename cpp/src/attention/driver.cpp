@@ -319,6 +319,18 @@ bool decode_chunks(const Job<T>& job, int64_t t0, int64_t t1) {
 template <class T>
 void merge_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, int64_t chunks,
                int64_t cs, int64_t ldo, const T* po, const T* pm, const T* pl, double* acc) {
+  if (chunks == 1 && !(a.band && a.sinks) && (pl[0] == T(0) || std::isfinite(double(pm[0])))) {
+    // One chunk (a short sequence's decode): the loop below with w = 1
+    // exactly, without its double accumulator -- the same results.
+    const double L = double(pl[0]);
+    const OutRow out = out_row(a, bo, hq, i);
+    for (int64_t e = 0; e < a.Ev; ++e) out.put(e, L == 0.0 ? 0.0 : double(po[e]) / L);
+    if (a.lse) {
+      T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
+      *lse = L == 0.0 ? T(-INFINITY) : T(double(pm[0]) + std::log(L));
+    }
+    return;
+  }
   double M = -INFINITY;
   for (int64_t c = 0; c < chunks; ++c)
     if (pl[c * cs] != T(0) && !(double(pm[c * cs]) <= M)) M = double(pm[c * cs]);
