@@ -324,7 +324,14 @@ void merge_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, int64
     // exactly, without its double accumulator -- the same results.
     const double L = double(pl[0]);
     const OutRow out = out_row(a, bo, hq, i);
-    for (int64_t e = 0; e < a.Ev; ++e) out.put(e, L == 0.0 ? 0.0 : double(po[e]) / L);
+    if (std::is_same_v<T, float> && out.dt == SC_F32 && out.step == int64_t(sizeof(float))) {
+      // float32 o / l is float(double(o) / l) exactly (53 >= 2 * 24 + 2 bits)
+      float* d = reinterpret_cast<float*>(out.p);
+      const float lf = float(pl[0]);
+      for (int64_t e = 0; e < a.Ev; ++e) d[e] = lf == 0.0f ? 0.0f : float(po[e]) / lf;
+    } else {
+      for (int64_t e = 0; e < a.Ev; ++e) out.put(e, L == 0.0 ? 0.0 : double(po[e]) / L);
+    }
     if (a.lse) {
       T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
       *lse = L == 0.0 ? T(-INFINITY) : T(double(pm[0]) + std::log(L));
