@@ -652,10 +652,16 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   T* lr = mr + HR;
   T* alpha = lr + HR;
   auto o_of = [&](int64_t h) { return a.o + h * a.o_h; };
+  const V vscale = V::set1(a.scale);
   for (int64_t h = 0; h < H; ++h)
     for (int r = 0; r < R; ++r) {
       const int64_t rr = h * R + r;
-      for (int64_t e = 0; e < Ep; ++e) qp[rr * Ep + e] = e < E ? a.q[rr][e * a.q_e] * a.scale : T(0);
+      if (a.q_e == 1) {  // vectors (the same products), zeros past E
+        for (int64_t e = 0; e < Ep; e += N)
+          store(qp + rr * Ep + e, (E - e >= N ? V::load(a.q[rr] + e) : V::load_partial(a.q[rr] + e, E - e, T(0))) * vscale);
+      } else {
+        for (int64_t e = 0; e < Ep; ++e) qp[rr * Ep + e] = e < E ? a.q[rr][e * a.q_e] * a.scale : T(0);
+      }
       if (!a.resume)
         for (int64_t c = 0; c < Evp; ++c) o_of(h)[r * a.ldo + c] = T(0);
       mr[rr] = a.resume ? a.m[h * a.ml_h + r] : -T(INFINITY);
