@@ -181,6 +181,32 @@ def test_tanh_accuracy():
     assert err.max() < 1e-6
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["decode", "prefill"])
+def test_softcap_saturates(target, dtype, layout):
+    # score / cap far past exp's range (2 y > 88.7 in float32): tanh is +-1.
+    # The targets without AVX-512 gave NaN there (inf / inf) until tanh's
+    # argument was clamped (a fuzz case: score / cap = 49.5).
+    y = np.concatenate([np.linspace(-300, 300, 241), [44.0, 44.5, 45.0, 88.8, 1e4, -1e4, 3e30, -3e30]])
+    c = 0.5
+    if layout == "decode":  # one query and one key per sequence: the dot kernel
+        q = np.ones((y.size, 1, 1), dtype)
+        k = (y * c).astype(dtype).reshape(-1, 1, 1)
+        v = np.linspace(-1, 1, y.size).astype(dtype).reshape(-1, 1, 1)
+        cq = ck = np.arange(y.size + 1)
+    else:  # one sequence of 40 queries over every key: the panel kernel
+        q = np.linspace(0.5, 2.0, 40).astype(dtype).reshape(-1, 1, 1)
+        k = (y * c).astype(dtype).reshape(-1, 1, 1)
+        v = np.linspace(-1, 1, y.size).astype(dtype).reshape(-1, 1, 1)
+        cq, ck = np.array([0, 40]), np.array([0, y.size])
+    o, lse = softmax_c.flash_attn_varlen_func(q, k, v, cq, ck, softmax_scale=1.0, softcap=c, return_lse=True)
+    assert np.all(np.isfinite(o)) and np.all(np.isfinite(lse))
+    wo, wl = oracle(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), cq, ck, scale=1.0,
+                    softcap=c)
+    check(o, wo, dtype)
+    check(lse, wl, dtype)
+
+
 def test_kvcache_append_then_attend(target):
     rng = np.random.default_rng(6)
     bs, nb, H, E = 4, 12, 2, 8

@@ -233,8 +233,11 @@ void attn_kv_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T*
 }
 
 // tanh over the vector layer, for the logit soft-cap (Gemma 2).
-// |y| >= 1/8: tanh y = (e - 1) / (e + 1) with e = exp(2y) (exp clamps its
-// input, so large |y| give +-1 exactly and no inf/inf).  The cancellation in
+// |y| >= 1/8: tanh y = (e - 1) / (e + 1) with e = exp(2y), y clamped to
+// [-20, 20] first (tanh 20 is 1 in float32 and float64; without the clamp
+// exp(2y) overflowed to inf for y > 44 on the targets without AVX-512, and
+// inf / inf gave NaN: a soft-cap fuzz case, score / cap = 49.5); NaN passes
+// the clamp (its compares are false), +-inf gives +-1.  The cancellation in
 // e - 1 costs at most e / (e - 1) <= 4.5 rounding errors at |y| = 1/8;
 // |y| < 1/8: the odd Taylor polynomial of tanh through y^15 (coefficients
 // the Bernoulli-number series), truncation error < 6e-3 y^17 < 2e-17 |y|.  Measured (tests, float32, 2e5
@@ -242,8 +245,9 @@ void attn_kv_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T*
 template <class V>
 inline V attn_tanh(V y) {
   using T = typename V::T;
-  const V one = V::set1(T(1));
-  const V e = exp(y + y);
+  const V one = V::set1(T(1)), lim = V::set1(T(20));
+  const V yc = select(lt(lim, y), lim, select(lt(y, V::zero() - lim), V::zero() - lim, y));
+  const V e = exp(yc + yc);
   const V big = (e - one) / (e + one);
   const V y2 = y * y;
   V p = fma(y2, V::set1(T(-929569.0 / 638512875.0)), V::set1(T(21844.0 / 6081075.0)));
