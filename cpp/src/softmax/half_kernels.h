@@ -15,10 +15,10 @@
 // to a half output and rescaling them would round twice (and float16 exps of
 // a wide row underflow before the scale brings them back).  The scratch row
 // stays in L2 (n <= 256 Ki floats: softmax/driver.cpp).
-// Instructions per element (callgrind, AVX2, (32, 32000), per call of 1.02M
-// elements): softmax f32 13.8M, f16 15.6M (was 21.6M widening first), bf16
-// 20.2M (the narrow alone 6.3M: AVX2 has no bf16 conversion, the rounding
-// is ~16 instructions per 8 outputs against F16C's ~6).
+// Instructions (callgrind, AVX2, (32, 32000), per call of 1.02M elements):
+// softmax f32 4.6M, f16 5.2M (was 7.2M widening first), bf16 6.8M (the
+// narrow alone 2.1M: AVX2 has no bf16 conversion, the rounding is ~16
+// instructions per 8 outputs against F16C's ~6).
 #pragma once
 #include <cmath>
 #include <cstdint>
