@@ -258,6 +258,14 @@ OutRow out_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i) {
   return OutRow{static_cast<char*>(a.out) + (bo[kOut] + hq * a.o_h + i * a.o_l) * b, a.o_e * b, a.dtype};
 }
 
+// Row i of head hq's lse (when asked for): m + log l, -inf when l is 0.
+template <class T>
+void put_lse(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, double m, double l) {
+  if (!a.lse) return;
+  T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
+  *lse = l == 0.0 ? T(-INFINITY) : T(m + std::log(l));
+}
+
 template <class T>
 void finish_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, const T* o, double m, double l) {
   const OutRow out = out_row(a, bo, hq, i);
@@ -269,10 +277,7 @@ void finish_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, cons
   } else {
     for (int64_t e = 0; e < a.Ev; ++e) out.put(e, double(o[e]) * f / l);
   }
-  if (a.lse) {
-    T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
-    *lse = l == 0.0 ? T(-INFINITY) : T(m + std::log(l));
-  }
+  put_lse<T>(a, bo, hq, i, m, l);
 }
 
 template <class T>
@@ -332,10 +337,7 @@ void merge_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, int64
     } else {
       for (int64_t e = 0; e < a.Ev; ++e) out.put(e, L == 0.0 ? 0.0 : double(po[e]) / L);
     }
-    if (a.lse) {
-      T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
-      *lse = L == 0.0 ? T(-INFINITY) : T(double(pm[0]) + std::log(L));
-    }
+    put_lse<T>(a, bo, hq, i, double(pm[0]), L);
     return;
   }
   double M = -INFINITY;
@@ -358,10 +360,7 @@ void merge_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, int64
   }
   const OutRow out = out_row(a, bo, hq, i);
   for (int64_t e = 0; e < a.Ev; ++e) out.put(e, L == 0.0 ? 0.0 : acc[e] / L);
-  if (a.lse) {
-    T* lse = static_cast<T*>(a.lse) + bo[kLse] + hq * a.lse_h + i * a.lse_l;
-    *lse = L == 0.0 ? T(-INFINITY) : T(M + std::log(L));
-  }
+  put_lse<T>(a, bo, hq, i, M, L);
 }
 
 template <class T>
