@@ -115,16 +115,19 @@ def main(argv=None):
     hq, h, e = 8, 8, 64
     q = rng.standard_normal((tot, hq, e)).astype(np.float32)
     k = rng.standard_normal((tot, h, e)).astype(np.float32)
+    v = rng.standard_normal((tot, h, e)).astype(np.float32)  # its own V: K = V would halve the bytes in cache
     cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
     flops = sum(2.0 * 2 * hq * e * n * (n + 1) / 2 for n in lens)
     Ld = int(np.sqrt((lens.astype(float) ** 2).sum()))
     qd = rng.standard_normal((hq, Ld, e)).astype(np.float32)
     kd = rng.standard_normal((h, Ld, e)).astype(np.float32)
+    vd = rng.standard_normal((h, Ld, e)).astype(np.float32)
     flops_d = 2.0 * 2 * hq * e * Ld * (Ld + 1) / 2
     # window 512 over 8192 causal keys
     Lw = 2048 if args.quick else 8192
     qw = rng.standard_normal((Lw, 4, 64)).astype(np.float32)
     kw = rng.standard_normal((Lw, 4, 64)).astype(np.float32)
+    vw = rng.standard_normal((Lw, 4, 64)).astype(np.float32)
     cw = np.array([0, Lw], np.int32)
     gb = lambda t: nbytes / t / 1e9
     for t in args.threads:
@@ -135,10 +138,10 @@ def main(argv=None):
             tp, td, tpad, tloop = medians([paged, dense, *recipes])
         else:
             (tp, td), tpad, tloop = medians([paged, dense]), float("nan"), float("nan")
-        tv, tdd = medians([lambda: sc.flash_attn_varlen_func(q, k, k, cu, cu, causal=True),
-                           lambda: sc.scaled_dot_product_attention(qd, kd, kd, is_causal=True)])
-        tfull, twin = medians([lambda: sc.flash_attn_varlen_func(qw, kw, kw, cw, cw, causal=True),
-                               lambda: sc.flash_attn_varlen_func(qw, kw, kw, cw, cw, causal=True,
+        tv, tdd = medians([lambda: sc.flash_attn_varlen_func(q, k, v, cu, cu, causal=True),
+                           lambda: sc.scaled_dot_product_attention(qd, kd, vd, is_causal=True)])
+        tfull, twin = medians([lambda: sc.flash_attn_varlen_func(qw, kw, vw, cw, cw, causal=True),
+                               lambda: sc.flash_attn_varlen_func(qw, kw, vw, cw, cw, causal=True,
                                                                  window_size=(512, 0))], 3)
         tt = min(tpad, tloop)
         print(f"threads {t}: paged decode {gb(tp):.2f} GB/s vs dense {gb(td):.2f} GB/s: ratio {td / tp:.2f} "
