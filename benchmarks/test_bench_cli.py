@@ -4,13 +4,13 @@ They run in seconds and time nothing that is asserted on; they make sure a
 wrong result is reported and fails the run, and that the outputs are sane.
 """
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
 from softmax_c.bench import OPS, check_result, main, select_cases, tolerance_for
+from softmax_c._bench.impls import TORCH_CPU_INDEX, get_impl, try_import
 from softmax_c._bench.ops import attention_pairs
 
 
@@ -143,19 +143,17 @@ def test_sample_mismatch_fails_the_run(tmp_path, capsys, monkeypatch):
 def test_missing_peers_are_named_with_the_command_that_adds_them(monkeypatch, tmp_path, capsys):
     import sys
 
-    from softmax_c._bench.impls import TORCH_CPU_INDEX, get_impl
-
     for name in ("torch", "onnx", "threadpoolctl"):
         monkeypatch.setitem(sys.modules, name, None)  # import of it fails as if not installed
     torch_hint = get_impl("torch").install
     assert torch_hint.startswith("torch not installed; ")
     assert f"pip install torch --index-url {TORCH_CPU_INDEX}" in torch_hint
     onnx_hint = get_impl("onnxruntime").install
-    # onnx is made missing here; onnxruntime may be missing too (not in the test extra)
-    ort_missing = importlib.util.find_spec("onnxruntime") is None
-    want = "onnxruntime not installed, onnx not installed; " if ort_missing else "onnx not installed; "
-    assert onnx_hint.startswith(want) and onnx_hint.endswith("pip install onnxruntime onnx" if ort_missing
-                                                           else "pip install onnx"), onnx_hint
+    # onnx is made missing here; onnxruntime may be missing too (a peer, not in the test extra)
+    ort_missing = try_import("onnxruntime") is None
+    lead = "onnxruntime not installed, " if ort_missing else ""
+    assert onnx_hint.startswith(lead + "onnx not installed; "), onnx_hint
+    assert onnx_hint.endswith("pip install onnxruntime onnx" if ort_missing else "pip install onnx"), onnx_hint
     assert get_impl("numpy").install == ""
     status, _ = _quick(tmp_path, "--impls", "numpy")
     text = capsys.readouterr().out
@@ -175,7 +173,7 @@ def test_serving_ops_quick_run(tmp_path, capsys):
     ok = {(r["op"], r["impl"]) for r in data["results"] if r["status"] == "ok"}
     want = {("serving_sample", "softmax_c"), ("serving_sample", "numpy"), ("verify_draft", "softmax_c"),
             ("verify_draft", "numpy")}
-    if importlib.util.find_spec("torch") is not None:  # a peer, not in the test extra
+    if get_impl("torch").available():  # a peer, not in the test extra: the runner's own check
         want.add(("serving_sample", "torch"))
     assert ok >= want, text
 
