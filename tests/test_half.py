@@ -172,6 +172,30 @@ def test_bfloat16_rounding_is_nearest_even(sc, target):
         assert got.astype(np.float64)[0] == np.float64(1.0 / n).astype(BF16).astype(np.float64)
 
 
+@pytest.mark.parametrize("n", [31, 32, 47, 64])
+def test_bfloat16_narrow_ties_and_nan_in_long_rows(sc, target, n):
+    # log_softmax of [256, 0.5, 1.5, ...]: the sum is 1 in float32 (e^-128
+    # and below vanish), so the float32 results are x - 256 exactly, each a
+    # tie halfway between two bfloat16 values (spacing 1 in [128, 256)):
+    # every lane of the two-vector narrow (AVX2 packs 16 at a time) and the
+    # tail must round the tie to the even neighbour, bit for bit.
+    x = np.concatenate([[256.0], np.arange(n - 1) + 0.5]).astype(BF16)
+    want = (x.astype(np.float32) - np.float32(256)).astype(BF16)
+    assert np.any(want.astype(np.float64) != x.astype(np.float64) - 256)  # ties, not exact values
+    got = sc.log_softmax(x)
+    np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
+    # softmax of n equal logits, then the same with a NaN in each lane
+    # position: 1/n rounded once everywhere, or NaN everywhere (scipy)
+    p = sc.softmax(np.zeros(n, BF16))
+    np.testing.assert_array_equal(p.view(np.uint16), np.full(n, np.float32(1.0 / n)).astype(BF16).view(np.uint16))
+    for pos in (0, 7, 8, 15, 16, n - 1):
+        y = np.zeros(n, BF16)
+        y[pos] = np.nan
+        with np.errstate(invalid="ignore"):
+            assert np.isnan(sc.softmax(y).astype(np.float32)).all(), pos
+            assert np.isnan(sc.log_softmax(y).astype(np.float32)).all(), pos
+
+
 def test_unknown_dtype_names_the_extra(sc):
     with pytest.raises(TypeError, match=r"softmax_c\[bf16\]"):
         sc.softmax(np.zeros(3, "V2"))

@@ -211,19 +211,25 @@ inline V log_softmax_value(V x, V m, V it, V mit, V negL) {
 
 // y = log_softmax_value(x); plain: the row's values are (x - m) * it - L,
 // the general form's selects left out (softmax/driver.cpp, plain_affine).
-// x may be of a storage type S (half, read widened), y is stored by put(i,
-// part, value).
-template <class V, class S, class Put>
-inline void affine_loop(const S* x, int64_t n, typename V::T m, typename V::T it, typename V::T L, bool plain,
-                        Put&& put) {
+// x may be of a storage type S (half, read widened).  loop(value) runs the
+// row's loop, value(i, part) giving the vector at x + i (the plain test
+// hoisted out of it); affine_loop's loop stores each by put(i, part, r).
+template <class V, class S, class Loop>
+inline void affine_with(const S* x, typename V::T m, typename V::T it, typename V::T L, bool plain, Loop&& loop) {
   using T = typename V::T;
   const V vm = V::set1(m), vit = V::set1(it), vl = V::set1(-L), vmit = V::set1(m * it);
   if (plain)
-    vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) { put(i, part, fma(load<V>(x + i, part, T(0)) - vm, vit, vl)); });
+    loop([&](int64_t i, auto part) { return fma(load<V>(x + i, part, T(0)) - vm, vit, vl); });
   else
-    vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) {
-      put(i, part, log_softmax_value(load<V>(x + i, part, T(0)), vm, vit, vmit, vl));
-    });
+    loop([&](int64_t i, auto part) { return log_softmax_value(load<V>(x + i, part, T(0)), vm, vit, vmit, vl); });
+}
+
+template <class V, class S, class Put>
+inline void affine_loop(const S* x, int64_t n, typename V::T m, typename V::T it, typename V::T L, bool plain,
+                        Put&& put) {
+  affine_with<V>(x, m, it, L, plain, [&](auto&& value) {
+    vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) { put(i, part, value(i, part)); });
+  });
 }
 
 template <class V>
