@@ -230,6 +230,13 @@ struct HalfLanes<VF, bf16> {
     const VF v = load(reinterpret_cast<const bf16*>(t));
     return {_mm256_blendv_ps(_mm256_set1_ps(fill), v.v, _mm256_castsi256_ps(detail::tail_mask32(n)))};
   }
+  // 16 inputs, lanes 0-3 8-11 in *a and 4-7 12-15 in *b (loops.h
+  // load2_any): a word unpacked above a zero word is its float32.
+  static void load2_any(const bf16* p, VF* a, VF* b) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), z = _mm256_setzero_si256();
+    *a = {_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, x))};
+    *b = {_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, x))};
+  }
   static void store(bf16* p, VF v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), detail::bf16_round(v.v)); }
   // 16 outputs (half_narrow_loop): one pack of both, lanes a0-3 b0-3 a4-7
   // b4-7, put in order.

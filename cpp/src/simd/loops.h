@@ -60,6 +60,30 @@ inline V load_lanes(const S* p, int64_t n, typename V::T fill) {
   }
 }
 
+// The optional members of a target's HalfLanes: store2(p, a, b) (2 N
+// outputs), load2_any(p, &a, &b) (2 N inputs in an order of its own).
+template <class H, class = void>
+struct has_store2 : std::false_type {};
+template <class H>
+struct has_store2<H, std::void_t<decltype(&H::store2)>> : std::true_type {};
+template <class H, class = void>
+struct has_load2_any : std::false_type {};
+template <class H>
+struct has_load2_any<H, std::void_t<decltype(&H::load2_any)>> : std::true_type {};
+
+// The 2 N elements at p as two vectors, in any order of the elements: for
+// order-free reductions (max, min).  AVX2 bf16 widens 16 with one 32-byte
+// load and two vpunpck (lanes 0-3 8-11 and 4-7 12-15), not 2 x (vpmovzxwd
+// + vpslld).
+template <class V, class S>
+inline void load2_any(const S* p, V* a, V* b) {
+  if constexpr (is_half_v<S>) {
+    if constexpr (has_load2_any<HalfLanes<V, S>>::value) return HalfLanes<V, S>::load2_any(p, a, b);
+  }
+  *a = load_lanes<V>(p);
+  *b = load_lanes<V>(p + V::N);
+}
+
 template <class V, class S>
 inline V load(const S* p, Full, typename V::T) {
   return load_lanes<V>(p);

@@ -25,7 +25,6 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 
 #include "core/half.h"
 #include "core/sc_assert.h"
@@ -87,10 +86,6 @@ void half_widen(const S* x, int64_t xs, float* w, int64_t n) {
 // HalfLanes<VF, S>::store2(p, a, b), where a target has one (AVX2 bf16:
 // 16 outputs in one vpackusdw + vpermq and one 32-byte store, not two of
 // each per 8), else two stores.
-template <class H, class = void>
-struct has_store2 : std::false_type {};
-template <class H>
-struct has_store2<H, std::void_t<decltype(&H::store2)>> : std::true_type {};
 template <class S>
 inline void half_store2(S* p, VF a, VF b) {
   using H = HalfLanes<VF, S>;

@@ -62,9 +62,18 @@ void vec_minmax(const S* x, int64_t n, typename V::T* mx, typename V::T* mn) {
   SC_ASSERT(n >= 1 && x);
   const V ninf = V::set1(-INFINITY), pinf = V::set1(INFINITY);
   V mxs[2] = {ninf, ninf}, mns[2] = {pinf, pinf};
-  vector_loop<V, 2>(0, n, [&](int64_t i, int k, auto part) {
-    mxs[k] = max(mxs[k], load<V>(x + i, part, T(-INFINITY)));
-    mns[k] = min(mns[k], load<V>(x + i, part, T(INFINITY)));
+  int64_t i = 0;
+  for (; i + 2 * V::N <= n; i += 2 * V::N) {  // order-free: load2_any
+    V a, b;
+    load2_any(x + i, &a, &b);
+    mxs[0] = max(mxs[0], a);
+    mns[0] = min(mns[0], a);
+    mxs[1] = max(mxs[1], b);
+    mns[1] = min(mns[1], b);
+  }
+  vector_loop<V, 1>(i, n, [&](int64_t j, int, auto part) {
+    mxs[0] = max(mxs[0], load<V>(x + j, part, T(-INFINITY)));
+    mns[0] = min(mns[0], load<V>(x + j, part, T(INFINITY)));
   });
   *mx = reduce_max(max(mxs[0], mxs[1]));
   *mn = -reduce_max(V::zero() - min(mns[0], mns[1]));
