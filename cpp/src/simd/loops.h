@@ -60,12 +60,12 @@ inline V load_lanes(const S* p, int64_t n, typename V::T fill) {
   }
 }
 
-// The optional members of a target's HalfLanes: store2(p, a, b) (2 N
-// outputs), load2_any(p, &a, &b) (2 N inputs in an order of its own).
+// The optional members of a target's HalfLanes: store2<kMayNaN>(p, a, b)
+// (2 N outputs), load2_any(p, &a, &b) (2 N inputs in an order of its own).
 template <class H, class = void>
 struct has_store2 : std::false_type {};
 template <class H>
-struct has_store2<H, std::void_t<decltype(&H::store2)>> : std::true_type {};
+struct has_store2<H, std::void_t<decltype(&H::template store2<true>)>> : std::true_type {};
 template <class H, class = void>
 struct has_load2_any : std::false_type {};
 template <class H>

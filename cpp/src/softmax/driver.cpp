@@ -722,7 +722,8 @@ void half_row_cached(const HalfJob<S>& j, const S* x, S* y, float* w) {
   };
   if (!j.log_mode) {
     const double s = sum_exp(w, m);
-    j.h->scale_narrow(w, y, v.y_n, n, float(1.0 / s));
+    const float r = float(1.0 / s);
+    j.h->scale_narrow(w, y, v.y_n, n, r, std::isfinite(s) && std::isfinite(r));  // a NaN or inf e makes s NaN or inf
   } else {
     const float sh = shift_of(m);
     const double s = sum_exp(nullptr, sh);
@@ -769,7 +770,7 @@ void half_row_long(const HalfJob<S>& j, const S* x, S* y, float* w) {
       j.h->affine_narrow(w, yc, v.y_n, len, shift_of(M), j.it, L, plain_affine(M, MN, L));
     } else {  // scipy: a non-finite max gives NaN everywhere
       j.k->exp_scale[mode][j.scaled](w, w, len, finite(M) ? M : float(NAN), j.it, j.it_lo, float(1.0 / sum));
-      j.h->scale_narrow(w, yc, v.y_n, len, 1.0f);  // exact: the one rounding is S's
+      j.h->scale_narrow(w, yc, v.y_n, len, 1.0f, false);  // exact: the one rounding is S's
     }
   }
 }
@@ -810,7 +811,7 @@ bool half_cols_task(const HalfJob<S>& j, int64_t i0, int64_t i1) {
     S* y = j.y + oy + c0 * v.y_inner;
     widen_cols(*j.h, x, v.x_n, v.x_inner, n, cw, w);
     softmax_col_block(*j.k, w, cw, 1, w, cw, 1, n, cw, j.it, j.it_lo, j.scaled, j.log_mode, true);
-    for (int64_t row = 0; row < n; ++row) j.h->scale_narrow(w + row * cw, y + row * v.y_n, v.y_inner, cw, 1.0f);
+    for (int64_t row = 0; row < n; ++row) j.h->scale_narrow(w + row * cw, y + row * v.y_n, v.y_inner, cw, 1.0f, false);
   }
   return true;
 }

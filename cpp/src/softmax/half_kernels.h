@@ -85,12 +85,13 @@ void half_widen(const S* x, int64_t xs, float* w, int64_t n) {
 
 // HalfLanes<VF, S>::store2(p, a, b), where a target has one (AVX2 bf16:
 // 16 outputs in one vpackusdw + vpermq and one 32-byte store, not two of
-// each per 8), else two stores.
-template <class S>
+// each per 8), else two stores.  !kMayNaN: the caller knows a and b hold
+// no NaN (a store may then leave out its NaN select).
+template <bool kMayNaN, class S>
 inline void half_store2(S* p, VF a, VF b) {
   using H = HalfLanes<VF, S>;
   if constexpr (has_store2<H>::value) {
-    H::store2(p, a, b);
+    H::template store2<kMayNaN>(p, a, b);
   } else {
     H::store(p, a);
     H::store(p + VF::N, b);
@@ -99,23 +100,27 @@ inline void half_store2(S* p, VF a, VF b) {
 
 // y[i * ys] = S(value(i, part)) for i < n, each rounded once; a contiguous
 // y two vectors per half_store2, the stride test out of the loop.
-template <class S, class F>
+template <bool kMayNaN = true, class S, class F>
 inline void half_narrow_loop(S* y, int64_t ys, int64_t n, F&& value) {
   constexpr int64_t N = VF::N;
   int64_t i = 0;
   if (ys == 1)
-    for (; i + 2 * N <= n; i += 2 * N) half_store2(y + i, value(i, Full{}), value(i + N, Full{}));
+    for (; i + 2 * N <= n; i += 2 * N) half_store2<kMayNaN>(y + i, value(i, Full{}), value(i + N, Full{}));
   for (; i < n; i += N) {
     const int64_t left = n - i < N ? n - i : N;
     half_store(y + i * ys, ys, left, left == N ? value(i, Full{}) : value(i, Tail{left}));
   }
 }
 
-// y[i * ys] = S(e[i] * s), rounded once.
+// y[i * ys] = S(e[i] * s), rounded once.  finite: the caller knows every
+// e[i] * s is finite (softmax/driver.cpp half_row_cached: s = 1 / sum of
+// the e, both finite, so no e is NaN or inf and e s <= 1).
 template <class S>
-void half_scale_narrow(const float* e, S* y, int64_t ys, int64_t n, float s) {
+void half_scale_narrow(const float* e, S* y, int64_t ys, int64_t n, float s, bool finite) {
   const VF vs = VF::set1(s);
-  half_narrow_loop(y, ys, n, [&](int64_t i, auto part) { return load<VF>(e + i, part, 0.0f) * vs; });
+  const auto value = [&](int64_t i, auto part) { return load<VF>(e + i, part, 0.0f) * vs; };
+  if (finite) half_narrow_loop<false>(y, ys, n, value);
+  else half_narrow_loop<true>(y, ys, n, value);
 }
 
 // y[i * ys] = S((x[i] - m) * it - L) (log_softmax_value), rounded once; x

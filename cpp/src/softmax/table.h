@@ -40,7 +40,7 @@ struct HalfKernels {
   // w = float(x); with mx (non-null), also the max and min of w.  n >= 1.
   void (*widen_minmax)(const S* x, int64_t xs, float* w, int64_t n, float* mx, float* mn);
   void (*widen)(const S* x, int64_t xs, float* w, int64_t n);
-  void (*scale_narrow)(const float* e, S* y, int64_t ys, int64_t n, float s);            // y = S(e * s)
+  void (*scale_narrow)(const float* e, S* y, int64_t ys, int64_t n, float s, bool finite);  // y = S(e * s)
   void (*affine_narrow)(const float* x, S* y, int64_t ys, int64_t n, float m, float it, float L, bool plain);
   // The float32 row kernels on a contiguous S row, widened in registers
   // (vec_minmax, vec_sum_exp; affine_narrow from x itself).
