@@ -77,11 +77,12 @@ struct has_load2_any<H, std::void_t<decltype(&H::load2_any)>> : std::true_type {
 // + vpslld).
 template <class V, class S>
 inline void load2_any(const S* p, V* a, V* b) {
-  if constexpr (is_half_v<S>) {
-    if constexpr (has_load2_any<HalfLanes<V, S>>::value) return HalfLanes<V, S>::load2_any(p, a, b);
+  if constexpr (std::conjunction_v<std::bool_constant<is_half_v<S>>, has_load2_any<HalfLanes<V, S>>>) {
+    HalfLanes<V, S>::load2_any(p, a, b);
+  } else {
+    *a = load_lanes<V>(p);
+    *b = load_lanes<V>(p + V::N);
   }
-  *a = load_lanes<V>(p);
-  *b = load_lanes<V>(p + V::N);
 }
 
 template <class V, class S>

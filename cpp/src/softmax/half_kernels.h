@@ -18,10 +18,12 @@
 // Instructions (callgrind, AVX2, (32, 32000), per call of 1.02M elements):
 // softmax f32 4.6M, f16 5.2M (was 7.2M widening first), bf16 6.8M (the
 // narrow alone 2.1M: AVX2 has no bf16 conversion, the rounding is ~16
-// instructions per 8 outputs against F16C's ~6).  half_narrow_loop's two
-// vectors per store took the bf16 narrow to 1.54M (12 per 8: round 5, NaN
-// select 3, pack / permute / store 1.5, the scale and the loop), the three
-// passes' kernels 5.98M -> 5.41M against float32's 3.83M.
+// instructions per 8 outputs against F16C's ~6).  Now the bf16 narrow is
+// 1.15M (9 per 8: round 5, pack / permute / store 1.5, the scale and the
+// loop): two vectors per store (half_narrow_loop), no NaN select where the
+// row's sum rules NaN out (half_scale_narrow finite), and vec_minmax reads
+// 16 per load (load2_any); the three passes' kernels 5.98M -> 4.89M against
+// float32's 3.83M.
 #pragma once
 #include <cmath>
 #include <cstdint>
