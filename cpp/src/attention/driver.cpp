@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "core/driver.h"
@@ -258,6 +259,23 @@ OutRow out_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i) {
   return OutRow{static_cast<char*>(a.out) + (bo[kOut] + hq * a.o_h + i * a.o_l) * b, a.o_e * b, a.dtype};
 }
 
+// A float32 row o / l into a unit-stride float32 output, when l is a
+// float32 value: float(double(o) / l) is then the float32 quotient exactly
+// (53 >= 2 x 24 + 2 bits), so the division vectorises.  False: the caller
+// writes the row through out.put.
+template <class T>
+bool put_quotients(const OutRow& out, const T* o, int64_t n, double l) {
+  if constexpr (std::is_same_v<T, float>) {
+    const float lf = float(l);
+    if (out.dt != SC_F32 || out.step != int64_t(sizeof(float)) || double(lf) != l) return false;
+    float* d = reinterpret_cast<float*>(out.p);
+    for (int64_t e = 0; e < n; ++e) d[e] = o[e] / lf;
+    return true;
+  } else {
+    return false;
+  }
+}
+
 // Row i of head hq's lse (when asked for): m + log l, -inf when l is 0.
 template <class T>
 void put_lse(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, double m, double l) {
@@ -273,7 +291,8 @@ void finish_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, cons
   if (l == 0.0 || f == 0.0) {
     for (int64_t e = 0; e < a.Ev; ++e) out.put(e, 0.0);
   } else if (f == 1.0) {
-    for (int64_t e = 0; e < a.Ev; ++e) out.put(e, double(o[e]) / l);
+    if (!put_quotients(out, o, a.Ev, l))
+      for (int64_t e = 0; e < a.Ev; ++e) out.put(e, double(o[e]) / l);
   } else {
     for (int64_t e = 0; e < a.Ev; ++e) out.put(e, double(o[e]) * f / l);
   }
@@ -329,13 +348,10 @@ void merge_row(const sc_attn& a, const Offsets& bo, int64_t hq, int64_t i, int64
     // exactly, without its double accumulator -- the same results.
     const double L = double(pl[0]);
     const OutRow out = out_row(a, bo, hq, i);
-    if (std::is_same_v<T, float> && out.dt == SC_F32 && out.step == int64_t(sizeof(float))) {
-      // float32 o / l is float(double(o) / l) exactly (53 >= 2 * 24 + 2 bits)
-      float* d = reinterpret_cast<float*>(out.p);
-      const float lf = float(pl[0]);
-      for (int64_t e = 0; e < a.Ev; ++e) d[e] = lf == 0.0f ? 0.0f : float(po[e]) / lf;
-    } else {
-      for (int64_t e = 0; e < a.Ev; ++e) out.put(e, L == 0.0 ? 0.0 : double(po[e]) / L);
+    if (L == 0.0) {
+      for (int64_t e = 0; e < a.Ev; ++e) out.put(e, 0.0);
+    } else if (!put_quotients(out, po, a.Ev, L)) {
+      for (int64_t e = 0; e < a.Ev; ++e) out.put(e, double(po[e]) / L);
     }
     put_lse<T>(a, bo, hq, i, double(pm[0]), L);
     return;

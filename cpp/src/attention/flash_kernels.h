@@ -173,63 +173,96 @@ inline int64_t attn_run(const AttnRowSet<T>& a, int64_t j, int64_t end, const KT
   return a.block - r < end - j ? a.block - r : end - j;
 }
 
-// n value rows from src (row stride a.v_s) packed to n x Evp as T, zero
-// padded; times sc[j * sc_s] per row when sc is given (int8 values).
-template <class KT, class T>
-void attn_pack_v(const AttnRowSet<T>& a, const KT* src, int64_t n, int64_t Evp, T* dst, const float* sc = nullptr,
-                 int64_t sc_s = 0) {
-  for (int64_t j = 0; j < n; ++j, src += a.v_s, dst += Evp) {
-    const T f = sc ? T(sc[j * sc_s]) : T(1);  // x 1 is exact
+// n rows of w elements from src (row stride src_s, element stride src_e)
+// as T rows of dst_s elements, zero padded from w to pad: times sc[j * sc_s]
+// per row when sc is given (int8), else widened exactly.  Unit element
+// stride: whole vectors through load_lanes (a half row widens in registers).
+template <class V, class KT>
+void attn_pack_rows(const KT* src, int64_t src_s, int64_t src_e, int64_t n, int64_t w, int64_t pad,
+                    typename V::T* dst, int64_t dst_s, const float* sc = nullptr, int64_t sc_s = 0) {
+  using T = typename V::T;
+  constexpr int64_t N = V::N;
+  for (int64_t j = 0; j < n; ++j, src += src_s, dst += dst_s) {
     int64_t e = 0;
-    for (; e < a.Ev; ++e) dst[e] = kv_elem<T>(src[e * a.v_e]) * f;
-    for (; e < Evp; ++e) dst[e] = T(0);
+    if (sc) {
+      const T f = T(sc[j * sc_s]);
+      for (; e < w; ++e) dst[e] = kv_elem<T>(src[e * src_e]) * f;
+    } else if (src_e == 1) {
+      for (; e + N <= w; e += N) store(dst + e, load_lanes<V>(src + e));
+      for (; e < w; ++e) dst[e] = kv_elem<T>(src[e]);
+    } else {
+      for (; e < w; ++e) dst[e] = kv_elem<T>(src[e * src_e]);
+    }
+    for (; e < pad; ++e) dst[e] = T(0);
   }
+}
+template <class V, class KT>
+void attn_pack_v(const AttnRowSet<typename V::T>& a, const KT* src, int64_t n, int64_t Evp, typename V::T* dst) {
+  attn_pack_rows<V>(src, a.v_s, a.v_e, n, a.Ev, Evp, dst, Evp);
 }
 
 // The K and V tiles of keys [j0, j0+n) as rows of strides (*ks, element
-// *ke) and *vs.  The rows as stored when they are usable as they are (one
-// block, or not paged; V also needs unit stride and Ev a multiple of the
-// vector width), else gathered into kbuf (n x E) / vbuf (n x Evp): a paged
-// tile that spans several blocks (block_size < the tile) costs one copy
-// of the tile into the thread's workspace, then reads like a dense one.  A
-// half-precision tile is always gathered, widened: the panel kernel's
-// broadcasts then read float32, and the copy (E + Ev per key) is small
-// beside the tile's 2 x rows x (E + Ev) flops per key.
-template <class KT, class T>
-void attn_kv_tile(const AttnRowSet<T>& a, int64_t j0, int64_t n, int64_t Evp, T* kbuf, T* vbuf, const T** kt,
-                  int64_t* ks, int64_t* ke, const T** vt, int64_t* vs) {
+// *ke) and *vs: as stored when usable as they are (T, in one block or not
+// paged; V also with unit stride, Ev a multiple of the vector width and,
+// when the tile is `reused` by several panels, compact rows), else gathered
+// into kbuf (n x E) / vbuf (n x Evp), one copy of the tile (E + Ev per key)
+// beside its 2 x rows x (E + Ev) flops per key.  A half-precision or int8
+// tile is always gathered, widened: the panel kernel's broadcasts then read
+// T.  Rows of a packed (total, H, E) batch are H E apart, a power-of-two
+// stride whose rows fall in a few L1 sets: P V reads each V row in
+// 2-vector column slices once per 6-row micro-tile, so a strided V tile
+// came from L2 on every pass; K's broadcasts use each line for 16 x 3 FMAs
+// and read it as stored.  Measured (benchmarks/serving_attention_speed.py's
+// varlen causal prefill: 8 sequences of 128..2048 tokens, (total, 8, 64)
+// float32, against the dense (8, 2689, 64) causal call in the same process,
+// AVX2, 1 thread, 3 processes each, one build switched by a variable): as
+// stored 0.81-0.82x the dense rate; K and V packed 0.83-0.86x; K packed
+// 0.78-0.80x; V packed 0.85-0.88x.  Against the previous build in
+// alternating processes the gain is inside the noise of the shared machine
+// (0.82-0.83x vs 0.80-0.87x); the vectorised widening of a half tile
+// (attn_pack_rows) is not: (1, 8, 1024, 1024, 64) float16 prefill 57 ->
+// 65-69 GFLOP/s.
+template <class V, class KT>
+void attn_kv_tile(const AttnRowSet<typename V::T>& a, int64_t j0, int64_t n, int64_t Evp, bool reused,
+                  typename V::T* kbuf, typename V::T* vbuf, const typename V::T** kt, int64_t* ks, int64_t* ke,
+                  const typename V::T** vt, int64_t* vs) {
+  using T = typename V::T;
   const KT *k, *v;
   const int64_t run = attn_run(a, j0, j0 + n, &k, &v);
+  bool k_as_is = false, v_as_is = false;
   if constexpr (std::is_same_v<KT, T>) {
-    if (run == n) {
+    k_as_is = run == n;
+    v_as_is = run == n && a.v_e == 1 && Evp == a.Ev && (!reused || a.v_s == Evp);
+    if (k_as_is) {
       *kt = k;
       *ks = a.k_s;
       *ke = a.k_e;
-      if (a.v_e == 1 && Evp == a.Ev) {
-        *vt = v;
-        *vs = a.v_s;
-        return;
-      }
-      attn_pack_v(a, v, n, Evp, vbuf);
-      *vt = vbuf;
-      *vs = Evp;
-      return;
+    }
+    if (v_as_is) {
+      *vt = v;
+      *vs = a.v_s;
     }
   }
-  for (int64_t j = 0; j < n;) {
+  constexpr bool i8 = kv_scaled_v<KT>;
+  for (int64_t j = 0; j < n && !(k_as_is && v_as_is);) {
     const int64_t m = attn_run(a, j0 + j, j0 + n, &k, &v);
-    for (int64_t i = 0; i < m; ++i) {
-      const T f = kv_scaled_v<KT> ? T(a.ks[(j0 + j + i) * a.ks_s]) : T(1);  // x 1 is exact
-      for (int64_t e = 0; e < a.E; ++e) kbuf[(j + i) * a.E + e] = kv_elem<T>(k[i * a.k_s + e * a.k_e]) * f;
-    }
-    attn_pack_v(a, v, m, Evp, vbuf + j * Evp, kv_scaled_v<KT> ? a.vs + (j0 + j) * a.vs_s : nullptr, a.vs_s);
+    if (!k_as_is)
+      attn_pack_rows<V>(k, a.k_s, a.k_e, m, a.E, a.E, kbuf + j * a.E, a.E, i8 ? a.ks + (j0 + j) * a.ks_s : nullptr,
+                        a.ks_s);
+    if (!v_as_is)
+      attn_pack_rows<V>(v, a.v_s, a.v_e, m, a.Ev, Evp, vbuf + j * Evp, Evp, i8 ? a.vs + (j0 + j) * a.vs_s : nullptr,
+                        a.vs_s);
     j += m;
   }
-  *kt = kbuf;
-  *ks = a.E;
-  *ke = 1;
-  *vt = vbuf;
-  *vs = Evp;
+  if (!k_as_is) {
+    *kt = kbuf;
+    *ks = a.E;
+    *ke = 1;
+  }
+  if (!v_as_is) {
+    *vt = vbuf;
+    *vs = Evp;
+  }
 }
 
 // tanh over the vector layer, for the logit soft-cap (Gemma 2).
@@ -476,7 +509,7 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
     const int64_t bc = a.j1 - j0 < Bc ? a.j1 - j0 : Bc;
     const T *kt, *vt;
     int64_t ks, ke, vs;
-    attn_kv_tile<KT>(a, j0, bc, Evp, kbuf, vp, &kt, &ks, &ke, &vt, &vs);
+    attn_kv_tile<V, KT>(a, j0, bc, Evp, np > 1, kbuf, vp, &kt, &ks, &ke, &vt, &vs);
     const bool careful = !attn_tile_finite<V>(vt, vs, bc, Evp);
     for (int64_t p = 0; p < np; ++p) {
       const int64_t prow = rows - p * P < P ? rows - p * P : P;
@@ -710,7 +743,7 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
         for (int64_t i = 0; i < bc;) {
           const KT *kt, *vt;
           const int64_t m = attn_run(a, j0 + i, j0 + bc, &kt, &vt);
-          attn_pack_v(a, vt + h * a.v_h, m, Evp, vp + i * Evp);
+          attn_pack_v<V>(a, vt + h * a.v_h, m, Evp, vp + i * Evp);
           i += m;
         }
         pv(h, static_cast<const T*>(vp), Evp, bc, 0, alpha + h * R, careful, nullptr);
