@@ -337,45 +337,26 @@ void attn_mask_row(const AttnRowSet<T>& a, int64_t r, int64_t j0, int64_t n, T* 
 
 // ------------------------------------------------------------ panel kernel --
 
-// S^T[kk, :] = K[kk] . Qt for MK keys and one panel (3 vectors of rows).
-// Inner loop: 3 loads of Q^T, MK broadcasts of K, 3 * MK FMAs on registers.
-template <class V, int MK>
+// S^T[kk, :] = K[kk] . Qt for MK keys and one panel: its first NQ vectors
+// of rows (3; 1 or 2 for a short last panel).
+// Inner loop: NQ loads of Q^T, MK broadcasts of K, NQ * MK FMAs on registers.
+template <class V, int MK, int NQ = 3>
 inline void attn_st_block(const typename V::T* qt, const typename V::T* k, int64_t k_s, int64_t k_e, int64_t E,
                           typename V::T* st) {
   constexpr int64_t N = V::N, P = AttnPanel<V>::P;
-  V acc[MK][3];
-  for (int kk = 0; kk < MK; ++kk) acc[kk][0] = acc[kk][1] = acc[kk][2] = V::zero();
-  const int64_t o1 = k_s, o2 = 2 * k_s, o3 = 3 * k_s;
+  V acc[MK][NQ];
+  for (int kk = 0; kk < MK; ++kk)
+    for (int c = 0; c < NQ; ++c) acc[kk][c] = V::zero();
   for (int64_t e = 0; e < E; ++e, qt += P, k += k_e) {
-    const V q0 = V::load(qt), q1 = V::load(qt + N), q2 = V::load(qt + 2 * N);
-    const V k0 = V::set1(k[0]);
-    acc[0][0] = fma(k0, q0, acc[0][0]);
-    acc[0][1] = fma(k0, q1, acc[0][1]);
-    acc[0][2] = fma(k0, q2, acc[0][2]);
-    if (MK > 1) {
-      const V k1 = V::set1(k[o1]);
-      acc[1 % MK][0] = fma(k1, q0, acc[1 % MK][0]);
-      acc[1 % MK][1] = fma(k1, q1, acc[1 % MK][1]);
-      acc[1 % MK][2] = fma(k1, q2, acc[1 % MK][2]);
-    }
-    if (MK > 2) {
-      const V k2 = V::set1(k[o2]);
-      acc[2 % MK][0] = fma(k2, q0, acc[2 % MK][0]);
-      acc[2 % MK][1] = fma(k2, q1, acc[2 % MK][1]);
-      acc[2 % MK][2] = fma(k2, q2, acc[2 % MK][2]);
-    }
-    if (MK > 3) {
-      const V k3 = V::set1(k[o3]);
-      acc[3 % MK][0] = fma(k3, q0, acc[3 % MK][0]);
-      acc[3 % MK][1] = fma(k3, q1, acc[3 % MK][1]);
-      acc[3 % MK][2] = fma(k3, q2, acc[3 % MK][2]);
+    V q[NQ];
+    for (int c = 0; c < NQ; ++c) q[c] = V::load(qt + c * N);
+    for (int kk = 0; kk < MK; ++kk) {
+      const V kb = V::set1(k[kk * k_s]);
+      for (int c = 0; c < NQ; ++c) acc[kk][c] = fma(kb, q[c], acc[kk][c]);
     }
   }
-  for (int kk = 0; kk < MK; ++kk) {
-    store(st + kk * P, acc[kk][0]);
-    store(st + kk * P + N, acc[kk][1]);
-    store(st + kk * P + 2 * N, acc[kk][2]);
-  }
+  for (int kk = 0; kk < MK; ++kk)
+    for (int c = 0; c < NQ; ++c) store(st + kk * P + c * N, acc[kk][c]);
 }
 
 // O[r, c..c+NV vectors) = alpha_r O + sum_j P^T[j, r] V[j, c..] for MR rows.
@@ -447,26 +428,27 @@ void attn_pv_panel(const typename V::T* pt, const typename V::T* v, int64_t v_s,
 
 // Online softmax of one panel's score tile st (n x P): m, l, alpha (P each).
 // After it st holds P^T = e^(S^T - m'), alpha = e^(m - m').
-template <class V>
+// NQ: the vectors of rows in use (attn_st_block).
+template <class V, int NQ = 3>
 void attn_online_softmax(typename V::T* st, int64_t n, typename V::T* m, typename V::T* l, typename V::T* alpha) {
   constexpr int64_t N = V::N, P = AttnPanel<V>::P;
-  V mx[3], sh[3], sum[3];
-  for (int c = 0; c < 3; ++c) mx[c] = V::load(m + c * N);
+  V mx[NQ], sh[NQ], sum[NQ];
+  for (int c = 0; c < NQ; ++c) mx[c] = V::load(m + c * N);
   for (int64_t j = 0; j < n; ++j)
-    for (int c = 0; c < 3; ++c) mx[c] = max(V::load(st + j * P + c * N), mx[c]);  // NaN: see below
-  for (int c = 0; c < 3; ++c) {
+    for (int c = 0; c < NQ; ++c) mx[c] = max(V::load(st + j * P + c * N), mx[c]);  // NaN: see below
+  for (int c = 0; c < NQ; ++c) {
     store(alpha + c * N, attn_online_rescale(V::load(m + c * N), mx[c], &sh[c]));
     sum[c] = V::zero();
   }
   // A NaN score may lose the max (x86 rule) but its e^(NaN - m') is NaN, so
   // it reaches l and O all the same.
   for (int64_t j = 0; j < n; ++j)
-    for (int c = 0; c < 3; ++c) {
+    for (int c = 0; c < NQ; ++c) {
       const V p = attn_weight(V::load(st + j * P + c * N), sh[c]);
       store(st + j * P + c * N, p);
       sum[c] = sum[c] + p;
     }
-  for (int c = 0; c < 3; ++c) {
+  for (int c = 0; c < NQ; ++c) {
     store(l + c * N, fma(V::load(l + c * N), V::load(alpha + c * N), sum[c]));
     store(m + c * N, mx[c]);
   }
@@ -534,18 +516,27 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
       if (lo_min > j0 + bc - 1) continue;  // window: the whole tile is left of this panel's band
       const int64_t n = hi - j0 < bc - 1 ? hi - j0 + 1 : bc;
       const T* qp = qt + p * P * E;
-      int64_t j = 0;
-      for (; j + 4 <= n; j += 4) attn_st_block<V, 4>(qp, kt + j * ks, ks, ke, E, st + j * P);
-      switch (n - j) {
-        case 1: attn_st_block<V, 1>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
-        case 2: attn_st_block<V, 2>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
-        case 3: attn_st_block<V, 3>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
-        default: break;
-      }
-      if (a.softcap > T(0)) attn_softcap<V>(st, n * P, a.softcap);
-      if (a.mask || a.slope || (a.lim && j0 + n - 1 > lo) || lo_max > j0)
-        for (int64_t i = 0; i < prow; ++i) attn_mask_row(a, p * P + i, j0, n, st + i, P);
-      attn_online_softmax<V>(st, n, m + p * P, l + p * P, alpha);
+      // A short last panel computes only the vectors of rows it has: 1024
+      // rows are 21 panels of 48 and one of 16 on AVX-512, which as a full
+      // panel was 3 % of the call's FMAs spent on zero rows.
+      const auto scores = [&](auto nq) {
+        constexpr int NQ = decltype(nq)::value;
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4) attn_st_block<V, 4, NQ>(qp, kt + j * ks, ks, ke, E, st + j * P);
+        switch (n - j) {
+          case 1: attn_st_block<V, 1, NQ>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
+          case 2: attn_st_block<V, 2, NQ>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
+          case 3: attn_st_block<V, 3, NQ>(qp, kt + j * ks, ks, ke, E, st + j * P); break;
+          default: break;
+        }
+        if (a.softcap > T(0)) attn_softcap<V>(st, n * P, a.softcap);
+        if (a.mask || a.slope || (a.lim && j0 + n - 1 > lo) || lo_max > j0)
+          for (int64_t i = 0; i < prow; ++i) attn_mask_row(a, p * P + i, j0, n, st + i, P);
+        attn_online_softmax<V, NQ>(st, n, m + p * P, l + p * P, alpha);
+      };
+      if (prow > 2 * N) scores(std::integral_constant<int, 3>{});
+      else if (prow > N) scores(std::integral_constant<int, 2>{});
+      else scores(std::integral_constant<int, 1>{});
       if (careful)
         attn_pv_careful<V>(st, 1, P, vt, vs, n, prow, alpha, a.o + p * P * a.ldo, a.ldo, Evp);
       else
