@@ -221,7 +221,12 @@ void attn_pack_v(const AttnRowSet<typename V::T>& a, const KT* src, int64_t n, i
 // alternating processes the gain is inside the noise of the shared machine
 // (0.82-0.83x vs 0.80-0.87x); the vectorised widening of a half tile
 // (attn_pack_rows) is not: (1, 8, 1024, 1024, 64) float16 prefill 57 ->
-// 65-69 GFLOP/s.
+// 65-69 GFLOP/s.  AVX-512 (AMD Zen 4, the same case, 1 thread, 5
+// alternating processes): V as stored 0.81-0.87x (median 0.83), packed
+// 0.78-0.84x (0.80) -- P V passes over a 64-column tile twice there, not
+// four times.  K packed as well was worse there: the layout's own cost
+// (one (2689, 8, 64) sequence against the dense call) 0.92-0.94x ->
+// 0.86-0.89x.
 template <class V, class KT>
 void attn_kv_tile(const AttnRowSet<typename V::T>& a, int64_t j0, int64_t n, int64_t Evp, bool reused,
                   typename V::T* kbuf, typename V::T* vbuf, const typename V::T** kt, int64_t* ks, int64_t* ke,
@@ -232,7 +237,10 @@ void attn_kv_tile(const AttnRowSet<typename V::T>& a, int64_t j0, int64_t n, int
   bool k_as_is = false, v_as_is = false;
   if constexpr (std::is_same_v<KT, T>) {
     k_as_is = run == n;
-    v_as_is = run == n && a.v_e == 1 && Evp == a.Ev && (!reused || a.v_s == Evp);
+    // strided V rows, reused: packed where P V passes over the tile more
+    // than twice (2 vectors of columns a pass: AVX2 at Ev = 64, AVX-512 at
+    // Ev = 128), as stored where it passes twice (AVX-512 at Ev = 64)
+    v_as_is = run == n && a.v_e == 1 && Evp == a.Ev && (!reused || a.v_s == Evp || Evp <= 4 * V::N);
     if (k_as_is) {
       *kt = k;
       *ks = a.k_s;
