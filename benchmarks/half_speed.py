@@ -18,14 +18,20 @@ import time
 import numpy as np
 
 
-def median_s(fn, repeat):
-    fn()
-    ts = []
+def medians(fns, repeat):
+    """{name: median seconds} of the callables, interleaved: every round
+    calls each once, in turn, so all see the same machine state (timed one
+    dtype after another, the float32 rows ran faster or slower than the
+    half rows by whatever the machine did in between)."""
+    ts = {k: [] for k in fns}
+    for f in fns.values():
+        f()
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            ts[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in ts.items()}
 
 
 def main():
@@ -51,11 +57,11 @@ def main():
     ops = {"softmax": (sc.softmax, ref.softmax, "softmax"), "log_softmax": (sc.log_softmax, ref.log_softmax, "log_softmax"),
            "logsumexp": (sc.logsumexp, ref.logsumexp, "logsumexp")}
     n = x32.size
-    print(f"shape {tuple(args.shape)}, {args.threads} thread(s), median of {args.repeat}; "
+    print(f"shape {tuple(args.shape)}, {args.threads} thread(s), median of {args.repeat} interleaved rounds; "
           f"target {sc._core.get_target()}")
     print(f"{'op':12} {'dtype':9} {'softmax_c ms':>12} {'Gelem/s':>8} {'torch ms':>9} {'vs own f32':>10} {'vs torch':>9}")
     for op, (fn, rf, tname) in ops.items():
-        own32 = None
+        fns = {}
         for name, x in inputs.items():
             exact = rf(x.astype(np.float64), axis=-1)
             got = fn(x, axis=-1)
@@ -67,18 +73,18 @@ def main():
                 g, w = got.view(np.uint16).astype(np.int64), want.view(np.uint16).astype(np.int64)
                 d = np.abs(np.where(g & 0x8000, -(g & 0x7FFF), g) - np.where(w & 0x8000, -(w & 0x7FFF), w))
                 assert d.max() <= 1, (op, name, d.max())
-            t = median_s(lambda: fn(x, axis=-1), args.repeat)
-            own32 = t if name == "float32" else own32
-            tt = None
+            fns[name] = (lambda fn=fn, x=x: fn(x, axis=-1))
             if torch is not None:
                 xt = torch.from_numpy(x32).to(tdt[name])
-                tfn = {"softmax": lambda: torch.softmax(xt, -1), "log_softmax": lambda: torch.log_softmax(xt, -1),
-                       "logsumexp": lambda: torch.logsumexp(xt, -1)}[tname]
-                tt = median_s(tfn, args.repeat)
+                fns["torch " + name] = {"softmax": lambda xt=xt: torch.softmax(xt, -1),
+                                        "log_softmax": lambda xt=xt: torch.log_softmax(xt, -1),
+                                        "logsumexp": lambda xt=xt: torch.logsumexp(xt, -1)}[tname]
+        med = medians(fns, args.repeat)
+        for name in inputs:
+            t, tt = med[name], med.get("torch " + name)
             print(f"{op:12} {name:9} {t * 1e3:12.3f} {n / t / 1e9:8.2f} "
-                  f"{'' if tt is None else f'{tt * 1e3:9.3f}':>9} {own32 / t:10.2f} "
+                  f"{'' if tt is None else f'{tt * 1e3:9.3f}':>9} {med['float32'] / t:10.2f} "
                   f"{'' if tt is None else f'{tt / t:9.2f}':>9}")
-
 
 if __name__ == "__main__":
     main()
