@@ -83,6 +83,36 @@ def test_out_and_in_place(sc, target, rng, dtype):
     assert sc.logsumexp(x, axis=1, out=res) is res
 
 
+@pytest.mark.parametrize("dtype", HALVES, ids=IDS)
+@pytest.mark.parametrize("axis", [-1, None])
+def test_fast_path_equals_general_path(sc, target, rng, dtype, axis):
+    # The common call (C-contiguous, axis None or last, a float temperature)
+    # takes _core.softmax_fast / logsumexp_fast for both halves; the same
+    # call with the axis as a tuple takes the general path: same bits, same
+    # dtype, and logsumexp float32.
+    x = logits(rng, (3, 4, 37), dtype)
+    x[0, 1, :5] = -np.inf
+    tup = None if axis is None else (x.ndim - 1,)
+    for log_mode, f in ((False, sc.softmax), (True, sc.log_softmax)):
+        fast = sc._core.softmax_fast(x, axis, 0.75, log_mode, None)
+        assert fast is not None and fast.dtype == dtype
+        general = f(x, axis=tup if tup else (0, 1, 2), temperature=0.75)
+        np.testing.assert_array_equal(fast.view(np.uint16), general.view(np.uint16))
+        out = np.empty_like(x)
+        assert sc._core.softmax_fast(x, axis, 0.75, log_mode, out) is out
+        np.testing.assert_array_equal(out.view(np.uint16), general.view(np.uint16))
+        assert_ulp(f(x, axis=axis, temperature=0.75),
+                   (ref.log_softmax if log_mode else ref.softmax)(x.astype(np.float64), axis=axis, temperature=0.75),
+                   dtype, f.__name__)
+    for keepdims in (False, True):
+        fast = sc._core.logsumexp_fast(x, axis, keepdims)
+        assert fast is not None
+        general, sign = sc.logsumexp(x, axis=axis, keepdims=keepdims, return_sign=True)
+        assert type(fast) is type(general) and np.asarray(fast).dtype == np.float32
+        assert np.shape(fast) == np.shape(general)
+        np.testing.assert_array_equal(fast, general)
+
+
 def test_float16_subnormal_outputs(sc, target):
     # probabilities down to 2^-24 (float16's smallest subnormal): rounded, not flushed
     d = np.arange(0, 18, 0.25)
