@@ -44,7 +44,14 @@ namespace SC_NS {
 // (2 x 16 KiB at E = Ev = 64) stay in L1/L2 while every panel of the row tile
 // passes over them, the per-tile work (max, exp, rescale of O) is a few % of
 // the FMAs, and the causal diagonal tiles waste little.
-constexpr int64_t kAttnTileKeys = 64;
+// AVX-512 (48-row panels: P = 3 x 16), AMD Zen 4, 1 thread, 6 alternating
+// processes, the same case: Bc = 32 / 128 gave 0.90 / 1.023x the rate of
+// Bc = 64 non-causal, 0.85 / 1.025x causal (varlen causal prefill: the same
+// at 64 and 128): the per-tile work of a panel (O rescaled on load, the
+// tile's max) is spread over twice the keys, and the 48-row panels' K and V
+// tiles (2 x 32 KiB at E = Ev = 64) still sit in L2.
+template <class V>
+constexpr int64_t kAttnTileKeys = V::N >= 16 ? 128 : 64;
 // Keys per tile of the dot kernel (scores of <= 4 rows: 4 KiB).
 constexpr int64_t kAttnDotKeys = 256;
 constexpr int64_t kAttnDotRows = 4;
@@ -86,7 +93,7 @@ int64_t attn_work_elems(int64_t rows, int64_t E, int64_t Ev) {
   const int64_t dr = rows > kAttnDotRows ? rows : kAttnDotRows;  // heads x R rows of a multi-head dot call
   const int64_t np = (rows + A::P - 1) / A::P, Evp = attn_round_up(Ev, A::N);
   const int64_t panels =
-      np * A::P * E + kAttnTileKeys * A::P + kAttnTileKeys * Evp + np * A::P * 2 + A::P + kAttnTileKeys * E;
+      np * A::P * E + kAttnTileKeys<V> * A::P + kAttnTileKeys<V> * Evp + np * A::P * 2 + A::P + kAttnTileKeys<V> * E;
   const int64_t dot = dr * attn_round_up(E, A::N) + dr * kAttnDotKeys + kAttnDotKeys * Evp + dr * Evp + 3 * dr;
   return (panels > dot ? panels : dot) + 4 * A::N;
 }
@@ -479,7 +486,7 @@ void attn_online_softmax(typename V::T* st, int64_t n, typename V::T* m, typenam
 template <class V, class KT>
 void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
   using T = typename V::T;
-  constexpr int64_t N = V::N, P = AttnPanel<V>::P, Bc = kAttnTileKeys;
+  constexpr int64_t N = V::N, P = AttnPanel<V>::P, Bc = kAttnTileKeys<V>;
   const int64_t E = a.E, rows = a.rows, np = (rows + P - 1) / P, Evp = attn_round_up(a.Ev, N);
   T* qt = a.work;
   T* st = qt + np * P * E;
