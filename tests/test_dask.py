@@ -190,11 +190,16 @@ def test_no_task_reads_more_than_one_input_chunk(op):
 
 
 def test_worker_threads_policy(client):
-    """Inside a worker, kernels run on one thread (the worker thread)."""
-    def threads_after_a_task():
+    """Inside a worker, kernels run on one thread (the worker thread).  Run
+    as a task on each worker: ``client.run`` is no task (``get_worker()``
+    finds none there), so it saw the policy only when an earlier test had
+    already run a task on that worker."""
+    def threads_after_a_task(_):
         scd._task_threads()
         return sc.get_num_threads()
-    assert set(client.run(threads_after_a_task).values()) == {1}
+    workers = list(client.scheduler_info()["workers"])
+    futures = [client.submit(threads_after_a_task, i, workers=[w], pure=False) for i, w in enumerate(workers)]
+    assert len(futures) == 2 and set(client.gather(futures)) == {1}
 
 
 def test_worker_killed_mid_computation(client, rng):
