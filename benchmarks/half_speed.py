@@ -86,5 +86,6 @@ def main():
                   f"{'' if tt is None else f'{tt * 1e3:9.3f}':>9} {med['float32'] / t:10.2f} "
                   f"{'' if tt is None else f'{tt / t:9.2f}':>9}")
 
+
 if __name__ == "__main__":
     main()

@@ -227,6 +227,23 @@ cdef bint _fill_view(sc_view* v, cnp.ndarray x, cnp.ndarray y, cnp.ndarray b, in
     return True
 
 
+# ml_dtypes' bfloat16 typenum once an array of it has been seen: the
+# bindings' one bfloat16 test (by name, as _rules.is_bfloat16; softmax_c never
+# imports ml_dtypes), then a typenum compare (a user dtype's number is fixed
+# for the process).
+cdef int _bf16_type = -1
+
+
+cdef inline bint _is_bf16_type(cnp.ndarray a, int t):
+    global _bf16_type
+    if t == _bf16_type:
+        return True
+    if _bf16_type < 0 and t >= 256 and a.dtype.name == "bfloat16" and a.dtype.itemsize == 2:  # NPY_USERDEF
+        _bf16_type = t
+        return True
+    return False
+
+
 cdef int _dtype_code(cnp.ndarray x) except -1:
     cdef int t = cnp.PyArray_TYPE(x)
     if not cnp.PyArray_ISNOTSWAPPED(x):
@@ -237,7 +254,7 @@ cdef int _dtype_code(cnp.ndarray x) except -1:
         return SC_F64
     if t == cnp.NPY_FLOAT16:
         return SC_F16
-    if t >= 256 and x.dtype.name == "bfloat16" and x.dtype.itemsize == 2:  # NPY_USERDEF: ml_dtypes
+    if _is_bf16_type(x, t):
         return SC_BF16
     raise TypeError(f"internal: kernels take float16, bfloat16, float32 or float64, got {x.dtype}")
 
@@ -311,28 +328,11 @@ def softmax_stats_into(cnp.ndarray x, b, cnp.ndarray m, cnp.ndarray s, int axis,
     return True
 
 
-# ml_dtypes' bfloat16 typenum once an array of it has been seen (a user
-# dtype's number is fixed for the process; softmax_c never imports ml_dtypes).
-cdef int _bf16_type = -1
-
-
-cdef inline bint _is_bf16_type(cnp.ndarray a, int t):
-    global _bf16_type
-    if t == _bf16_type:
-        return True
-    if _bf16_type < 0 and t >= 256 and a.dtype.name == "bfloat16" and a.dtype.itemsize == 2:  # NPY_USERDEF
-        _bf16_type = t
-        return True
-    return False
-
-
 cdef int _fast_view(object x, object axis, sc_view* v):
     """The common layout of the fast paths: x a C-contiguous native
     float32/float64/float16/bfloat16 ndarray of at least one element, `axis`
     None or the last axis (as an int).  Returns x's typenum and fills v with
-    its rows (v.y_outer left to the caller), or -1 for any other layout.
-    bfloat16 came here too since 2026-12-07: it took the general path, 3.7 us
-    a call for a (1, 16) softmax against float16's 0.3 us."""
+    its rows (v.y_outer left to the caller), or -1 for any other layout."""
     if type(x) is not cnp.ndarray:
         return -1
     cdef cnp.ndarray a = <cnp.ndarray>x

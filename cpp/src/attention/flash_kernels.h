@@ -234,6 +234,11 @@ void attn_pack_v(const AttnRowSet<typename V::T>& a, const KT* src, int64_t n, i
 // four times.  K packed as well was worse there: the layout's own cost
 // (one (2689, 8, 64) sequence against the dense call) 0.92-0.94x ->
 // 0.86-0.89x.
+// Columns of O per pass of attn_pv_rows over a tile (2 vectors: 6 x 2
+// accumulators).
+template <class V>
+constexpr int64_t kAttnPvCols = 2 * V::N;
+
 template <class V, class KT>
 void attn_kv_tile(const AttnRowSet<typename V::T>& a, int64_t j0, int64_t n, int64_t Evp, bool reused,
                   typename V::T* kbuf, typename V::T* vbuf, const typename V::T** kt, int64_t* ks, int64_t* ke,
@@ -245,9 +250,9 @@ void attn_kv_tile(const AttnRowSet<typename V::T>& a, int64_t j0, int64_t n, int
   if constexpr (std::is_same_v<KT, T>) {
     k_as_is = run == n;
     // strided V rows, reused: packed where P V passes over the tile more
-    // than twice (2 vectors of columns a pass: AVX2 at Ev = 64, AVX-512 at
-    // Ev = 128), as stored where it passes twice (AVX-512 at Ev = 64)
-    v_as_is = run == n && a.v_e == 1 && Evp == a.Ev && (!reused || a.v_s == Evp || Evp <= 4 * V::N);
+    // than twice (AVX2 at Ev = 64, AVX-512 at Ev = 128), as stored where it
+    // passes twice (AVX-512 at Ev = 64)
+    v_as_is = run == n && a.v_e == 1 && Evp == a.Ev && (!reused || a.v_s == Evp || Evp <= 2 * kAttnPvCols<V>);
     if (k_as_is) {
       *kt = k;
       *ks = a.k_s;
@@ -419,8 +424,9 @@ template <class V, int MR>
 void attn_pv_rows(const typename V::T* pt, const typename V::T* v, int64_t v_s, int64_t n,
                   const typename V::T* alpha, typename V::T* o, int64_t ldo, int64_t Evp) {
   constexpr int64_t N = V::N;
+  constexpr int64_t W = kAttnPvCols<V>;
   int64_t c = 0;
-  for (; c + 2 * N <= Evp; c += 2 * N) attn_pv_block<V, MR, 2>(pt, v + c, v_s, n, alpha, o + c, ldo);
+  for (; c + W <= Evp; c += W) attn_pv_block<V, MR, int(W / N)>(pt, v + c, v_s, n, alpha, o + c, ldo);
   if (c < Evp) attn_pv_block<V, MR, 1>(pt, v + c, v_s, n, alpha, o + c, ldo);
 }
 
@@ -524,13 +530,15 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
     const bool careful = !attn_tile_finite<V>(vt, vs, bc, Evp);
     for (int64_t p = 0; p < np; ++p) {
       const int64_t prow = rows - p * P < P ? rows - p * P : P;
-      int64_t lo = INT64_MAX, hi = INT64_MAX;  // causal limits of the panel's rows
+      // Causal limits of the panel's rows: lowest, highest, highest per vector.
+      int64_t lo = INT64_MAX, hi = INT64_MAX, vhi[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
       if (a.lim) {
-        lo = a.lim[p * P];
-        hi = lo;
-        for (int64_t i = 1; i < prow; ++i) {
-          lo = a.lim[p * P + i] < lo ? a.lim[p * P + i] : lo;
-          hi = a.lim[p * P + i] > hi ? a.lim[p * P + i] : hi;
+        hi = INT64_MIN;
+        for (int64_t i = 0; i < prow; ++i) {
+          const int64_t L = a.lim[p * P + i];
+          lo = L < lo ? L : lo;
+          hi = L > hi ? L : hi;
+          vhi[i / N] = L > vhi[i / N] ? L : vhi[i / N];
         }
       }
       if (hi < j0) continue;  // causal: the whole tile is above this panel's diagonal
@@ -573,9 +581,7 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
       bool ragged = false;
       if (a.lim && j0 + n - 1 > lo)
         for (int c = 0; c < nq; ++c) {
-          int64_t h = INT64_MIN;
-          for (int64_t i = c * N; i < prow && i < (c + 1) * N; ++i) h = a.lim[p * P + i] > h ? a.lim[p * P + i] : h;
-          nv[c] = h < j0 ? 0 : h - j0 + 1 < n ? h - j0 + 1 : n;
+          nv[c] = vhi[c] < j0 ? 0 : vhi[c] - j0 + 1 < n ? vhi[c] - j0 + 1 : n;
           ragged |= nv[c] != n;
         }
       if (ragged) {
