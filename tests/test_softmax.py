@@ -583,19 +583,20 @@ def test_out_fast_path_and_its_fallbacks(sc, target, dtype, log_mode, rng):
         f(x, axis=-1, out=np.empty((5, 299), dtype))
 
 
-@pytest.mark.parametrize("span", [15.9, 16.1, 31.9, 32.1])
+@pytest.mark.parametrize("span", [15.9, 16.1, 31.9, 32.1, 47.9, 63.9, 64.1])
 def test_wide_rows_without_temperature_keep_the_bound(sc, target, rng, span):
     # A softmax without temperature takes the one-rounding argument x - max
-    # for rows whose range is below 32 (core/exp_mode.h), the compensated
-    # one above; both sides of 16 and 32, with an offset so that x - max
-    # rounds, stay within the float32 bound of every output.
+    # for rows whose range is below 64 (core/exp_mode.h), the compensated
+    # one above; both sides of 16, 32 and 64, with an offset so that x - max
+    # rounds (every other row straddles 0: its small x have finer ULPs than
+    # x - max), stay within the float32 bound of every output.
     worst = 0.0
-    for _ in range(40):
+    for t in range(40):
         n = int(rng.integers(2, 3000))
-        x = rng.uniform(-span, 0, n).astype(np.float32)
+        x = rng.uniform(-span, 0, n)
         x[0] = 0.0
         x[-1] = -span
-        x += np.float32(rng.uniform(-100, 100))
+        x = (x + (rng.uniform(-100, 100) if t % 2 else rng.uniform(0, span))).astype(np.float32)
         got = sc.softmax(x, axis=-1)
         want = ref.softmax(x.astype(np.float64), axis=-1)
         worst = max(worst, float(np.max(np.abs(got - want) / want)))

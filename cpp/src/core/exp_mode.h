@@ -28,15 +28,17 @@ constexpr double kFastRange = 16.0;
 inline bool fast_range(double mx, double mn, double it) { return (mx - mn) * it < kFastRange; }
 
 // The softmax of an unscaled row (no temperature: d = x - m is the whole
-// argument, rounded once): below 32 that rounding is < 2^-24 * 32 = 1.9e-6
-// relative in each output -- what the scaled fast mode's two roundings cost
-// below kFastRange -- and with the exp's 1.7 ULP and the scale's rounding
-// < 2.2e-6, inside the 3e-6 bound (measured: 1.34e-6 at worst over 200
-// rows of range 31.9, every target).  LLM logit rows (range 16..32) then
-// take kFast: AVX-512, (32, 32000) float32 of sd 3 (range ~25), 1 thread,
-// 0.52 -> 0.34 ms.  Not for log_softmax and logsumexp: their small results
-// (log1p of a small sum) keep kFastRange.
-constexpr double kFastRangeUnscaledSoftmax = 32.0;
+// argument, rounded once): for |d| < 64 that rounding is at most half an ULP
+// of d, 2^-19 = 1.9e-6 (the binade [32, 64)), relative in each output;
+// with the exp's 1.7 ULP, the rounding of 1 / S and of e / S (1.2e-7 each
+// at worst) < 2.5e-6, inside the 3e-6 bound.  Measured: worst 2.44e-6 over
+// 400 adversarial rows of range 63.9 (rows straddling 0, so that x - m
+// rounds), 1.40e-6 at 31.9, on every target.  LLM logit rows (range
+// 16..64, sd up to ~7) then take kFast: AVX-512, (32, 32000) float32,
+// 1 thread: sd 3 0.52 -> 0.34 ms (limit 16 -> 32), sd 4 0.31 -> 0.26 ms
+// and sd 6 0.32 -> 0.23 ms (32 -> 64).  Not for log_softmax and
+// logsumexp: their small results (log1p of a small sum) keep kFastRange.
+constexpr double kFastRangeUnscaledSoftmax = 64.0;
 
 // The mode for a row with max mx, min mn and inverse temperature it;
 // unscaled_softmax: the row's softmax without a temperature.
