@@ -18,6 +18,13 @@ namespace sc {
 
 enum ExpMode { kFast = 0, kCompensated = 1, kGeneral = 2 };
 constexpr int kExpModes = 3;
+// Not a table mode: kFast's argument on inputs of any range (the sampling
+// kernels' rows, which may hold -inf and are not range-checked; the tails
+// of a vector loop, filled with -inf; the column kernels' online blocks):
+// the exp clamps its argument (-inf gives 0, not NaN).  kFast itself is
+// taken only where the driver checked the range, so its arguments are
+// >= -kFastRangeUnscaledSoftmax and its exp needs no clamp.
+constexpr int kFastUnchecked = kExpModes;
 
 // The scaled range below which kFast is exact enough: for |d| < 16 the one
 // rounding of d is at most 2^-24 * 16 = 2^-20 ~ 9.5e-7 absolute in the

@@ -54,7 +54,7 @@ inline const typename V::T* widened4(const S* x, const V* a, typename V::T* buf)
 
 template <class V>
 inline V sample_exp(V x, V m, V it) {
-  return exp_minus_max<V, true, kFast>(x, m, it, V::zero());
+  return exp_minus_max<V, true, kFastUnchecked>(x, m, it, V::zero());
 }
 
 template <class V, class S>
@@ -132,13 +132,13 @@ int64_t vec_gather_ge(const S* x, int64_t n, typename V::T t, typename V::T* cx,
 // S (the same blocks, exps and order: the same sums for every storage).
 template <class V, class S>
 double vec_sample_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it) {
-  return vec_sum_exp<V, true, kFast>(x, e, n, m, it, typename V::T(0), nullptr);
+  return vec_sum_exp<V, true, kFastUnchecked>(x, e, n, m, it, typename V::T(0), nullptr);
 }
 
 template <class V, class S>
 double vec_sample_sum_exp_prefetch(const S* x, int64_t n, typename V::T m, typename V::T it,
                                    const typename V::T* pf) {
-  return vec_sum_exp<V, true, kFast>(x, nullptr, n, m, it, typename V::T(0), pf);
+  return vec_sum_exp<V, true, kFastUnchecked>(x, nullptr, n, m, it, typename V::T(0), pf);
 }
 
 // buf[0..4N) = e of x[0..len), zeros beyond len (len <= 4N).

@@ -173,7 +173,7 @@ bool cols_stats(const typename V::T* x, int64_t xn, int64_t xi, const typename V
     // (simd/exp.h, ExpMode; the same threshold as the row kernels).
     const bool fast = finite_all && fast_range(double(hi_all), double(lo_all), double(it));
     const int mode = fast ? kFast : finite_all ? kCompensated : kGeneral;
-    if (mode == kFast) cols_block_sums<V, kScaled, kFast>(x, xn, xi, b, bn, bi, i0, i1, w, vit, vlo, m, blk);
+    if (mode == kFast) cols_block_sums<V, kScaled, kFastUnchecked>(x, xn, xi, b, bn, bi, i0, i1, w, vit, vlo, m, blk);
     else if (mode == kCompensated)
       cols_block_sums<V, kScaled, kCompensated>(x, xn, xi, b, bn, bi, i0, i1, w, vit, vlo, m, blk);
     else cols_block_sums<V, kScaled, kGeneral>(x, xn, xi, b, bn, bi, i0, i1, w, vit, vlo, m, blk);
@@ -213,7 +213,7 @@ void cols_write(const typename V::T* x, int64_t xn, int64_t xi, typename V::T* y
   bool finite_all = true;
   for (int64_t c = 0; c < w; ++c) finite_all &= std::isfinite(m[c]);
   if (xi == 1 && yi == 1 && !log_mode && finite_all) {  // the common case: contiguous rows of the block
-    if (fast) cols_write_exp<V, kScaled, kFast>(x, xn, y, yn, n, w, m, coef, vit, vlo);
+    if (fast) cols_write_exp<V, kScaled, kFastUnchecked>(x, xn, y, yn, n, w, m, coef, vit, vlo);
     else cols_write_exp<V, kScaled, kCompensated>(x, xn, y, yn, n, w, m, coef, vit, vlo);
     return;
   }
@@ -225,7 +225,7 @@ void cols_write(const typename V::T* x, int64_t xn, int64_t xi, typename V::T* y
       V k = load_lanes<V>(coef + c, 1, w - c, T(0));
       V r;
       if (log_mode) r = log_softmax_value(xv, mv, vit, mv * vit, V::zero() - k);
-      else if (fast && finite_all) r = exp_minus_max<V, kScaled, kFast>(xv, mv, vit, vlo) * k;
+      else if (fast && finite_all) r = exp_minus_max<V, kScaled, kFastUnchecked>(xv, mv, vit, vlo) * k;
       else if (finite_all) r = exp_minus_max<V, kScaled, kCompensated>(xv, mv, vit, vlo) * k;
       else r = exp_minus_max<V, kScaled, kGeneral>(xv, mv, vit, vlo) * k;
       store_lanes<V>(yr + c * yi, yi, w - c, r);

@@ -115,8 +115,9 @@ double vec_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typ
       prefetch(pf + i);
       if (2 * N * int64_t(sizeof(T)) > 64) prefetch(pf + i + 64 / int64_t(sizeof(T)));
     }
-    // The tail's fill -inf gives exp = 0 in the unused lanes.
-    const V ei = exp_minus_max<V, kScaled, kMode>(load<V>(x + i, part, T(-INFINITY)), vm, vit, vlo);
+    // The tail's fill -inf gives exp = 0 in the unused lanes (the clamped exp).
+    constexpr int M = kMode == kFast && !decltype(part)::kFull ? kFastUnchecked : kMode;
+    const V ei = exp_minus_max<V, kScaled, M>(load<V>(x + i, part, T(-INFINITY)), vm, vit, vlo);
     if (e) store(e + i, part, ei);
     acc[0] = acc[0] + ei;
   });
@@ -189,7 +190,8 @@ void vec_exp_scale(const typename V::T* x, typename V::T* y, int64_t n, typename
   using T = typename V::T;
   const V vm = V::set1(m), vit = V::set1(it), vlo = V::set1(it_lo), vs = V::set1(s);
   vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) {
-    store(y + i, part, exp_minus_max<V, kScaled, kMode>(load<V>(x + i, part, T(0)), vm, vit, vlo) * vs);
+    constexpr int M = kMode == kFast && !decltype(part)::kFull ? kFastUnchecked : kMode;
+    store(y + i, part, exp_minus_max<V, kScaled, M>(load<V>(x + i, part, T(0)), vm, vit, vlo) * vs);
   });
 }
 
