@@ -43,6 +43,9 @@
 // sample, 1.35x top-k 50, 1.23x topk_softmax k = 5, 1.11x k = 50, 0.97-1.01x
 // temperature 0.7 + top-p 0.9 (f16 within 0.04 of bf16): the passes after the
 // first run from L2, where a half row saves no time and costs the widening.
+// With the set-bit compaction of vec_gather_ge (2026-12-07, AMD Zen 4):
+// 1.09x plain, 1.31x top-k 50, 1.13x / 1.08x topk_softmax k = 5 / 50, 1.04x
+// top-p (float32 top-p 3.7 -> 2.9 ms a call).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -65,6 +65,7 @@ inline VF max(VF a, VF b) { return {_mm256_max_ps(a.v, b.v)}; }
 inline VF min(VF a, VF b) { return {_mm256_min_ps(a.v, b.v)}; }
 inline __m256 lt(VF a, VF b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ); }
 inline __m256 le(VF a, VF b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ); }
+inline uint32_t mask_bits(__m256 m) { return uint32_t(_mm256_movemask_ps(m)); }
 inline __m256 eq(VF a, VF b) { return _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ); }
 inline VF zero_if(__m256 m, VF a) { return {_mm256_andnot_ps(m, a.v)}; }
 inline VF mul_err(VF a, VF b, VF p) { return {_mm256_fmsub_ps(a.v, b.v, p.v)}; }
@@ -109,6 +110,7 @@ inline VD max(VD a, VD b) { return {_mm256_max_pd(a.v, b.v)}; }
 inline VD min(VD a, VD b) { return {_mm256_min_pd(a.v, b.v)}; }
 inline __m256d lt(VD a, VD b) { return _mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ); }
 inline __m256d le(VD a, VD b) { return _mm256_cmp_pd(a.v, b.v, _CMP_LE_OQ); }
+inline uint32_t mask_bits(__m256d m) { return uint32_t(_mm256_movemask_pd(m)); }
 inline __m256d eq(VD a, VD b) { return _mm256_cmp_pd(a.v, b.v, _CMP_EQ_OQ); }
 inline VD zero_if(__m256d m, VD a) { return {_mm256_andnot_pd(m, a.v)}; }
 inline VD mul_err(VD a, VD b, VD p) { return {_mm256_fmsub_pd(a.v, b.v, p.v)}; }

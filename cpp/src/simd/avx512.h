@@ -65,6 +65,7 @@ inline VF max(VF a, VF b) { return {_mm512_max_ps(a.v, b.v)}; }
 inline VF min(VF a, VF b) { return {_mm512_min_ps(a.v, b.v)}; }
 inline __mmask16 lt(VF a, VF b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
 inline __mmask16 le(VF a, VF b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ); }
+inline uint32_t mask_bits(__mmask16 m) { return m; }
 inline __mmask16 eq(VF a, VF b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
 inline VF zero_if(__mmask16 m, VF a) { return {_mm512_maskz_mov_ps(__mmask16(~m), a.v)}; }
 inline VF mul_err(VF a, VF b, VF p) { return {_mm512_fmsub_ps(a.v, b.v, p.v)}; }
@@ -110,6 +111,7 @@ inline VD max(VD a, VD b) { return {_mm512_max_pd(a.v, b.v)}; }
 inline VD min(VD a, VD b) { return {_mm512_min_pd(a.v, b.v)}; }
 inline __mmask8 lt(VD a, VD b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ); }
 inline __mmask8 le(VD a, VD b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LE_OQ); }
+inline uint32_t mask_bits(__mmask8 m) { return m; }
 inline __mmask8 eq(VD a, VD b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_EQ_OQ); }
 inline VD zero_if(__mmask8 m, VD a) { return {_mm512_maskz_mov_pd(__mmask8(~m), a.v)}; }
 inline VD mul_err(VD a, VD b, VD p) { return {_mm512_fmsub_pd(a.v, b.v, p.v)}; }

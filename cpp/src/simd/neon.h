@@ -57,6 +57,10 @@ inline VF max(VF a, VF b) { return {vbslq_f32(vcgtq_f32(a.v, b.v), a.v, b.v)}; }
 inline VF min(VF a, VF b) { return {vbslq_f32(vcltq_f32(a.v, b.v), a.v, b.v)}; }
 inline uint32x4_t lt(VF a, VF b) { return vcltq_f32(a.v, b.v); }
 inline uint32x4_t le(VF a, VF b) { return vcleq_f32(a.v, b.v); }
+inline uint32_t mask_bits(uint32x4_t m) {
+  const int32x4_t sh = {0, 1, 2, 3};
+  return vaddvq_u32(vshlq_u32(vshrq_n_u32(m, 31), sh));
+}
 inline uint32x4_t eq(VF a, VF b) { return vceqq_f32(a.v, b.v); }
 inline VF zero_if(uint32x4_t m, VF a) { return {vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(a.v), m))}; }
 inline VF mul_err(VF a, VF b, VF p) { return {vfmaq_f32(vnegq_f32(p.v), a.v, b.v)}; }
@@ -101,6 +105,9 @@ inline VD max(VD a, VD b) { return {vbslq_f64(vcgtq_f64(a.v, b.v), a.v, b.v)}; }
 inline VD min(VD a, VD b) { return {vbslq_f64(vcltq_f64(a.v, b.v), a.v, b.v)}; }
 inline uint64x2_t lt(VD a, VD b) { return vcltq_f64(a.v, b.v); }
 inline uint64x2_t le(VD a, VD b) { return vcleq_f64(a.v, b.v); }
+inline uint32_t mask_bits(uint64x2_t m) {
+  return uint32_t(vgetq_lane_u64(m, 0) & 1) | uint32_t(vgetq_lane_u64(m, 1) & 1) << 1;
+}
 inline uint64x2_t eq(VD a, VD b) { return vceqq_f64(a.v, b.v); }
 inline VD zero_if(uint64x2_t m, VD a) { return {vreinterpretq_f64_u64(vbicq_u64(vreinterpretq_u64_f64(a.v), m))}; }
 inline VD mul_err(VD a, VD b, VD p) { return {vfmaq_f64(vnegq_f64(p.v), a.v, b.v)}; }

@@ -37,6 +37,7 @@ template <class T> inline Scalar1<T> max(Scalar1<T> a, Scalar1<T> b) { return {a
 template <class T> inline Scalar1<T> min(Scalar1<T> a, Scalar1<T> b) { return {a.v < b.v ? a.v : b.v}; }
 template <class T> inline bool lt(Scalar1<T> a, Scalar1<T> b) { return a.v < b.v; }
 template <class T> inline bool le(Scalar1<T> a, Scalar1<T> b) { return a.v <= b.v; }
+inline uint32_t mask_bits(bool m) { return m ? 1u : 0u; }
 template <class T> inline bool eq(Scalar1<T> a, Scalar1<T> b) { return a.v == b.v; }
 template <class T> inline Scalar1<T> zero_if(bool m, Scalar1<T> a) { return m ? Scalar1<T>{T(0)} : a; }
 // a*b - p exactly (p = fl(a*b)); the portable target uses std::fma.

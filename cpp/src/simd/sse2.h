@@ -51,6 +51,7 @@ inline VF max(VF a, VF b) { return {_mm_max_ps(a.v, b.v)}; }
 inline VF min(VF a, VF b) { return {_mm_min_ps(a.v, b.v)}; }
 inline __m128 lt(VF a, VF b) { return _mm_cmplt_ps(a.v, b.v); }
 inline __m128 le(VF a, VF b) { return _mm_cmple_ps(a.v, b.v); }
+inline uint32_t mask_bits(__m128 m) { return uint32_t(_mm_movemask_ps(m)); }
 inline __m128 eq(VF a, VF b) { return _mm_cmpeq_ps(a.v, b.v); }
 inline VF zero_if(__m128 m, VF a) { return {_mm_andnot_ps(m, a.v)}; }
 inline VF select(__m128 m, VF a, VF b) { return {_mm_or_ps(_mm_and_ps(m, a.v), _mm_andnot_ps(m, b.v))}; }
@@ -99,6 +100,7 @@ inline VD max(VD a, VD b) { return {_mm_max_pd(a.v, b.v)}; }
 inline VD min(VD a, VD b) { return {_mm_min_pd(a.v, b.v)}; }
 inline __m128d lt(VD a, VD b) { return _mm_cmplt_pd(a.v, b.v); }
 inline __m128d le(VD a, VD b) { return _mm_cmple_pd(a.v, b.v); }
+inline uint32_t mask_bits(__m128d m) { return uint32_t(_mm_movemask_pd(m)); }
 inline __m128d eq(VD a, VD b) { return _mm_cmpeq_pd(a.v, b.v); }
 inline VD zero_if(__m128d m, VD a) { return {_mm_andnot_pd(m, a.v)}; }
 inline VD select(__m128d m, VD a, VD b) { return {_mm_or_pd(_mm_and_pd(m, a.v), _mm_andnot_pd(m, b.v))}; }
