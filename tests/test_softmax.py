@@ -601,3 +601,27 @@ def test_wide_rows_without_temperature_keep_the_bound(sc, target, rng, span):
         want = ref.softmax(x.astype(np.float64), axis=-1)
         worst = max(worst, float(np.max(np.abs(got - want) / want)))
     assert worst <= 3e-6, worst
+
+
+@pytest.mark.parametrize("span", [15.9, 31.9, 63.9, 64.1, 150.0])
+def test_wide_rows_without_temperature_log_and_lse_bounds(sc, target, rng, span):
+    # log_softmax and logsumexp without temperature take the one-rounding
+    # argument below 64 as well (core/exp_mode.h): their bounds, on rows
+    # that straddle 0 and on peaked rows (S near 1: the max's own output
+    # -log S is then small).
+    wl = wlse = 0.0
+    for t in range(40):
+        n = int(rng.integers(2, 3000))
+        x = rng.uniform(-span, 0, n)
+        x[0] = 0.0
+        x[-1] = -span
+        if t % 4 == 3:
+            x[1:] = -span * rng.uniform(0.5, 1, n - 1)
+        x = (x + (rng.uniform(-100, 100) if t % 2 else rng.uniform(0, span))).astype(np.float32)
+        want = ref.log_softmax(x.astype(np.float64), axis=-1)
+        got = sc.log_softmax(x, axis=-1)
+        wl = max(wl, float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want)))))
+        w2 = float(ref.logsumexp(x.astype(np.float64)))
+        wlse = max(wlse, abs(float(sc.logsumexp(x)) - w2) / max(1.0, abs(w2)))
+    assert wl <= 2e-6, wl
+    assert wlse <= 1e-6, wlse

@@ -23,7 +23,7 @@ constexpr int kExpModes = 3;
 // of a vector loop, filled with -inf; the column kernels' online blocks):
 // the exp clamps its argument (-inf gives 0, not NaN).  kFast itself is
 // taken only where the driver checked the range, so its arguments are
-// >= -kFastRangeUnscaledSoftmax and its exp needs no clamp.
+// >= -kFastRangeUnscaled and its exp needs no clamp.
 constexpr int kFastUnchecked = kExpModes;
 
 // The scaled range below which kFast is exact enough: for |d| < 16 the one
@@ -43,15 +43,24 @@ inline bool fast_range(double mx, double mn, double it) { return (mx - mn) * it 
 // rounds), 1.40e-6 at 31.9, on every target.  LLM logit rows (range
 // 16..64, sd up to ~7) then take kFast: AVX-512, (32, 32000) float32,
 // 1 thread: sd 3 0.52 -> 0.34 ms (limit 16 -> 32), sd 4 0.31 -> 0.26 ms
-// and sd 6 0.32 -> 0.23 ms (32 -> 64).  Not for log_softmax and
-// logsumexp: their small results (log1p of a small sum) keep kFastRange.
-constexpr double kFastRangeUnscaledSoftmax = 64.0;
+// and sd 6 0.32 -> 0.23 ms (32 -> 64).
+// log_softmax and logsumexp without a temperature too: their exps only form
+// S = sum e, and a term with |d| >= 16 weighs < e^-16 = 1.1e-7 against the
+// max's 1, so even 2^20 of them at 1.9e-6 each move S by < 2.2e-7
+// relative, log S by as much absolute: inside 2e-6 max(1, |y|) and
+// 1e-6 max(1, |lse|) (a logsumexp near 0 takes the exclusion pass, whose
+// exp is the compensated general one either way).  Measured: worst 1.5e-7
+// (log_softmax) and 2.1e-7 (logsumexp) over 300 rows of range 63.9, every
+// target; (32, 32000) float32 of sd 3-4, 1 thread, 4 alternating pairs:
+// log_softmax 0.39-0.41 -> 0.31 ms, logsumexp 0.30 -> 0.20 ms.
+// (Rows of a long-row chunk (> 1 MiB) keep kFastRange.)
+constexpr double kFastRangeUnscaled = 64.0;
 
 // The mode for a row with max mx, min mn and inverse temperature it;
-// unscaled_softmax: the row's softmax without a temperature.
-inline ExpMode choose_exp_mode(double mx, double mn, double it, bool unscaled_softmax = false) {
+// unscaled: the row has no temperature (d = x - m is the whole argument).
+inline ExpMode choose_exp_mode(double mx, double mn, double it, bool unscaled = false) {
   if (!std::isfinite(mx)) return kGeneral;
-  if (unscaled_softmax) return (mx - mn) < kFastRangeUnscaledSoftmax ? kFast : kCompensated;
+  if (unscaled) return (mx - mn) < kFastRangeUnscaled ? kFast : kCompensated;
   return fast_range(mx, mn, it) ? kFast : kCompensated;
 }
 

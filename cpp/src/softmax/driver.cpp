@@ -101,7 +101,7 @@ void softmax_row_cached(const SoftmaxJob<T>& j, const T* x, T* y, int64_t n, T* 
   const ReduceKernels<T>& k = *j.k;
   T m, mn;
   k.minmax(x, n, &m, &mn);
-  const ExpMode mode = choose_exp_mode(m, mn, j.it, !j.scaled && !j.log_mode);
+  const ExpMode mode = choose_exp_mode(m, mn, j.it, !j.scaled);
   if (!j.log_mode) {
     T* e = e_scratch ? e_scratch : y;
     const double s = k.sum_exp[mode][j.scaled](x, e, n, m, j.it, j.it_lo, pf);
@@ -503,14 +503,14 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
     double s;
     if constexpr (kDirect) {
       direct.h->minmax(xc_, len, &m, &mn);
-      s = direct.h->sum_exp[choose_exp_mode(m, mn, double(fin.it))][fin.scaled](xc_, nullptr, len, shift_of(m), fin.it,
+      s = direct.h->sum_exp[choose_exp_mode(m, mn, double(fin.it), !fin.scaled)][fin.scaled](xc_, nullptr, len, shift_of(m), fin.it,
                                                                                fin.it_lo, nullptr);
     } else {
       if (bc_) m = k.max_where(xc_, bc_, len);
       else k.minmax(xc_, len, &m, &mn);
       const T sh = shift_of(m);
       s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
-              : k.sum_exp[choose_exp_mode(m, mn, double(fin.it))][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo,
+              : k.sum_exp[choose_exp_mode(m, mn, double(fin.it), !fin.scaled)][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo,
                                                                              nullptr);
     }
     nan |= std::isnan(m);
@@ -714,7 +714,7 @@ void half_row_cached(const HalfJob<S>& j, const S* x, S* y, float* w) {
   float m, mn;
   if (direct) j.h->minmax(x, n, &m, &mn);
   else j.h->widen_minmax(x, v.x_n, w, n, &m, &mn);
-  const ExpMode mode = choose_exp_mode(m, mn, j.it, !j.scaled && !j.log_mode);
+  const ExpMode mode = choose_exp_mode(m, mn, j.it, !j.scaled);
   // exp + sum of the row (x in place, or w), the exps to e when non-null
   const auto sum_exp = [&](float* e, float shift) {
     return direct ? j.h->sum_exp[mode][j.scaled](x, e, n, shift, j.it, j.it_lo, nullptr)
