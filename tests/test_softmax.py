@@ -583,20 +583,29 @@ def test_out_fast_path_and_its_fallbacks(sc, target, dtype, log_mode, rng):
         f(x, axis=-1, out=np.empty((5, 299), dtype))
 
 
+def wide_row(rng, span, t, peaked=False):
+    """Row t of a wide-row test: range `span` exactly (0 and -span present),
+    shifted so that x - max rounds -- odd t by up to +-100, even t so that the
+    row straddles 0 (its small x have finer ULPs than x - max).  peaked: the
+    rest at least span / 2 below the max (the sum S is then near 1)."""
+    n = int(rng.integers(2, 3000))
+    x = rng.uniform(-span, 0, n)
+    x[0] = 0.0
+    if peaked:
+        x[1:] = -span * rng.uniform(0.5, 1, n - 1)
+    x[-1] = -span
+    return (x + (rng.uniform(-100, 100) if t % 2 else rng.uniform(0, span))).astype(np.float32)
+
+
 @pytest.mark.parametrize("span", [15.9, 16.1, 31.9, 32.1, 47.9, 63.9, 64.1])
 def test_wide_rows_without_temperature_keep_the_bound(sc, target, rng, span):
     # A softmax without temperature takes the one-rounding argument x - max
     # for rows whose range is below 64 (core/exp_mode.h), the compensated
-    # one above; both sides of 16, 32 and 64, with an offset so that x - max
-    # rounds (every other row straddles 0: its small x have finer ULPs than
-    # x - max), stay within the float32 bound of every output.
+    # one above; both sides of 16, 32 and 64 stay within the float32 bound
+    # of every output.
     worst = 0.0
     for t in range(40):
-        n = int(rng.integers(2, 3000))
-        x = rng.uniform(-span, 0, n)
-        x[0] = 0.0
-        x[-1] = -span
-        x = (x + (rng.uniform(-100, 100) if t % 2 else rng.uniform(0, span))).astype(np.float32)
+        x = wide_row(rng, span, t)
         got = sc.softmax(x, axis=-1)
         want = ref.softmax(x.astype(np.float64), axis=-1)
         worst = max(worst, float(np.max(np.abs(got - want) / want)))
@@ -611,13 +620,7 @@ def test_wide_rows_without_temperature_log_and_lse_bounds(sc, target, rng, span)
     # -log S is then small).
     wl = wlse = 0.0
     for t in range(40):
-        n = int(rng.integers(2, 3000))
-        x = rng.uniform(-span, 0, n)
-        x[0] = 0.0
-        x[-1] = -span
-        if t % 4 == 3:
-            x[1:] = -span * rng.uniform(0.5, 1, n - 1)
-        x = (x + (rng.uniform(-100, 100) if t % 2 else rng.uniform(0, span))).astype(np.float32)
+        x = wide_row(rng, span, t, peaked=t % 4 == 3)
         want = ref.log_softmax(x.astype(np.float64), axis=-1)
         got = sc.log_softmax(x, axis=-1)
         wl = max(wl, float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want)))))

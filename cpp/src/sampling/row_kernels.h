@@ -33,12 +33,18 @@ constexpr T m_fill() {
   return -INFINITY;  // unused lanes: e = 0, last bin
 }
 
-// The 4 vectors at x (4N elements) to a, and their max: one reduce_max per
-// 4N elements decides whether the block needs the scalar look.
+// The 4 vectors at x (4N elements) to a, and the bits of their lanes >= t
+// (lane j of the block at 1 << j; NaN never): one word per 4N elements
+// decides whether the block needs a look, and its set bits say where.
 template <class V, class S>
-inline V max4(const S* x, V* a) {
-  for (int k = 0; k < 4; ++k) a[k] = load_lanes<V>(x + k * V::N);
-  return max(max(a[0], a[1]), max(a[2], a[3]));
+inline uint64_t ge_bits4(const S* x, V t, V* a) {
+  static_assert(4 * V::N <= 64, "the block's bits fit one word");
+  uint64_t bits = 0;
+  for (int k = 0; k < 4; ++k) {
+    a[k] = load_lanes<V>(x + k * V::N);
+    bits |= uint64_t(mask_bits(le(t, a[k]))) << (k * V::N);
+  }
+  return bits;
 }
 
 // Those 4N elements as T for the scalar look: x itself, or a stored to buf.
@@ -75,15 +81,11 @@ bool vec_max_nan(const S* x, int64_t n, typename V::T* mx) {
 template <class V, class S>
 int64_t vec_find_first_ge(const S* x, int64_t n, typename V::T v) {
   constexpr int64_t N = V::N;
-  typename V::T buf[4 * N];
+  const V vv = V::set1(v);
   V a[4];
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N)
-    if (reduce_max(max4<V>(x + i, a)) >= v) {
-      const typename V::T* b = widened4<V>(x + i, a, buf);
-      for (int64_t j = 0; j < 4 * N; ++j)
-        if (b[j] >= v) return i + j;
-    }
+    if (const uint64_t bits = ge_bits4(x + i, vv, a)) return i + __builtin_ctzll(bits);
   for (; i < n; ++i)
     if (wide(x[i]) >= v) return i;
   return -1;
@@ -114,17 +116,12 @@ void vec_block_max(const S* x, int64_t n, int64_t b, typename V::T* out) {
 template <class V, class S>
 int64_t vec_gather_ge(const S* x, int64_t n, typename V::T t, typename V::T* cx, int64_t* ci) {
   constexpr int64_t N = V::N;
-  static_assert(4 * N <= 64, "the block's bits fit one word");
   typename V::T buf[4 * N];
   const V vt = V::set1(t);
   int64_t c = 0, i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
     V a[4];
-    uint64_t bits = 0;
-    for (int k = 0; k < 4; ++k) {
-      a[k] = load_lanes<V>(x + i + k * N);
-      bits |= uint64_t(mask_bits(le(vt, a[k]))) << (k * N);  // a >= t; NaN never
-    }
+    uint64_t bits = ge_bits4(x + i, vt, a);
     if (!bits) continue;
     const typename V::T* b = widened4<V>(x + i, a, buf);
     for (; bits; bits &= bits - 1) {

@@ -501,17 +501,16 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
     const auto [xc_, bc_] = chunk(c0, len);
     T m, mn;
     double s;
+    const auto mode = [&] { return choose_exp_mode(m, mn, double(fin.it), !fin.scaled); };
     if constexpr (kDirect) {
       direct.h->minmax(xc_, len, &m, &mn);
-      s = direct.h->sum_exp[choose_exp_mode(m, mn, double(fin.it), !fin.scaled)][fin.scaled](xc_, nullptr, len, shift_of(m), fin.it,
-                                                                               fin.it_lo, nullptr);
+      s = direct.h->sum_exp[mode()][fin.scaled](xc_, nullptr, len, shift_of(m), fin.it, fin.it_lo, nullptr);
     } else {
       if (bc_) m = k.max_where(xc_, bc_, len);
       else k.minmax(xc_, len, &m, &mn);
       const T sh = shift_of(m);
       s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
-              : k.sum_exp[choose_exp_mode(m, mn, double(fin.it), !fin.scaled)][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo,
-                                                                             nullptr);
+              : k.sum_exp[mode()][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo, nullptr);
     }
     nan |= std::isnan(m);
     const T sh = shift_of(m);

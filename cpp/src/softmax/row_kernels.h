@@ -92,6 +92,12 @@ typename V::T vec_max_where(const typename V::T* a, const typename V::T* b, int6
   return reduce_max(max(m[0], m[1]));
 }
 
+// The exp mode of one step of a vector loop over a row the driver gave
+// kMode: a tail (its unused lanes filled, -inf or 0) takes kFast's clamped
+// form, kFastUnchecked; a full vector of a kFast row the unclamped one.
+template <int kMode, class Part>
+constexpr int exp_mode_of = kMode == kFast && !Part::kFull ? kFastUnchecked : kMode;
+
 // Sum of e_i = exp((x_i - m) * it); stores e_i to e when e != nullptr (e may
 // alias x).  it_lo: see exp_shifted.  Returns the sum in double.
 // x may be of a storage type S (half, read widened: the sampling kernels).
@@ -116,8 +122,7 @@ double vec_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typ
       if (2 * N * int64_t(sizeof(T)) > 64) prefetch(pf + i + 64 / int64_t(sizeof(T)));
     }
     // The tail's fill -inf gives exp = 0 in the unused lanes (the clamped exp).
-    constexpr int M = kMode == kFast && !decltype(part)::kFull ? kFastUnchecked : kMode;
-    const V ei = exp_minus_max<V, kScaled, M>(load<V>(x + i, part, T(-INFINITY)), vm, vit, vlo);
+    const V ei = exp_minus_max<V, kScaled, exp_mode_of<kMode, decltype(part)>>(load<V>(x + i, part, T(-INFINITY)), vm, vit, vlo);
     if (e) store(e + i, part, ei);
     acc[0] = acc[0] + ei;
   });
@@ -190,8 +195,7 @@ void vec_exp_scale(const typename V::T* x, typename V::T* y, int64_t n, typename
   using T = typename V::T;
   const V vm = V::set1(m), vit = V::set1(it), vlo = V::set1(it_lo), vs = V::set1(s);
   vector_loop<V, 2>(0, n, [&](int64_t i, int, auto part) {
-    constexpr int M = kMode == kFast && !decltype(part)::kFull ? kFastUnchecked : kMode;
-    store(y + i, part, exp_minus_max<V, kScaled, M>(load<V>(x + i, part, T(0)), vm, vit, vlo) * vs);
+    store(y + i, part, exp_minus_max<V, kScaled, exp_mode_of<kMode, decltype(part)>>(load<V>(x + i, part, T(0)), vm, vit, vlo) * vs);
   });
 }
 
