@@ -55,19 +55,19 @@ constexpr int64_t kAttnTileKeys = V::N >= 16 ? 128 : 64;
 // Keys per tile of the dot kernel (scores of <= 4 rows: 4 KiB).
 constexpr int64_t kAttnDotKeys = 256;
 constexpr int64_t kAttnDotRows = 4;
-// The dot kernel prefetches half-precision K and V rows this many keys
-// ahead (a prefetch never faults: rows past the run's end are harmless).
-// Measured (decode (1, 32, 1, 4096, 128), bf16 cache, 1 thread): 3.05 ->
-// 2.0 ms, 23 -> 33 GB/s: half the bytes per element leave the hardware
-// prefetcher too few misses in flight.  Several rows per key (GQA decode,
-// R = 2..4) gain too: (1, 32, 1, 16384, 128) with 8 K/V heads, float32,
-// 9.0-12.2 -> 6.7-7.6 ms.  float32 rows with R = 1: slower with it (4.1
-// -> 4.7-5.0 ms at 8 or 16 keys), so none.  32 / 64 keys ahead: within
-// the noise of a shared machine (-3 .. +2 %).  Targets whose vectors are
-// narrower than a cache line (AVX2 and below) prefetch float32 R = 1 rows
-// too: on an AMD Zen 3 (AVX2, no AVX-512) the
-// same decode took 13.9-17.8 ms without it and 11.5-12.2 ms with it
-// (interleaved runs, 1 thread).
+// The dot kernel prefetches K and V rows this many keys ahead where the
+// hardware prefetcher alone falls behind (a prefetch never faults: rows past
+// the run's end are harmless): a paged cache (each block a new stream), and
+// several rows per key (GQA decode) on targets whose vectors are narrower
+// than a cache line.  Since the score loop reads each key row front to back
+// (attn_dot_block) the hardware streams dense rows at the read speed, and
+// the prefetches only cost.  Measured (AMD Zen 4, 1 thread, 5 alternating
+// pairs with / without): (1, 32, 1, 4096, 128) bf16 cache 3.7-4.7 -> 3.0-4.0
+// ms, f16 3.8-5.7 -> 3.1-4.0; (1, 32, 1, 16384, 128) with 8 K/V heads,
+// float32, 12.3-15.3 -> 8.8-11.0 ms; SOFTMAX_C_ISA=avx2 float32 R = 1
+// 10.4-11.5 -> 5.8-6.6 ms, but its GQA float32 15.2-19.6 without, 14.5-16.9
+// with.  int8 (1, 32, 1, 4096, 128): within the noise (2.1-3.2 ms either
+// way).  64 paged sequences (block 16, float32): 9.6 -> 10.9 GB/s with.
 constexpr int64_t kAttnPrefetchKeys = 16;
 // Several heads (paged decode): P V takes this many keys of a block, every
 // head in turn, before the next keys.  Measured (64 paged sequences, block
@@ -75,8 +75,8 @@ constexpr int64_t kAttnPrefetchKeys = 16;
 // 0.77-0.84x the dense decode, within the noise; 8 keeps a block of 64 or
 // 256 keys read a few key rows at a time too.
 constexpr int64_t kAttnHeadGroupKeys = 8;
-template <class V, class KT, int R>
-constexpr bool attn_prefetch_v = sizeof(KT) < 4 || R > 1 || V::N * sizeof(typename V::T) < 64;  // kAttnPrefetchKeys
+template <class V, int R>
+constexpr bool attn_prefetch_v = R > 1 && V::N * sizeof(typename V::T) < 64;  // kAttnPrefetchKeys (dense)
 
 template <class V>
 struct AttnPanel {
@@ -623,29 +623,39 @@ void attn_flash_panels(const AttnRowSet<typename V::T>& a) {
 // -------------------------------------------------------------- dot kernel --
 
 // s[r][kb] = qp_r . K[j + kb] for R rows and KB keys (E padded with zeros in
-// qp; the K tail is read with a partial load).
-template <class V, int R, int KB, class KT>
+// qp; the K tail is read with a partial load).  Each key row is read front
+// to back before the next (kb outer, e inner): with e outer the loads of a
+// block hop between KB rows 512 bytes apart (E = 128 float32), a pattern the
+// hardware prefetchers follow badly out of cache.  Measured (AMD Zen 4, 1
+// thread, 256-key tiles of a 64 MiB float32 K, E = 128, a C copy of this
+// loop): e outer 9.5 GB/s, kb outer 25-33 GB/s (a plain read: 27-31); from
+// L2 / L3 the same within 5 % (the q vectors come from L1 either way).
+// NE > 0: E = NE vectors exactly, the block unrolled whole (the key rows'
+// accumulators in registers, every key's chain in flight at once); 0: any E.
+template <class V, int R, int KB, int NE, class KT>
 inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int64_t k_s, int64_t E,
                            typename V::T* s, int64_t lds) {
   constexpr int64_t N = V::N;
     V acc[R][KB];
-  for (int r = 0; r < R; ++r)
-    for (int kb = 0; kb < KB; ++kb) acc[r][kb] = V::zero();
-  int64_t e = 0;
-  for (; e + N <= E; e += N) {
-    V kv[KB];
-    for (int kb = 0; kb < KB; ++kb) kv[kb] = load_lanes<V>(k + kb * k_s + e);
-    for (int r = 0; r < R; ++r) {
-      const V q = V::load(qp + r * Ep + e);
-      for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
-    }
-  }
-  if (e < E) {
-    V kv[KB];
-    for (int kb = 0; kb < KB; ++kb) kv[kb] = load_lanes<V>(k + kb * k_s + e, E - e, typename V::T(0));
-    for (int r = 0; r < R; ++r) {
-      const V q = V::load(qp + r * Ep + e);
-      for (int kb = 0; kb < KB; ++kb) acc[r][kb] = fma(q, kv[kb], acc[r][kb]);
+  for (int kb = 0; kb < KB; ++kb) {
+    const KT* kr = k + kb * k_s;
+    for (int r = 0; r < R; ++r) acc[r][kb] = V::zero();
+    if constexpr (NE > 0) {
+      for (int c = 0; c < NE; ++c) {
+        const V kv = load_lanes<V>(kr + c * N);
+        for (int r = 0; r < R; ++r) acc[r][kb] = fma(V::load(qp + r * Ep + c * N), kv, acc[r][kb]);
+      }
+      keep_access_order();  // unrolled, the scheduler would interleave the rows' loads again
+    } else {
+      int64_t e = 0;
+      for (; e + N <= E; e += N) {
+        const V kv = load_lanes<V>(kr + e);
+        for (int r = 0; r < R; ++r) acc[r][kb] = fma(V::load(qp + r * Ep + e), kv, acc[r][kb]);
+      }
+      if (e < E) {
+        const V kv = load_lanes<V>(kr + e, E - e, typename V::T(0));
+        for (int r = 0; r < R; ++r) acc[r][kb] = fma(V::load(qp + r * Ep + e), kv, acc[r][kb]);
+      }
     }
   }
   if constexpr (KB == 8) {
@@ -659,6 +669,22 @@ inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int
     for (int r = 0; r < R; ++r)
       for (int kb = 0; kb < KB; ++kb) s[r * lds + kb] = reduce_add(acc[r][kb]);
   }
+}
+
+// attn_dot_block with E's vector count made a constant where it is one of
+// the common head sizes (a branch per block of keys, always the same way).
+template <class V, int R, int KB, class KT>
+inline void attn_dot_keys(const typename V::T* qp, int64_t Ep, const KT* k, int64_t k_s, int64_t E,
+                          typename V::T* s, int64_t lds) {
+  constexpr int64_t N = V::N;
+  if (E == Ep) switch (E / N) {
+      case 2: return attn_dot_block<V, R, KB, 2>(qp, Ep, k, k_s, E, s, lds);
+      case 4: return attn_dot_block<V, R, KB, 4>(qp, Ep, k, k_s, E, s, lds);
+      case 8: return attn_dot_block<V, R, KB, 8>(qp, Ep, k, k_s, E, s, lds);
+      case 16: return attn_dot_block<V, R, KB, 16>(qp, Ep, k, k_s, E, s, lds);
+      default: break;
+    }
+  attn_dot_block<V, R, KB, 0>(qp, Ep, k, k_s, E, s, lds);
 }
 
 // The rows d keys ahead of a run of keys, found through the block table
@@ -771,7 +797,7 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
   // without it; everything else gains (see kAttnPrefetchKeys).  Several
   // heads: a paged block of 16 keys x 8 heads x 128 is 64 KiB, each jump to
   // the next block a new stream for the hardware prefetcher.
-  const bool ahead = attn_prefetch_v<V, KT, R> || H > 1;
+  const bool ahead = attn_prefetch_v<V, R> || H > 1;
   T one[R];
   for (int r = 0; r < R; ++r) one[r] = T(1);
   // O_h = alpha O_h + P V over n keys of head h whose rows start at vt
@@ -855,13 +881,13 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
             for (int kb = 0; kb < KB; ++kb)
               if (const KT* pf = f.at(i + kb))
                 for (int64_t e = 0; e < E; e += kLine) prefetch(pf + h * a.k_h + e);
-          attn_dot_block<V, R, KB>(qp + h * R * Ep, Ep, kt + h * a.k_h + i * a.k_s, a.k_s, E, s + h * R * Bc + j + i,
+          attn_dot_keys<V, R, KB>(qp + h * R * Ep, Ep, kt + h * a.k_h + i * a.k_s, a.k_s, E, s + h * R * Bc + j + i,
                                    Bc);
         }
       }
       for (; i < n; ++i)
         for (int64_t h = 0; h < H; ++h)
-          attn_dot_block<V, R, 1>(qp + h * R * Ep, Ep, kt + h * a.k_h + i * a.k_s, a.k_s, E, s + h * R * Bc + j + i,
+          attn_dot_keys<V, R, 1>(qp + h * R * Ep, Ep, kt + h * a.k_h + i * a.k_s, a.k_s, E, s + h * R * Bc + j + i,
                                   Bc);
       j += n;
     }

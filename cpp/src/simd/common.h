@@ -9,6 +9,11 @@
 namespace sc {
 namespace SC_NS {
 
+// A compiler barrier for memory accesses (no instruction): the loads before
+// it are emitted before the loads after it.  For kernels whose out-of-cache
+// speed depends on the order they touch lines in (attn_dot_block).
+inline void keep_access_order() { asm volatile("" ::: "memory"); }
+
 // p * 2^n for integer-valued n with |n| <= 1100, correct for overflow (inf)
 // and gradual underflow: 2^n is applied as two normal powers 2^n1 * 2^n2 so
 // that each factor is representable; the second product rounds once into the
