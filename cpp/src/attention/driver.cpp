@@ -607,15 +607,30 @@ int attention_ragged(const sc_attn& a, const sc_attn_ragged& g, const AttnKernel
       continue;
     }
     for (int64_t h = 0; h < a.H; ++h)
-      for (int64_t r0 = 0; r0 < R; r0 += kRowTile) {
+      for (int64_t r0 = (R - 1) / kRowTile * kRowTile; r0 >= 0; r0 -= kRowTile) {  // the tile seeing most keys first
         const int64_t r1 = r0 + kRowTile < R ? r0 + kRowTile : R;
         const double w = per_pair * double(r1 - r0) * double(visible_keys(job, off, lk, r0, r1) + 1);
         items.push_back({b, h, r0, r1, 0, lk, -1, 0, w});
         flops += w;
       }
   }
-  std::stable_sort(items.begin(), items.end(),
-                   [](const RaggedItem& x, const RaggedItem& y) { return x.work > y.work; });
+  // Longest sequence first, each sequence's items together, head by head:
+  // the threads share out the large items early, and one head's row tiles
+  // run one after another over the same K/V rows (in L2).  Items sorted by
+  // their own work instead interleaved every head of every sequence: K/V
+  // came from L3 for each item.  Measured (varlen causal prefill, 8
+  // sequences of 128-2048 tokens, (total, 8, 64) float32, rate / the dense
+  // causal call of the same work, AMD Zen 4, alternating processes):
+  // 2 threads 0.86-0.88 -> 0.89-0.90x; head-major storage 0.86-0.93 ->
+  // 0.92-0.96x; 1 thread, as packed: 0.83-0.89 -> 0.81-0.88x (the noise).
+  {
+    std::vector<double> seq_work(size_t(g.batch), 0.0);
+    for (const RaggedItem& it : items) seq_work[size_t(it.seq)] += it.work;
+    std::stable_sort(items.begin(), items.end(), [&seq_work](const RaggedItem& x, const RaggedItem& y) {
+      const double wx = seq_work[size_t(x.seq)], wy = seq_work[size_t(y.seq)];
+      return wx != wy ? wx > wy : x.seq < y.seq;
+    });
+  }
   std::unique_ptr<T[]> part;
   if (part_rows) {
     part.reset(new (std::nothrow) T[size_t(part_rows * (job.ldo + 2))]);
