@@ -583,6 +583,7 @@ int attention_ragged(const sc_attn& a, const sc_attn_ragged& g, const AttnKernel
   job.v_blk = g.v_block;
   std::vector<RaggedItem> items;
   std::vector<RaggedMerge> merges;
+  std::vector<double> seq_work(size_t(g.batch), 0.0);  // the order below
   int64_t part_rows = 0;
   double flops = 0.0;
   const double per_pair = 2.0 * double(a.E + a.Ev);
@@ -602,6 +603,7 @@ int attention_ragged(const sc_attn& a, const sc_attn_ragged& g, const AttnKernel
         const double w = per_pair * double(a.H * R) * double(j1 - j0);
         items.push_back({b, 0, 0, R, j0, j1, part_rows + c * R, chunks * R, w});
         flops += w;
+        seq_work[size_t(b)] += w;
       }
       part_rows += a.H * chunks * R;
       continue;
@@ -612,6 +614,7 @@ int attention_ragged(const sc_attn& a, const sc_attn_ragged& g, const AttnKernel
         const double w = per_pair * double(r1 - r0) * double(visible_keys(job, off, lk, r0, r1) + 1);
         items.push_back({b, h, r0, r1, 0, lk, -1, 0, w});
         flops += w;
+        seq_work[size_t(b)] += w;
       }
   }
   // Longest sequence first, each sequence's items together, head by head:
@@ -623,14 +626,10 @@ int attention_ragged(const sc_attn& a, const sc_attn_ragged& g, const AttnKernel
   // causal call of the same work, AMD Zen 4, alternating processes):
   // 2 threads 0.86-0.88 -> 0.89-0.90x; head-major storage 0.86-0.93 ->
   // 0.92-0.96x; 1 thread, as packed: 0.83-0.89 -> 0.81-0.88x (the noise).
-  {
-    std::vector<double> seq_work(size_t(g.batch), 0.0);
-    for (const RaggedItem& it : items) seq_work[size_t(it.seq)] += it.work;
-    std::stable_sort(items.begin(), items.end(), [&seq_work](const RaggedItem& x, const RaggedItem& y) {
-      const double wx = seq_work[size_t(x.seq)], wy = seq_work[size_t(y.seq)];
-      return wx != wy ? wx > wy : x.seq < y.seq;
-    });
-  }
+  std::stable_sort(items.begin(), items.end(), [&seq_work](const RaggedItem& x, const RaggedItem& y) {
+    const double wx = seq_work[size_t(x.seq)], wy = seq_work[size_t(y.seq)];
+    return wx != wy ? wx > wy : x.seq < y.seq;
+  });
   std::unique_ptr<T[]> part;
   if (part_rows) {
     part.reset(new (std::nothrow) T[size_t(part_rows * (job.ldo + 2))]);

@@ -637,26 +637,17 @@ inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int
                            typename V::T* s, int64_t lds) {
   constexpr int64_t N = V::N;
     V acc[R][KB];
+  const int64_t Ew = NE > 0 ? NE * N : E;  // a constant trip count when NE > 0: unrolled
   for (int kb = 0; kb < KB; ++kb) {
     const KT* kr = k + kb * k_s;
     for (int r = 0; r < R; ++r) acc[r][kb] = V::zero();
-    if constexpr (NE > 0) {
-      for (int c = 0; c < NE; ++c) {
-        const V kv = load_lanes<V>(kr + c * N);
-        for (int r = 0; r < R; ++r) acc[r][kb] = fma(V::load(qp + r * Ep + c * N), kv, acc[r][kb]);
-      }
-      keep_access_order();  // unrolled, the scheduler would interleave the rows' loads again
-    } else {
-      int64_t e = 0;
-      for (; e + N <= E; e += N) {
-        const V kv = load_lanes<V>(kr + e);
-        for (int r = 0; r < R; ++r) acc[r][kb] = fma(V::load(qp + r * Ep + e), kv, acc[r][kb]);
-      }
-      if (e < E) {
-        const V kv = load_lanes<V>(kr + e, E - e, typename V::T(0));
-        for (int r = 0; r < R; ++r) acc[r][kb] = fma(V::load(qp + r * Ep + e), kv, acc[r][kb]);
-      }
-    }
+    auto step = [&](int64_t e, V kv) {
+      for (int r = 0; r < R; ++r) acc[r][kb] = fma(V::load(qp + r * Ep + e), kv, acc[r][kb]);
+    };
+    int64_t e = 0;
+    for (; e + N <= Ew; e += N) step(e, load_lanes<V>(kr + e));
+    if (NE == 0 && e < E) step(e, load_lanes<V>(kr + e, E - e, typename V::T(0)));
+    if constexpr (NE > 0) keep_access_order();  // unrolled, the scheduler would interleave the rows' loads again
   }
   if constexpr (KB == 8) {
     for (int r = 0; r < R; ++r) reduce_add_8(acc[r], s + r * lds);
@@ -801,10 +792,10 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       lr[rr] = a.resume ? a.l[h * a.ml_h + r] : T(0);
     }
   const bool pack = a.v_e != 1 || Evp != a.Ev;
-  // Software prefetch: one head's float32 rows with R = 1 stream well
-  // without it; everything else gains (see kAttnPrefetchKeys).  Several
-  // heads: a paged block of 16 keys x 8 heads x 128 is 64 KiB, each jump to
-  // the next block a new stream for the hardware prefetcher.
+  // Software prefetch (see kAttnPrefetchKeys): dense rows stream without
+  // it; GQA rows on narrow vectors, and several heads -- a paged block of
+  // 16 keys x 8 heads x 128 is 64 KiB, each jump to the next block a new
+  // stream for the hardware prefetcher -- gain.
   const bool ahead = attn_prefetch_v<V, R> || H > 1;
   T one[R];
   for (int r = 0; r < R; ++r) one[r] = T(1);
@@ -833,14 +824,11 @@ void attn_flash_dot(const AttnRowSet<typename V::T>& a) {
       }
       for (; c < Evp; c += N) attn_dot_pv<V, RR, 1, VT>(p, Bc, vt + c, vs, n, al + r0, orow + c, a.ldo, nullptr);
     };
-    using I1 = std::integral_constant<int, 1>;
-    using I2 = std::integral_constant<int, 2>;
-    using I8 = std::integral_constant<int, 8>;
     if constexpr (kPvRowPairs) {
       if (Evp >= 8 * N && H == 1) {  // several heads: groups of 8 keys, read from L1 the second time
-        rows(I2{}, I8{}, 0);
-        if constexpr (R == 4) rows(I2{}, I8{}, 2);
-        else rows(I1{}, I8{}, 2);
+        using I8 = std::integral_constant<int, 8>;
+        rows(std::integral_constant<int, 2>{}, I8{}, 0);
+        rows(std::integral_constant<int, R - 2>{}, I8{}, 2);
         return;
       }
     }
