@@ -67,7 +67,10 @@ constexpr int64_t kAttnDotRows = 4;
 // float32, 12.3-15.3 -> 8.8-11.0 ms; SOFTMAX_C_ISA=avx2 float32 R = 1
 // 10.4-11.5 -> 5.8-6.6 ms, but its GQA float32 15.2-19.6 without, 14.5-16.9
 // with.  int8 (1, 32, 1, 4096, 128): within the noise (2.1-3.2 ms either
-// way).  64 paged sequences (block 16, float32): 9.6 -> 10.9 GB/s with.
+// way).  64 paged sequences (block 16, float32): 9.6 -> 10.9 GB/s with
+// (prefetcht0); into L2 instead (simd prefetch, prefetcht1) 15.6-16.1 GB/s,
+// 32 keys ahead the same; dense decode with the L2 prefetch still slower
+// (MHA float32 4.9-5.3 -> 6.2-6.4 ms, GQA 7.7-8.3 -> 8.7-9.0).
 constexpr int64_t kAttnPrefetchKeys = 16;
 // Several heads (paged decode): P V takes this many keys of a block, every
 // head in turn, before the next keys.  Measured (64 paged sequences, block

@@ -91,7 +91,7 @@ inline void store_strided(float* p, int64_t s, VF a) {
 }
 inline void stream(float* p, VF a) { _mm256_stream_ps(p, a.v); }
 inline void stream_fence() { _mm_sfence(); }
-inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }  // into L2: see avx512.h
 inline VF round_nearest(VF x) { return {_mm256_round_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
 inline VF pow2_from_biased(VF z) { return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(z.v), 23))}; }
 inline VD pow2_from_biased(VD z) { return {_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(z.v), 52))}; }

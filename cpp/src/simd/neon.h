@@ -86,7 +86,7 @@ inline void store_strided(float* p, int64_t s, VF a) {
 }
 inline void stream(float* p, VF a) { vst1q_f32(p, a.v); }
 inline void stream_fence() {}
-inline void prefetch(const void* p) { __builtin_prefetch(p); }
+inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 2); }  // into L2 (see avx512.h)
 inline VF round_nearest(VF x) { return {vrndnq_f32(x.v)}; }
 inline VF pow2_from_biased(VF z) { return {vreinterpretq_f32_s32(vshlq_n_s32(vreinterpretq_s32_f32(z.v), 23))}; }
 inline VD pow2_from_biased(VD z) { return {vreinterpretq_f64_s64(vshlq_n_s64(vreinterpretq_s64_f64(z.v), 52))}; }

@@ -50,7 +50,7 @@ template <class T> inline void store_partial(T* p, int64_t n, Scalar1<T> a) { if
 template <class T> inline void store_strided(T* p, int64_t, Scalar1<T> a) { *p = a.v; }
 template <class T> inline void stream(T* p, Scalar1<T> a) { *p = a.v; }
 inline void stream_fence() {}
-inline void prefetch(const void* p) { __builtin_prefetch(p); }
+inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 2); }  // into L2 (see avx512.h)
 
 // Round to nearest-even with the 1.5*2^mant trick (valid for |x| < 2^22 / 2^51,
 // all the exp path needs); no libm call.

@@ -78,7 +78,7 @@ inline void store_strided(float* p, int64_t s, VF a) {
 }
 inline void stream(float* p, VF a) { _mm_stream_ps(p, a.v); }
 inline void stream_fence() { _mm_sfence(); }
-inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }  // into L2: see avx512.h
 inline VF round_nearest(VF x) {  // 1.5*2^23 trick, |x| < 2^22
   const __m128 m = _mm_set1_ps(0x1.8p23f);
   return {_mm_sub_ps(_mm_add_ps(x.v, m), m)};

@@ -106,7 +106,8 @@ template <class V, bool kScaled, int kMode, class S = typename V::T>
 // pf: when not null, the next row, prefetched one line per step while this
 // row's exps are computed, so the memory reads of a matrix too large for the
 // caches overlap the arithmetic (4096 x 4096 float32, 2 threads: 7.9 ms
-// without the prefetch, 6.4 ms with it).
+// without the prefetch, 6.4 ms with it; then on AVX-512 Zen 4 into L2
+// instead of L1, simd prefetch: 3.93-4.21 -> 3.45-3.54 ms).
 double vec_sum_exp(const S* x, typename V::T* e, int64_t n, typename V::T m, typename V::T it,
                    typename V::T it_lo, const typename V::T* pf) {
   // Unrolled by 2, not 4: the exp keeps ~10 constants in registers, and at 4
