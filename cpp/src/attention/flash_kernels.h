@@ -639,7 +639,7 @@ template <class V, int R, int KB, int NE, class KT>
 inline void attn_dot_block(const typename V::T* qp, int64_t Ep, const KT* k, int64_t k_s, int64_t E,
                            typename V::T* s, int64_t lds) {
   constexpr int64_t N = V::N;
-    V acc[R][KB];
+  V acc[R][KB];
   const int64_t Ew = NE > 0 ? NE * N : E;  // a constant trip count when NE > 0: unrolled
   for (int kb = 0; kb < KB; ++kb) {
     const KT* kr = k + kb * k_s;

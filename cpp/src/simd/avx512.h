@@ -98,8 +98,8 @@ inline void stream_fence() { _mm_sfence(); }
 // Zen 4, 1 thread): a C read loop over 256 MiB with 2 FMAs per line, one
 // prefetch per line 1-4 KiB ahead: none 29-31 GB/s, t0 21-24, t1 / t2
 // 30-32; in the library, 3 alternating pairs t0 -> t1: 64 paged decode
-// sequences (block 16, float32) 10.8-11.7 -> 15.6-16.1 GB/s (0.68-0.73 ->
-// 0.97-0.99x the dense decode), softmax (4096, 4096) float32 7.05-7.32 ->
+// sequences (block 16, float32) 10.8-11.7 -> 15.6-16.1 GB/s (0.69-0.73 ->
+// 0.91-0.99x the dense decode), softmax (4096, 4096) float32 7.05-7.32 ->
 // 6.21-6.28 ms (2 threads 3.93-4.21 -> 3.45-3.54); avx2 target: GQA decode
 // (1, 32, 1, 16384, 128) 8 K/V heads 13.0-14.1 -> 8.6-9.6 ms.
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
