@@ -628,3 +628,49 @@ def test_wide_rows_without_temperature_log_and_lse_bounds(sc, target, rng, span)
         wlse = max(wlse, abs(float(sc.logsumexp(x)) - w2) / max(1.0, abs(w2)))
     assert wl <= 2e-6, wl
     assert wlse <= 1e-6, wlse
+
+
+# --------------------------------------------------------------------------
+# rows that carry the next row's max and min (RowStats, softmax/driver.cpp)
+# --------------------------------------------------------------------------
+
+def mixed_rows(rng, n, dtype):
+    """Rows of length n whose exp modes differ from one row to the next:
+    narrow, wide (range > 64: the compensated argument), far from 0, with
+    -inf entries, all -inf, with +inf, with NaN, constant."""
+    rows = []
+    for t in range(14):
+        x = rng.standard_normal(n) * 3
+        kind = t % 7
+        if kind == 1:
+            x = rng.uniform(-150.0, 0.0, n)
+            x[0] = 0.0
+        elif kind == 2:
+            x += 1e4 if dtype != np.float16 else 3e4
+        elif kind == 3:
+            x[rng.integers(0, n, max(1, n // 3))] = -inf
+        elif kind == 4:
+            x[:] = -inf if t < 7 else 5.0
+        elif kind == 5:
+            x[rng.integers(0, n)] = inf if t < 7 else nan
+        elif kind == 6 and n > 1:
+            x[n // 2] = -80.0 + x.max()
+        rows.append(x)
+    return np.array(rows).astype(dtype)
+
+
+@pytest.mark.parametrize("n", [1, 7, 16, 17, 33, 64, 100, 1000, 4099])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("fn", FUNCS)
+def test_carried_row_stats_equal_each_row_alone(sc, target, fn, dtype, n, rng):
+    # A run of contiguous rows computes each row's max and min in the
+    # previous row's exp loop; a row alone (one row: nothing carried) computes
+    # them in a pass of its own.  Same values, so the same mode and the same
+    # bits, whatever the neighbours' modes; and the bound holds.
+    x = mixed_rows(rng, n, dtype)
+    got = run(sc, fn, x, axis=-1)
+    for i in range(x.shape[0]):
+        alone = run(sc, fn, x[i:i + 1], axis=-1)
+        np.testing.assert_array_equal(got[i:i + 1], alone, err_msg=f"row {i}")
+    if dtype != np.float16:
+        check_fn(fn, got, x, dtype=dtype, axis=-1)

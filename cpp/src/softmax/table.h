@@ -18,6 +18,9 @@ struct ReduceKernels {
   // [mode][scaled]: mode is the ExpMode of core/exp_mode.h (fast, compensated,
   // general), scaled = 1 when there is a temperature (it != 1).
   double (*sum_exp[kExpModes][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo, const T* prefetch_next);
+  // sum_exp, and the max and min of the next row xn (n elements) as
+  // minmax gives them, computed in the same loop (vec_sum_exp_next).
+  double (*sum_exp_next[kExpModes][2])(const T* x, T* e, int64_t n, T m, T it, T it_lo, const T* xn, T* mx, T* mn);
   double (*sum_exp_weighted)(const T* a, const T* b, int64_t n, T m);
   // logsumexp's exclusion pass, [weighted]: sc[0] += sum over x < m of
   // b exp(x - m), sc[1] += sum of b over x == m (row_kernels.h).
@@ -46,6 +49,8 @@ struct HalfKernels {
   // (vec_minmax, vec_sum_exp; affine_narrow from x itself).
   void (*minmax)(const S* x, int64_t n, float* mx, float* mn);
   double (*sum_exp[kExpModes][2])(const S* x, float* e, int64_t n, float m, float it, float it_lo, const float* pf);
+  double (*sum_exp_next[kExpModes][2])(const S* x, float* e, int64_t n, float m, float it, float it_lo, const S* xn,
+                                       float* mx, float* mn);
   void (*affine_narrow_s)(const S* x, S* y, int64_t ys, int64_t n, float m, float it, float L, bool plain);
 };
 
