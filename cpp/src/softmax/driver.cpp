@@ -182,14 +182,14 @@ bool softmax_rows_task(const SoftmaxJob<T>& j, int64_t r0, int64_t r1) {
     if (v.x_n == 0) {
       softmax_row_constant(j, *x, y, v.y_n, n);
     } else if (contiguous) {
-      // The next row's max and min in this row's exp loop (j.carry), else a
-      // prefetch of the next row while this one computes -- no longer only
-      // out of cache (nt): inputs of 4-16 MiB, float32, 1 thread, one
-      // process alternating: (1024, 2048) 1.12-1.18x, (512, 4096)
-      // 1.15-1.20x, (256, 8192) 1.10x, (64, 32000) 1.07x faster.
+      // The next row's max and min in this row's exp loop (j.carry), else
+      // out of cache (nt) a prefetch of the next row while this one
+      // computes.  The prefetch below nt as well did not hold up: (1024,
+      // 2048) float32, 1 thread, 1.12-1.18x faster in one session, 0.85x in
+      // a later one (21 rounds toggled in one process); (512, 4096) 1.05x.
       const T* next = r + 1 < r1 ? j.x + j.outer(r + 1)[0] : nullptr;
       if (j.carry) softmax_row_cached<T>(j, x, y, n, es, nullptr, next, &st);
-      else softmax_row_cached(j, x, y, n, es, next);
+      else softmax_row_cached(j, x, y, n, es, j.nt ? next : nullptr);
     } else {
       copy_strided(x, v.x_n, n, pk, 1);
       softmax_row_cached<T>(j, pk, pk, n, nullptr, nullptr);
