@@ -425,6 +425,7 @@ struct LseJob {
   const sc_view* v;
   OuterOffsets<3> outer;
   LseFinish<T> fin;
+  bool carry = false;  // RowStats over contiguous rows (kCarryBytes)
 };
 
 // The state of sc_softmax_stats from the running max M of x and the sum S of
@@ -533,8 +534,12 @@ struct HalfInPlace {
 
 template <class T, class F, class D = std::nullptr_t>
 void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign, const LseFinish<T>& fin,
-                D direct = nullptr) {
+                D direct = nullptr, const T* xn = nullptr, RowStats<T>* st = nullptr) {
   constexpr bool kDirect = !std::is_same_v<D, std::nullptr_t>;
+  // xn, st (a row of one chunk, unweighted, not kDirect): as
+  // softmax_row_cached's, the row's max and min carried in and the next
+  // row's (xn, n elements) carried out
+  SC_ASSERT(!st || (!kDirect && n <= kChunk));
   T M = -INFINITY;
   bool nan = false;
   double S = 0.0;
@@ -551,11 +556,19 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
       direct.h->minmax(xc_, len, &m, &mn);
       s = direct.h->sum_exp[mode()][fin.scaled](xc_, nullptr, len, shift_of(m), fin.it, fin.it_lo, nullptr);
     } else {
-      if (bc_) m = k.max_where(xc_, bc_, len);
-      else k.minmax(xc_, len, &m, &mn);
+      if (bc_) {
+        m = k.max_where(xc_, bc_, len);
+      } else if (st && st->have) {
+        m = st->m;
+        mn = st->mn;
+      } else {
+        k.minmax(xc_, len, &m, &mn);
+      }
       const T sh = shift_of(m);
-      s = bc_ ? k.sum_exp_weighted(xc_, bc_, len, sh)
-              : k.sum_exp[mode()][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo, nullptr);
+      if (bc_) s = k.sum_exp_weighted(xc_, bc_, len, sh);
+      else if (xn) s = k.sum_exp_next[mode()][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo, xn, &st->m, &st->mn);
+      else s = k.sum_exp[mode()][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo, nullptr);
+      if (st) st->have = xn != nullptr;
     }
     nan |= std::isnan(m);
     const T sh = shift_of(m);
@@ -585,7 +598,8 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
 }
 
 template <class T>
-void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T* px, T* pb) {
+void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* sign, T* px, T* pb,
+             const T* xn = nullptr, RowStats<T>* st = nullptr) {
   const sc_view& v = *j.v;
   const bool xc = v.x_n == 1, bc = !b || v.b_n == 1;
   lse_chunks(*j.k, n, [&](int64_t c0, int64_t len) {
@@ -594,7 +608,7 @@ void lse_row(const LseJob<T>& j, const T* x, const T* b, int64_t n, T* out, T* s
     if (!xc) xc_ = contiguous_row(xc_, v.x_n, len, px);
     if (b && !bc) bc_ = contiguous_row(bc_, v.b_n, len, pb);
     return std::pair<const T*, const T*>(xc_, bc_);
-  }, out, sign, j.fin);
+  }, out, sign, j.fin, nullptr, xn, st);
 }
 
 template <class T>
@@ -605,9 +619,17 @@ bool lse_rows_task(const LseJob<T>& j, int64_t r0, int64_t r1) {
   if (v.x_n != 1) px = scratch<T>(Scratch::kPackX, v.n < kChunk ? v.n : kChunk);
   if (j.b && v.b_n != 1) pb = scratch<T>(Scratch::kPackB, v.n < kChunk ? v.n : kChunk);
   if ((v.x_n != 1 && !px) || (j.b && v.b_n != 1 && !pb)) return false;
+  // contiguous unweighted rows of one chunk: RowStats (see softmax_rows_task)
+  const bool carry = j.carry && v.x_n == 1 && !j.b && v.n <= kChunk;
+  RowStats<T> st;
   for (int64_t r = r0; r < r1; ++r) {
     const auto [ox, oy, ob] = j.outer(r);
     T* sign = j.sign ? j.sign + oy : nullptr;
+    if (carry) {
+      lse_row<T>(j, j.x + ox, nullptr, v.n, j.out + oy, sign, px, pb, r + 1 < r1 ? j.x + j.outer(r + 1)[0] : nullptr,
+              &st);
+      continue;
+    }
     if (v.x_n == 0 && (!j.b || v.b_n == 0)) {  // constant row: closed form
       const T c = j.x[ox];
       const double w = j.b ? double(j.b[ob]) : 1.0;
@@ -689,6 +711,7 @@ int lse_impl(const ReduceKernels<T>& k, const T* x, const T* b, T* out, T* sign,
   j.sign = sign;
   j.v = &v;
   j.fin = fin;
+  j.carry = rows * v.n * v.inner * int64_t(sizeof(T)) <= kCarryBytes;
   if (v.n == 0) {  // empty sum: -inf (scipy), sign 0; the state (-inf, 0)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t oy = outer(r)[1];
