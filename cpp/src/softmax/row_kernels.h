@@ -101,6 +101,11 @@ constexpr int exp_mode_of = kMode == kFast && !Part::kFull ? kFastUnchecked : kM
 // Sum of e_i = exp((x_i - m) * it); stores e_i to e when e != nullptr (e may
 // alias x).  it_lo: see exp_shifted.  Returns the sum in double.
 // x may be of a storage type S (half, read widened: the sampling kernels).
+// pf: when not null, the next row, prefetched one line per step while this
+// row's exps are computed, so the memory reads of a matrix too large for the
+// caches overlap the arithmetic (4096 x 4096 float32, 2 threads: 7.9 ms
+// without the prefetch, 6.4 ms with it; then on AVX-512 Zen 4 into L2
+// instead of L1, simd prefetch: 3.93-4.21 -> 3.45-3.54 ms).
 // kNext: also the max and min of the next row xn (n elements, read as
 // vec_minmax reads them; the same values) into *nmx, *nmn, in the same
 // loop: the driver's next row then needs no minmax pass of its own.  Its
@@ -161,6 +166,7 @@ double vec_sum_exp_next(const S* x, typename V::T* e, int64_t n, typename V::T m
   return sum_exp_impl<V, kScaled, kMode, S, true>(x, e, n, m, it, it_lo, nullptr, xn, nmx, nmn);
 }
 
+// Sum of b_i * exp(a_i - m) over b_i != 0 (weighted logsumexp); double result.
 template <class V>
 double vec_sum_exp_weighted(const typename V::T* a, const typename V::T* b, int64_t n, typename V::T m) {
   using T = typename V::T;
