@@ -116,6 +116,20 @@ struct RowStats {
   bool have = false;
 };
 
+// A row's max and min into *m, *mn: those st carries (taken: st->have is
+// cleared until the row's exp loop carries the next row's), else from
+// minmax(m, mn).
+template <class T, class F>
+void row_minmax(RowStats<T>* st, T* m, T* mn, F&& minmax) {
+  if (st && st->have) {
+    *m = st->m;
+    *mn = st->mn;
+    st->have = false;
+  } else {
+    minmax(m, mn);
+  }
+}
+
 // A row that fits in cache: x, y contiguous (or packed).  st: the row's
 // max and min when st->have (else computed here); with xn (the next row,
 // n contiguous elements) st comes back holding the next row's.
@@ -125,12 +139,7 @@ void softmax_row_cached(const SoftmaxJob<T>& j, const T* x, T* y, int64_t n, T* 
   SC_ASSERT(n >= 1 && x && y && (!xn || st));
   const ReduceKernels<T>& k = *j.k;
   T m, mn;
-  if (st && st->have) {
-    m = st->m;
-    mn = st->mn;
-  } else {
-    k.minmax(x, n, &m, &mn);
-  }
+  row_minmax(st, &m, &mn, [&](T* a, T* b) { k.minmax(x, n, a, b); });
   const ExpMode mode = choose_exp_mode(m, mn, j.it, !j.scaled);
   // exp + sum of the row relative to shift, the exps to e when non-null
   const auto sum_exp = [&](T* e, T shift) {
@@ -139,7 +148,6 @@ void softmax_row_cached(const SoftmaxJob<T>& j, const T* x, T* y, int64_t n, T* 
     st->have = true;
     return s;
   };
-  if (st && !xn) st->have = false;
   if (!j.log_mode) {
     T* e = e_scratch ? e_scratch : y;
     const double s = sum_exp(e, m);
@@ -556,19 +564,17 @@ void lse_chunks(const ReduceKernels<T>& k, int64_t n, F&& chunk, T* out, T* sign
       direct.h->minmax(xc_, len, &m, &mn);
       s = direct.h->sum_exp[mode()][fin.scaled](xc_, nullptr, len, shift_of(m), fin.it, fin.it_lo, nullptr);
     } else {
-      if (bc_) {
-        m = k.max_where(xc_, bc_, len);
-      } else if (st && st->have) {
-        m = st->m;
-        mn = st->mn;
-      } else {
-        k.minmax(xc_, len, &m, &mn);
-      }
+      if (bc_) m = k.max_where(xc_, bc_, len);
+      else row_minmax(st, &m, &mn, [&](T* a, T* b) { k.minmax(xc_, len, a, b); });
       const T sh = shift_of(m);
-      if (bc_) s = k.sum_exp_weighted(xc_, bc_, len, sh);
-      else if (xn) s = k.sum_exp_next[mode()][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo, xn, &st->m, &st->mn);
-      else s = k.sum_exp[mode()][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo, nullptr);
-      if (st) st->have = xn != nullptr;
+      if (bc_) {
+        s = k.sum_exp_weighted(xc_, bc_, len, sh);
+      } else if (xn) {
+        s = k.sum_exp_next[mode()][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo, xn, &st->m, &st->mn);
+        st->have = true;
+      } else {
+        s = k.sum_exp[mode()][fin.scaled](xc_, nullptr, len, sh, fin.it, fin.it_lo, nullptr);
+      }
     }
     nan |= std::isnan(m);
     const T sh = shift_of(m);
@@ -625,11 +631,6 @@ bool lse_rows_task(const LseJob<T>& j, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     const auto [ox, oy, ob] = j.outer(r);
     T* sign = j.sign ? j.sign + oy : nullptr;
-    if (carry) {
-      lse_row<T>(j, j.x + ox, nullptr, v.n, j.out + oy, sign, px, pb, r + 1 < r1 ? j.x + j.outer(r + 1)[0] : nullptr,
-              &st);
-      continue;
-    }
     if (v.x_n == 0 && (!j.b || v.b_n == 0)) {  // constant row: closed form
       const T c = j.x[ox];
       const double w = j.b ? double(j.b[ob]) : 1.0;
@@ -640,7 +641,8 @@ bool lse_rows_task(const LseJob<T>& j, int64_t r0, int64_t r1) {
       else lse_finish<T>(c, std::isnan(c) ? NAN : S, j.out + oy, sign);
       continue;
     }
-    lse_row(j, j.x + ox, j.b ? j.b + ob : nullptr, v.n, j.out + oy, sign, px, pb);
+    lse_row<T>(j, j.x + ox, j.b ? j.b + ob : nullptr, v.n, j.out + oy, sign, px, pb,
+               carry && r + 1 < r1 ? j.x + j.outer(r + 1)[0] : nullptr, carry ? &st : nullptr);
   }
   return true;
 }
@@ -783,15 +785,10 @@ void half_row_cached(const HalfJob<S>& j, const S* x, S* y, float* w, const S* x
   const bool direct = v.x_n == 1;
   SC_ASSERT(!xn || (direct && st));
   float m, mn;
-  if (st && st->have) {
-    m = st->m;
-    mn = st->mn;
-  } else if (direct) {
-    j.h->minmax(x, n, &m, &mn);
-  } else {
-    j.h->widen_minmax(x, v.x_n, w, n, &m, &mn);
-  }
-  if (st && !xn) st->have = false;
+  row_minmax(st, &m, &mn, [&](float* a, float* b) {
+    if (direct) j.h->minmax(x, n, a, b);
+    else j.h->widen_minmax(x, v.x_n, w, n, a, b);
+  });
   const ExpMode mode = choose_exp_mode(m, mn, j.it, !j.scaled);
   // exp + sum of the row (x in place, or w), the exps to e when non-null
   const auto sum_exp = [&](float* e, float shift) {
