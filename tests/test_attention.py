@@ -326,6 +326,33 @@ def test_out_aliasing_input():
     np.testing.assert_array_equal(q, exp)
 
 
+def test_out_overlapping_an_input_in_part(threads):
+    """An out whose memory holds the keys of a later head (one thread: head 0
+    is written before head 1's keys are read), and one that only shares the
+    buffer, not its bytes: each result equals the call on copies.  The front
+    checks overlap exactly (np.shares_memory behind np.may_share_memory)."""
+    softmax_c.set_num_threads(1)
+    rng = np.random.default_rng(12)
+    q, v = rand(rng, (2, 6, 8), np.float64), rand(rng, (2, 9, 8), np.float64)
+    for lo in (72, 144):  # out[0] on k[1]'s first rows; out after k in the same buffer
+        buf = rand(rng, (240,), np.float64)
+        k = buf[:144].reshape(2, 9, 8)
+        exp = sdpa(q, k.copy(), v)
+        out = buf[lo:lo + 96].reshape(2, 6, 8)
+        assert sdpa(q, k, v, out=out) is out
+        np.testing.assert_array_equal(out, exp)
+
+
+def test_batch_dimensions_that_do_not_broadcast():
+    rng = np.random.default_rng(13)
+    q = rand(rng, (3, 2, 6, 8), np.float32)
+    k = rand(rng, (2, 2, 9, 8), np.float32)
+    with pytest.raises(ValueError, match="batch dimensions do not broadcast"):
+        sdpa(q, k, k)
+    with pytest.raises(ValueError, match="batch dimensions do not broadcast"):
+        sdpa(q, q[:, :, :5], rand(rng, (4, 2, 5, 8), np.float32))  # key matches query, value does not
+
+
 # ------------------------------------------------------------------- out= --
 
 def test_out_pair_with_lse():

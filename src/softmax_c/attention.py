@@ -159,8 +159,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError(f"enable_gqa: query heads ({hq}) must be a multiple of key/value heads ({hk})")
     elif hq != hk:
         raise ValueError(f"query has {hq} heads, key/value have {hk}: pass enable_gqa=True for grouped-query attention")
-    try:
-        batch = np.broadcast_shapes(*(x.shape[:-3] for x in (q, k, v)))
+    batch = q.shape[:-3]
+    try:  # np.broadcast_shapes costs ~5 us a call: only where the shapes differ
+        if k.shape[:-3] != batch or v.shape[:-3] != batch:
+            batch = np.broadcast_shapes(batch, k.shape[:-3], v.shape[:-3])
     except ValueError:
         raise ValueError(f"batch dimensions do not broadcast: query {q.shape}, key {k.shape}, "
                          f"value {v.shape}") from None
@@ -223,7 +225,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     inputs = (q, k, v) + (() if mask is None else (mask,))
 
     def target(o, shape, dt):  # the caller's array, unless it overlaps an input
-        if o is None or any(np.shares_memory(o, x) for x in inputs):
+        if o is None or any(np.may_share_memory(o, x) and np.shares_memory(o, x) for x in inputs):
             return _core.output_empty(shape, dt)
         return o
     res = target(out, result_shape, dtype)
