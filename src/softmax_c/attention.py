@@ -159,10 +159,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError(f"enable_gqa: query heads ({hq}) must be a multiple of key/value heads ({hk})")
     elif hq != hk:
         raise ValueError(f"query has {hq} heads, key/value have {hk}: pass enable_gqa=True for grouped-query attention")
-    batch = q.shape[:-3]
-    try:  # np.broadcast_shapes costs ~5 us a call: only where the shapes differ
-        if k.shape[:-3] != batch or v.shape[:-3] != batch:
-            batch = np.broadcast_shapes(batch, k.shape[:-3], v.shape[:-3])
+    try:
+        batch = R.broadcast_shape(q.shape[:-3], k.shape[:-3], v.shape[:-3])
     except ValueError:
         raise ValueError(f"batch dimensions do not broadcast: query {q.shape}, key {k.shape}, "
                          f"value {v.shape}") from None
@@ -178,7 +176,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         else:
             raise TypeError(f"attn_mask: expected a bool or float mask, got dtype {mask.dtype}")
         try:
-            mshape = np.broadcast_shapes(mask.shape, batch + (hq, L, S))
+            mshape = R.broadcast_shape(mask.shape, batch + (hq, L, S))
         except ValueError:
             raise ValueError(f"attn_mask of shape {mask.shape} does not broadcast to "
                              f"{batch + (hq, L, S)}") from None
@@ -225,7 +223,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     inputs = (q, k, v) + (() if mask is None else (mask,))
 
     def target(o, shape, dt):  # the caller's array, unless it overlaps an input
-        if o is None or any(np.may_share_memory(o, x) and np.shares_memory(o, x) for x in inputs):
+        if o is None or any(R.shares(o, x) for x in inputs):
             return _core.output_empty(shape, dt)
         return o
     res = target(out, result_shape, dtype)
